@@ -1,0 +1,2 @@
+//! brisk: the command-line entry point.
+fn main() {}
