@@ -1,3 +1,11 @@
-//! brisk-kernels: ggml-compatible block types, the scalar reference for every operation, and
-//! (later) one kernel table per instruction set. No dependencies, so it also builds for aarch64
-//! with an old toolchain (see docs/ARCHITECTURE.md).
+//! brisk-kernels: TEMPORARY stub (replaced by the kernels branch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum QuantType { F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K }
+impl QuantType {
+    pub fn from_ggml_id(id: u32) -> Option<QuantType> { use QuantType::*; Some(match id { 0=>F32,1=>F16,2=>Q4_0,3=>Q4_1,6=>Q5_0,7=>Q5_1,8=>Q8_0,9=>Q8_1,10=>Q2_K,11=>Q3_K,12=>Q4_K,13=>Q5_K,14=>Q6_K,15=>Q8_K,30=>BF16,_=>return None}) }
+    pub fn ggml_id(self) -> u32 { use QuantType::*; match self {F32=>0,F16=>1,Q4_0=>2,Q4_1=>3,Q5_0=>6,Q5_1=>7,Q8_0=>8,Q8_1=>9,Q2_K=>10,Q3_K=>11,Q4_K=>12,Q5_K=>13,Q6_K=>14,Q8_K=>15,BF16=>30} }
+    pub fn name(self) -> &'static str { "T" }
+    pub fn block_len(self) -> usize { use QuantType::*; match self { F32|F16|BF16=>1, Q4_0|Q4_1|Q5_0|Q5_1|Q8_0|Q8_1=>32, _=>256 } }
+    pub fn block_bytes(self) -> usize { use QuantType::*; match self { F32=>4,F16|BF16=>2,Q4_0=>18,Q4_1=>20,Q5_0=>22,Q5_1=>24,Q8_0=>34,Q8_1=>36,Q2_K=>84,Q3_K=>110,Q4_K=>144,Q5_K=>176,Q6_K=>210,Q8_K=>292 } }
+}

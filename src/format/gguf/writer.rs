@@ -1,0 +1,177 @@
+//! Writes GGUF version 3 files: metadata, a tensor directory and aligned tensor data, through a
+//! temporary file renamed into place so no half-written file is ever left behind.
+use super::value::{Value, ValueType};
+use super::{tensor_byte_size, DEFAULT_ALIGNMENT};
+use crate::format::error::{FormatError, Result};
+use brisk_kernels::QuantType;
+use std::io::Write;
+use std::path::Path;
+
+struct PendingTensor {
+    name: String,
+    dims: Vec<u64>,
+    ty: QuantType,
+    data: Vec<u8>,
+}
+
+/// Collects metadata and tensors, then writes them in one go with [`GgufWriter::write`].
+#[derive(Default)]
+pub struct GgufWriter {
+    metadata: Vec<(String, Value)>,
+    tensors: Vec<PendingTensor>,
+}
+
+impl GgufWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set a metadata key (replacing an earlier value of the same key).
+    pub fn set(&mut self, key: &str, value: Value) -> &mut Self {
+        if let Some(slot) = self.metadata.iter_mut().find(|(k, _)| k == key) {
+            slot.1 = value;
+        } else {
+            self.metadata.push((key.to_string(), value));
+        }
+        self
+    }
+
+    /// Add a tensor; `dims` in ggml order (row length first), `data` its encoded bytes.
+    pub fn add_tensor(
+        &mut self,
+        name: &str,
+        dims: &[u64],
+        ty: QuantType,
+        data: Vec<u8>,
+    ) -> std::result::Result<&mut Self, String> {
+        let size = tensor_byte_size(name, dims, ty)?;
+        if size != data.len() as u64 {
+            return Err(format!(
+                "tensor '{name}': {} bytes given, {size} expected for {dims:?} {}",
+                data.len(),
+                ty.name()
+            ));
+        }
+        if self.tensors.iter().any(|t| t.name == name) {
+            return Err(format!("tensor '{name}' added twice"));
+        }
+        self.tensors.push(PendingTensor {
+            name: name.to_string(),
+            dims: dims.to_vec(),
+            ty,
+            data,
+        });
+        Ok(self)
+    }
+
+    fn alignment(&self) -> u64 {
+        match self.metadata.iter().find(|(k, _)| k == "general.alignment") {
+            Some((_, Value::U32(a))) if a.is_power_of_two() => *a as u64,
+            _ => DEFAULT_ALIGNMENT,
+        }
+    }
+
+    /// Serialise to bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let align = self.alignment();
+        let mut out = Vec::new();
+        out.extend_from_slice(b"GGUF");
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
+        for (k, v) in &self.metadata {
+            put_str(&mut out, k);
+            out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
+            put_value(&mut out, v);
+        }
+        let mut offset = 0u64;
+        let mut offsets = Vec::with_capacity(self.tensors.len());
+        for t in &self.tensors {
+            put_str(&mut out, &t.name);
+            out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            out.extend_from_slice(&t.ty.ggml_id().to_le_bytes());
+            out.extend_from_slice(&offset.to_le_bytes());
+            offsets.push(offset);
+            offset = (offset + t.data.len() as u64).div_ceil(align) * align;
+        }
+        pad_to(&mut out, align);
+        let data_start = out.len() as u64;
+        for (t, off) in self.tensors.iter().zip(offsets) {
+            out.resize((data_start + off) as usize, 0);
+            out.extend_from_slice(&t.data);
+        }
+        pad_to(&mut out, align);
+        out
+    }
+
+    /// Write to `path` via a temporary file in the same directory, renamed when complete.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomically(path.as_ref(), &self.to_bytes())
+    }
+}
+
+/// Write `bytes` to `path` through `path.tmp` + rename, so readers never see a partial file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FormatError::io(path, e));
+    }
+    Ok(())
+}
+
+fn pad_to(out: &mut Vec<u8>, align: u64) {
+    let len = (out.len() as u64).div_ceil(align) * align;
+    out.resize(len as usize, 0);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::U8(x) => out.push(*x),
+        Value::I8(x) => out.push(*x as u8),
+        Value::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::Bool(x) => out.push(*x as u8),
+        Value::String(s) => put_str(out, s),
+        Value::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::Array(elem, items) => {
+            out.extend_from_slice(&(*elem as u32).to_le_bytes());
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            for item in items {
+                debug_assert_eq!(item.value_type(), *elem, "array elements share one type");
+                put_value(out, item);
+            }
+        }
+    }
+}
+
+impl Value {
+    /// Convenience: an array of strings.
+    pub fn string_array<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Value {
+        Value::Array(
+            ValueType::String,
+            items.into_iter().map(|s| Value::String(s.into())).collect(),
+        )
+    }
+}

@@ -1,0 +1,34 @@
+//! Zero-copy byte ranges of tensor data: a slice of a shared memory map, or owned bytes.
+use memmap2::Mmap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The bytes of one tensor, shared cheaply: either a range of a memory-mapped file or owned memory.
+#[derive(Clone)]
+pub enum TensorBytes {
+    Mapped { map: Arc<Mmap>, range: Range<usize> },
+    Owned(Arc<Vec<u8>>),
+}
+
+impl TensorBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            TensorBytes::Mapped { map, range } => &map[range.clone()],
+            TensorBytes::Owned(v) => v,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for TensorBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TensorBytes({} bytes)", self.len())
+    }
+}

@@ -1,0 +1,2 @@
+//! brisk: run large language models locally. The library behind the `brisk` binary.
+pub mod format;
