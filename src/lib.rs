@@ -1,2 +1,7 @@
 //! brisk: run large language models locally. The library behind the `brisk` binary.
+pub mod attn;
+pub mod backend;
 pub mod format;
+pub mod generate;
+pub mod model;
+pub mod tokenizer;

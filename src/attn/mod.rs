@@ -1,0 +1,55 @@
+//! Attention over the KV cache: causal, grouped-query (several query heads share one K/V head,
+//! read in place, never copied per head).
+pub mod kv_cache;
+
+pub use kv_cache::KvCache;
+
+use crate::backend::ops::softmax;
+
+/// Shapes of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub head_dim_v: usize,
+}
+
+/// Attention for one query token at absolute position `pos` in `layer`: attends to cached
+/// positions `0..=pos`. `q` is `n_head × head_dim`, `out` is `n_head × head_dim_v`.
+/// `scores` is scratch of at least `pos + 1` floats.
+pub fn attend_one(
+    kv: &KvCache,
+    layer: usize,
+    s: AttnShape,
+    q: &[f32],
+    pos: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let group = s.n_head / s.n_head_kv;
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
+    let n_kv = pos + 1;
+    scores.resize(n_kv, 0.0);
+    for h in 0..s.n_head {
+        let kvh = h / group;
+        let qh = &q[h * s.head_dim..(h + 1) * s.head_dim];
+        for (j, sc) in scores.iter_mut().enumerate() {
+            let k = kv.key(layer, j, kvh);
+            let mut dot = 0.0f32;
+            for (a, b) in qh.iter().zip(k) {
+                dot += a * b;
+            }
+            *sc = dot * scale;
+        }
+        softmax(scores);
+        let oh = &mut out[h * s.head_dim_v..(h + 1) * s.head_dim_v];
+        oh.fill(0.0);
+        for (j, &p) in scores.iter().enumerate() {
+            let v = kv.value(layer, j, kvh);
+            for (o, &x) in oh.iter_mut().zip(v) {
+                *o += p * x;
+            }
+        }
+    }
+}

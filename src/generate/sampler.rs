@@ -1,0 +1,258 @@
+//! Token sampling with llama.cpp's flags and defaults: repetition/presence/frequency penalties
+//! over the last N tokens, then top-k, top-p, min-p, temperature, and a seeded draw; a
+//! temperature ≤ 0 is greedy (argmax after penalties).
+use super::rng::Rng;
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Clone, Debug)]
+pub struct SamplerParams {
+    pub temp: f32,
+    /// ≤ 0 keeps every token.
+    pub top_k: i32,
+    /// ≥ 1 keeps every token.
+    pub top_p: f32,
+    /// ≤ 0 keeps every token.
+    pub min_p: f32,
+    /// 1.0 disables.
+    pub repeat_penalty: f32,
+    /// Tokens of history the penalties look at; 0 disables, −1 means the whole context.
+    pub repeat_last_n: i32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    pub seed: u64,
+}
+
+impl Default for SamplerParams {
+    fn default() -> Self {
+        SamplerParams {
+            temp: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+pub struct Sampler {
+    params: SamplerParams,
+    rng: Rng,
+    history: VecDeque<u32>,
+    history_len: usize,
+}
+
+/// Index of the largest value (the first one on ties, as llama.cpp's greedy sampler picks).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+impl Sampler {
+    pub fn new(params: SamplerParams, n_ctx: usize) -> Sampler {
+        let history_len = match params.repeat_last_n {
+            n if n < 0 => n_ctx,
+            n => n as usize,
+        };
+        Sampler {
+            rng: Rng::new(params.seed),
+            params,
+            history: VecDeque::new(),
+            history_len,
+        }
+    }
+
+    /// Record a token (prompt or generated) for the penalties.
+    pub fn accept(&mut self, token: u32) {
+        if self.history_len == 0 {
+            return;
+        }
+        if self.history.len() == self.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(token);
+    }
+
+    pub fn reset(&mut self) {
+        self.history.clear();
+    }
+
+    fn apply_penalties(&self, logits: &mut [f32]) {
+        let p = &self.params;
+        if self.history.is_empty()
+            || (p.repeat_penalty == 1.0 && p.presence_penalty == 0.0 && p.frequency_penalty == 0.0)
+        {
+            return;
+        }
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for &t in &self.history {
+            *counts.entry(t).or_default() += 1;
+        }
+        for (&tok, &count) in &counts {
+            let Some(l) = logits.get_mut(tok as usize) else {
+                continue;
+            };
+            if *l <= 0.0 {
+                *l *= p.repeat_penalty;
+            } else {
+                *l /= p.repeat_penalty;
+            }
+            *l -= count as f32 * p.frequency_penalty + p.presence_penalty;
+        }
+    }
+
+    /// Choose the next token from `logits` (modified in place by the penalties).
+    pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+        self.apply_penalties(logits);
+        let p = &self.params;
+        if p.temp <= 0.0 {
+            return argmax(logits);
+        }
+        let mut cands: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
+        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if p.top_k > 0 && (p.top_k as usize) < cands.len() {
+            cands.truncate(p.top_k as usize);
+        }
+        if p.top_p < 1.0 {
+            let probs = softmax_of(&cands, 1.0);
+            let mut cum = 0.0;
+            let mut keep = cands.len();
+            for (i, pr) in probs.iter().enumerate() {
+                cum += pr;
+                if cum >= p.top_p as f64 {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            cands.truncate(keep.max(1));
+        }
+        if p.min_p > 0.0 {
+            // Keep tokens whose probability is at least min_p × the best one's.
+            let threshold = cands[0].1 + p.min_p.ln();
+            let keep = cands.iter().take_while(|c| c.1 >= threshold).count();
+            cands.truncate(keep.max(1));
+        }
+        let probs = softmax_of(&cands, p.temp);
+        let r = self.rng.next_f64();
+        let mut cum = 0.0;
+        for (c, pr) in cands.iter().zip(&probs) {
+            cum += pr;
+            if r < cum {
+                return c.0;
+            }
+        }
+        cands[cands.len() - 1].0
+    }
+}
+
+/// Softmax of candidate logits divided by `temp`, in f64.
+fn softmax_of(cands: &[(u32, f32)], temp: f32) -> Vec<f64> {
+    let max = cands[0].1 as f64 / temp as f64;
+    let exps: Vec<f64> = cands
+        .iter()
+        .map(|c| (c.1 as f64 / temp as f64 - max).exp())
+        .collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(temp: f32) -> SamplerParams {
+        SamplerParams {
+            temp,
+            seed: 7,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn greedy_picks_first_maximum() {
+        let mut s = Sampler::new(params(0.0), 16);
+        assert_eq!(s.sample(&mut [0.1, 3.0, 3.0, -1.0]), 1);
+    }
+
+    #[test]
+    fn repeat_penalty_divides_positive_and_multiplies_negative() {
+        let mut p = params(0.0);
+        p.repeat_penalty = 2.0;
+        let mut s = Sampler::new(p, 16);
+        s.accept(0);
+        s.accept(2);
+        let mut logits = [4.0, 3.0, -1.0];
+        assert_eq!(s.sample(&mut logits), 1);
+        assert_eq!(logits, [2.0, 3.0, -2.0]);
+    }
+
+    #[test]
+    fn presence_and_frequency_penalties_subtract() {
+        let mut p = params(0.0);
+        p.presence_penalty = 0.5;
+        p.frequency_penalty = 0.25;
+        let mut s = Sampler::new(p, 16);
+        for t in [1, 1, 1] {
+            s.accept(t);
+        }
+        let mut logits = [0.0, 2.0];
+        s.sample(&mut logits);
+        assert_eq!(logits, [0.0, 2.0 - 0.75 - 0.5]);
+    }
+
+    #[test]
+    fn history_window_forgets_old_tokens() {
+        let mut p = params(0.0);
+        p.repeat_penalty = 10.0;
+        p.repeat_last_n = 2;
+        let mut s = Sampler::new(p, 16);
+        for t in [0, 1, 1] {
+            s.accept(t);
+        }
+        let mut logits = [5.0, 5.0];
+        assert_eq!(s.sample(&mut logits), 0, "token 0 fell out of the window");
+    }
+
+    #[test]
+    fn seeded_sampling_is_reproducible_and_respects_top_k() {
+        let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
+        let draw = |seed| {
+            let mut p = params(1.0);
+            p.seed = seed;
+            p.top_k = 3;
+            p.min_p = 0.0;
+            let mut s = Sampler::new(p, 16);
+            (0..40).map(|_| s.sample(&mut logits.clone())).collect::<Vec<_>>()
+        };
+        let a = draw(1);
+        assert_eq!(a, draw(1));
+        assert_ne!(a, draw(2));
+        // The top 3 logits (1.8) are at ids 6, 13, 20.
+        assert!(a.iter().all(|t| [6, 13, 20].contains(t)), "{a:?}");
+    }
+
+    #[test]
+    fn min_p_drops_unlikely_tokens() {
+        let mut p = params(1.0);
+        p.top_k = 0;
+        p.top_p = 1.0;
+        p.min_p = 0.5;
+        let mut s = Sampler::new(p, 16);
+        // p(1)/p(0) = e^-3 < 0.5, so only token 0 survives.
+        for _ in 0..20 {
+            assert_eq!(s.sample(&mut [3.0, 0.0]), 0);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The transformer: hyperparameters (`config`), bound weights (`weights`), the llama-family
+//! forward pass (`llama`), and loading a model from a file (`loader`).
+pub mod config;
+pub mod llama;
+pub mod loader;
+pub mod weights;
+
+pub use config::{Arch, Config, RopeStyle};
+pub use llama::{Logits, Model};
+pub use loader::LoadedModel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("bad model metadata: {0}")]
+    Metadata(String),
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    #[error("missing tensor '{0}'")]
+    MissingTensor(String),
+    #[error("bad tensor shape: {0}")]
+    Shape(String),
+    #[error(transparent)]
+    Format(#[from] crate::format::error::FormatError),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+}
