@@ -5,3 +5,4 @@ pub mod format;
 pub mod generate;
 pub mod model;
 pub mod tokenizer;
+pub mod cli;

@@ -19,7 +19,7 @@ pub mod scalar {
         match ty { QuantType::F32 => for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) { *d = f32::from_le_bytes([c[0],c[1],c[2],c[3]]); }, _ => todo!() }
     }
 }
-pub struct Kernels;
+pub struct Kernels { pub name: &'static str }
 impl Kernels {
     pub fn vec_dot(&self, _ty: QuantType, _w: &[u8], _a: &[u8], _n: usize) -> f32 { todo!() }
     pub fn quantize_row(&self, _ty: QuantType, _src: &[f32], _dst: &mut [u8]) { todo!() }
@@ -27,5 +27,5 @@ impl Kernels {
     pub fn dot_f16_f32(&self, _w: &[u8], _x: &[f32]) -> f32 { todo!() }
     pub fn dot_bf16_f32(&self, _w: &[u8], _x: &[f32]) -> f32 { todo!() }
 }
-pub static SCALAR: Kernels = Kernels;
+pub static SCALAR: Kernels = Kernels { name: "scalar" };
 pub fn selected() -> &'static Kernels { &SCALAR }

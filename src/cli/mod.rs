@@ -1,0 +1,54 @@
+//! The command line: one file per subcommand, shared argument groups, and the exit-code policy.
+pub mod args;
+pub mod common;
+pub mod interrupt;
+pub mod output;
+pub mod run;
+pub mod tokenize;
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+/// How a subcommand ended, other than success.
+pub enum Exit {
+    /// Bad command line (exit 2).
+    Usage(String),
+    /// clap's own report (help, version, usage error).
+    Clap(clap::Error),
+    /// Ctrl-C (exit 130).
+    Interrupted,
+    /// Anything else (exit 1).
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Exit {
+    fn from(e: anyhow::Error) -> Self {
+        Exit::Runtime(e)
+    }
+}
+
+pub type CliResult = Result<(), Exit>;
+
+#[derive(Parser)]
+#[command(name = "brisk", version, about = "Run large language models locally (GGUF and safetensors)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from one prompt (-p, -f, or standard input).
+    Run(run::RunArgs),
+    /// Show how a model's tokenizer splits text.
+    Tokenize(tokenize::TokenizeArgs),
+}
+
+pub fn main(argv: Vec<OsString>) -> CliResult {
+    let argv = args::rewrite_llamacpp_flags(argv);
+    let cli = Cli::try_parse_from(argv).map_err(Exit::Clap)?;
+    match cli.command {
+        Command::Run(a) => run::main(a),
+        Command::Tokenize(a) => tokenize::main(a),
+    }
+}
