@@ -1,0 +1,209 @@
+//! The `brisk` binary as users and scripts drive it: stdin prompts, stdout carrying only the
+//! generated text, exit codes, `--json`, a closed pipe, and bad input giving one error line.
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+fn brisk() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_brisk"))
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Outcome {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn brisk");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn golden_case(fx: &std::path::Path, name: &str, case: usize) -> serde_json::Value {
+    let text = std::fs::read_to_string(fx.join("golden").join(format!("{name}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["cases"][case].clone()
+}
+
+#[test]
+fn stdin_prompt_prints_llamacpp_greedy_text() {
+    let Some(fx) = common::fixtures() else { return };
+    let case = golden_case(&fx, "stories260K", 0);
+    let mut cmd = brisk();
+    cmd.args(["run", "-m"])
+        .arg(fx.join("models/stories260K.gguf"))
+        .args(["-n", "48", "--temp", "0"]);
+    let o = run_with_stdin(cmd, b"Once upon a time\n");
+    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
+    let want = case["greedy_text"].as_str().unwrap();
+    assert_eq!(o.stdout, format!("{want}\n"), "stdout must carry only the generated text");
+    assert!(o.stderr.contains("t/s"), "timings go to stderr: {}", o.stderr);
+}
+
+#[test]
+fn json_output_reports_tokens_reason_and_timings() {
+    let Some(fx) = common::fixtures() else { return };
+    let case = golden_case(&fx, "stories260K", 0);
+    let mut cmd = brisk();
+    cmd.args(["run", "--json", "--quiet", "-n", "48", "--temp", "0", "-p", "Once upon a time", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
+    assert_eq!(o.stderr, "", "--quiet silences stderr");
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["text"], case["greedy_text"]);
+    assert_eq!(v["prompt_tokens"], 5);
+    assert_eq!(v["generated_tokens"], 48);
+    assert_eq!(v["finish_reason"], "length");
+    for k in ["load_ms", "prompt_ms", "prompt_tps", "gen_ms", "gen_tps"] {
+        assert!(v["timings"][k].is_number(), "timings.{k}");
+    }
+}
+
+#[test]
+fn stop_string_ends_generation_without_printing_it() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.args(["run", "--json", "--quiet", "--temp", "0", "-p", "Once upon a time", "--stop", "Lily", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["finish_reason"], "stop");
+    assert_eq!(v["text"], ", there was a little girl named ");
+}
+
+#[test]
+fn generation_ends_at_eos_or_full_context() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.args(["run", "--json", "--quiet", "--temp", "0", "-c", "24", "-p", "Once upon a time", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["finish_reason"], "context");
+    assert_eq!(v["prompt_tokens"].as_u64().unwrap() + v["generated_tokens"].as_u64().unwrap(), 25);
+}
+
+#[test]
+fn closed_stdout_ends_quietly_with_status_zero() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut child = brisk()
+        .args(["run", "--ignore-eos", "-n", "4000", "-c", "0", "--temp", "1", "-s", "3", "-p", "Once", "-m"])
+        .arg(fx.join("models/stories260K.gguf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn missing_model_is_one_error_line_and_status_one() {
+    let o = run_with_stdin(
+        {
+            let mut c = brisk();
+            c.args(["run", "-m", "/nonexistent/model.gguf", "-p", "hi"]);
+            c
+        },
+        b"",
+    );
+    assert_eq!(o.code, Some(1));
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("/nonexistent/model.gguf"));
+}
+
+#[test]
+fn malformed_model_is_rejected_without_panic() {
+    let dir = std::env::temp_dir().join(format!("brisk-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&bad, bytes).unwrap();
+    let o = run_with_stdin(
+        {
+            let mut c = brisk();
+            c.args(["run", "-p", "hi", "-m"]).arg(&bad);
+            c
+        },
+        b"",
+    );
+    assert_eq!(o.code, Some(1));
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    for args in [&["run", "--bogus"][..], &["run", "-m", "x", "-n", "abc"], &["frobnicate"]] {
+        let o = run_with_stdin(
+            {
+                let mut c = brisk();
+                c.args(args);
+                c
+            },
+            b"",
+        );
+        assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
+    }
+}
+
+#[test]
+fn invalid_utf8_prompt_is_an_error() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.args(["run", "-m"]).arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"\xff\xfe bad");
+    assert_eq!(o.code, Some(1));
+    assert!(o.stderr.contains("UTF-8"), "{}", o.stderr);
+}
+
+#[test]
+fn tokenize_prints_ids_and_pieces() {
+    let Some(fx) = common::fixtures() else { return };
+    let case = golden_case(&fx, "stories260K", 0);
+    let model = fx.join("models/stories260K.gguf");
+    let mut cmd = brisk();
+    cmd.args(["tokenize", "--ids", "-p", "Once upon a time", "-m"]).arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let ids: Vec<u64> = case["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let want = format!("[{}]\n", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+    assert_eq!(o.stdout, want);
+
+    let mut cmd = brisk();
+    cmd.args(["tokenize", "--ids", "--stdin", "-m"]).arg(&model);
+    assert_eq!(run_with_stdin(cmd, b"").stdout, "[1]\n", "empty text is BOS alone");
+    let mut cmd = brisk();
+    cmd.args(["tokenize", "--ids", "--no-bos", "-p", "", "-m"]).arg(&model);
+    assert_eq!(run_with_stdin(cmd, b"").stdout, "[]\n");
+
+    let mut cmd = brisk();
+    cmd.args(["tokenize", "-p", "Once upon", "-m"]).arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", o.stdout);
+    assert!(lines[0].trim_start().starts_with("1 -> '"), "{}", lines[0]);
+}
