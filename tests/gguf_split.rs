@@ -137,10 +137,13 @@ fn open_err(paths: &[PathBuf]) -> String {
     }
 }
 
+/// Corrupts part `usize` before it is written.
+type Tweak = dyn Fn(usize, &mut GgufWriter);
+
 #[test]
 fn broken_split_models_are_rejected() {
     let (meta, tensors) = model();
-    let cases: Vec<(&str, Box<dyn Fn(usize, &mut GgufWriter)>, &str)> = vec![
+    let cases: Vec<(&str, Box<Tweak>, &str)> = vec![
         (
             "wrong-no",
             Box::new(|p, w: &mut GgufWriter| {

@@ -56,7 +56,7 @@ fn encode(tensors: &[&T], metadata: Option<serde_json::Value>) -> Vec<u8> {
         offset = end;
     }
     let mut text = serde_json::to_string(&header).unwrap().into_bytes();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();

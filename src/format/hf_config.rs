@@ -197,7 +197,7 @@ impl HfConfig {
             None => num_attention_heads,
             Some(n) => required(Some(n), "num_key_value_heads")?,
         };
-        if num_attention_heads % num_key_value_heads != 0 {
+        if !num_attention_heads.is_multiple_of(num_key_value_heads) {
             return Err(format!(
                 "num_attention_heads {num_attention_heads} is not a multiple of \
                  num_key_value_heads {num_key_value_heads}"
@@ -205,7 +205,7 @@ impl HfConfig {
         }
         match raw.head_dim {
             Some(0) => return Err("head_dim is 0".into()),
-            None if hidden_size % num_attention_heads != 0 => {
+            None if !hidden_size.is_multiple_of(num_attention_heads) => {
                 return Err(format!(
                     "hidden_size {hidden_size} is not a multiple of num_attention_heads \
                      {num_attention_heads} and no head_dim is given"

@@ -212,7 +212,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
             format!("tensor '{name}': unsupported or unknown ggml type id {type_id}")
         })?;
         let n_bytes = tensor_byte_size(&name, &dims, ty)?;
-        if offset % alignment != 0 {
+        if !offset.is_multiple_of(alignment) {
             return Err(format!(
                 "tensor '{name}': data offset {offset} is not a multiple of the alignment {alignment}"
             ));
@@ -294,7 +294,7 @@ pub fn tensor_byte_size(name: &str, dims: &[u64], ty: QuantType) -> Result<u64, 
             .ok_or_else(|| format!("tensor '{name}': dimensions {dims:?} overflow"))?;
     }
     let block = ty.block_len() as u64;
-    if dims[0] % block != 0 {
+    if !dims[0].is_multiple_of(block) {
         return Err(format!(
             "tensor '{name}': row length {} is not a multiple of the {} block size {block}",
             dims[0],
