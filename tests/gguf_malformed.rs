@@ -227,6 +227,9 @@ fn bad_magic_and_version() {
         expect_err("version", &raw, &format!("unsupported GGUF version {v}"));
     }
     let mut raw = valid();
+    raw.version = 3u32.swap_bytes();
+    expect_err("big-endian", &raw, "big-endian GGUF (version 3 byte-swapped)");
+    let mut raw = valid();
     raw.version = 2;
     let path = temp_path("v2");
     std::fs::write(&path, raw.bytes()).unwrap();

@@ -146,6 +146,12 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
         return Err("not a GGUF file (bad magic)".into());
     }
     let version = c.u32("version")?;
+    if matches!(version.swap_bytes(), 2 | 3) {
+        return Err(format!(
+            "big-endian GGUF (version {} byte-swapped) is not supported",
+            version.swap_bytes()
+        ));
+    }
     if version != 2 && version != 3 {
         return Err(format!(
             "unsupported GGUF version {version} (2 and 3 are supported)"
