@@ -1,8 +1,13 @@
 //! File formats brisk reads and writes: GGUF (read + write) and Hugging Face safetensors.
 pub mod error;
 pub mod gguf;
+pub mod hf_config;
+pub mod hf_names;
+pub mod safetensors;
 pub mod storage;
 
+pub use hf_config::HfConfig;
+pub use safetensors::SafetensorsModel;
 pub use storage::TensorBytes;
 
 use brisk_kernels::QuantType;

@@ -11,6 +11,7 @@ pub use writer::GgufWriter;
 
 use super::error::{FormatError, Result};
 use super::storage::TensorBytes;
+use super::TensorView;
 use brisk_kernels::QuantType;
 use memmap2::Mmap;
 use std::collections::HashMap;
@@ -85,80 +86,97 @@ pub fn split_paths(path: &Path) -> Option<Vec<PathBuf>> {
 }
 
 impl Gguf {
-    /// Open and validate a GGUF file; a split model's parts are found from its name.
+    /// Open and validate a GGUF file. A split model (`…-00002-of-00005.gguf`) is opened whole from
+    /// any of its parts: metadata comes from the first part, tensors from all of them in order.
     pub fn open(path: impl AsRef<Path>) -> Result<Gguf> {
         let path = path.as_ref();
         let parts = split_paths(path).unwrap_or_else(|| vec![path.to_path_buf()]);
-        let mut gguf: Option<Gguf> = None;
-        for (i, part) in parts.iter().enumerate() {
+        let mut headers = Vec::with_capacity(parts.len());
+        for part in &parts {
             let map = map_file(part)?;
             let header =
                 reader::parse_header(&map).map_err(|msg| FormatError::invalid(part, msg))?;
-            let split = Split {
-                map: Arc::new(map),
-                data_start: header.data_start,
-            };
-            match gguf.as_mut() {
-                None => {
-                    let index = header
-                        .metadata
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (k, _))| (k.clone(), i))
-                        .collect();
-                    let g = Gguf {
-                        path: path.to_path_buf(),
-                        version: header.version,
-                        alignment: header.alignment,
-                        metadata: header.metadata,
-                        index,
-                        tensors: Vec::new(),
-                        tensor_index: HashMap::new(),
-                        splits: Vec::new(),
-                    };
-                    if parts.len() > 1 {
-                        let count = g.get_u64("split.count");
-                        if count != Some(parts.len() as u64) {
-                            return Err(FormatError::invalid(
-                                part,
-                                format!(
-                                    "split.count is {count:?} but the file name says {} parts",
-                                    parts.len()
-                                ),
-                            ));
-                        }
-                    }
-                    gguf = Some(g);
-                }
-                Some(_) => {
-                    let no = header
-                        .metadata
-                        .iter()
-                        .find(|(k, _)| k == "split.no")
-                        .and_then(|(_, v)| v.as_u64());
-                    if no != Some(i as u64) {
-                        return Err(FormatError::invalid(
-                            part,
-                            format!("split.no is {no:?}, expected {i}"),
-                        ));
-                    }
-                }
-            }
-            let g = gguf.as_mut().expect("set above");
-            for mut t in header.tensors {
-                t.split = i;
-                if g.tensor_index.contains_key(&t.name) {
-                    return Err(FormatError::invalid(
-                        part,
-                        format!("tensor '{}' appears in two split files", t.name),
-                    ));
-                }
-                g.tensor_index.insert(t.name.clone(), g.tensors.len());
-                g.tensors.push(t);
-            }
-            g.splits.push(split);
+            headers.push((part, map, header));
         }
-        let g = gguf.expect("at least one part");
+        let mut headers = headers.into_iter();
+        let Some((first_path, first_map, first)) = headers.next() else {
+            return Err(FormatError::invalid(path, "no GGUF file to open"));
+        };
+        let index = first
+            .metadata
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        let mut g = Gguf {
+            path: path.to_path_buf(),
+            version: first.version,
+            alignment: first.alignment,
+            metadata: first.metadata,
+            index,
+            tensors: Vec::new(),
+            tensor_index: HashMap::new(),
+            splits: Vec::new(),
+        };
+        if parts.len() > 1 {
+            let count = g.get_u64("split.count");
+            if count != Some(parts.len() as u64) {
+                return Err(FormatError::invalid(
+                    first_path,
+                    format!(
+                        "split.count is {count:?} but the file name says {} parts",
+                        parts.len()
+                    ),
+                ));
+            }
+            let no = g.get_u64("split.no");
+            if no != Some(0) {
+                return Err(FormatError::invalid(
+                    first_path,
+                    format!("split.no is {no:?}, expected 0 in the first part"),
+                ));
+            }
+        }
+        g.add_split(first_path, first_map, first.tensors, first.data_start)?;
+        for (i, (part, map, header)) in headers.enumerate() {
+            let i = i + 1;
+            let find = |key: &str| {
+                header
+                    .metadata
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, v)| v.as_u64())
+            };
+            let no = find("split.no");
+            if no != Some(i as u64) {
+                return Err(FormatError::invalid(
+                    part,
+                    format!("split.no is {no:?}, expected {i}"),
+                ));
+            }
+            let count = find("split.count");
+            if count != Some(parts.len() as u64) {
+                return Err(FormatError::invalid(
+                    part,
+                    format!(
+                        "split.count is {count:?} but the file name says {} parts",
+                        parts.len()
+                    ),
+                ));
+            }
+            g.add_split(part, map, header.tensors, header.data_start)?;
+        }
+        if parts.len() == 1 {
+            if let Some(n @ 2..) = g.get_u64("split.count") {
+                return Err(FormatError::invalid(
+                    path,
+                    format!(
+                        "file is one part of a {n}-part split model, but its name is not \
+                         PREFIX-0000i-of-{n:05}.gguf so the other parts cannot be found"
+                    ),
+                ));
+            }
+        }
         if let Some(expected) = g.get_u64("split.tensors.count") {
             if expected != g.tensors.len() as u64 {
                 return Err(FormatError::invalid(
@@ -169,8 +187,40 @@ impl Gguf {
                     ),
                 ));
             }
+        } else if parts.len() > 1 {
+            return Err(FormatError::invalid(
+                first_path,
+                "split model without split.tensors.count in its first part",
+            ));
         }
         Ok(g)
+    }
+
+    /// Append one part's tensors (rejecting a name already seen in an earlier part).
+    fn add_split(
+        &mut self,
+        part: &Path,
+        map: Mmap,
+        tensors: Vec<TensorInfo>,
+        data_start: u64,
+    ) -> Result<()> {
+        let split_no = self.splits.len();
+        for mut t in tensors {
+            t.split = split_no;
+            if self.tensor_index.contains_key(&t.name) {
+                return Err(FormatError::invalid(
+                    part,
+                    format!("tensor '{}' appears in two split files", t.name),
+                ));
+            }
+            self.tensor_index.insert(t.name.clone(), self.tensors.len());
+            self.tensors.push(t);
+        }
+        self.splits.push(Split {
+            map: Arc::new(map),
+            data_start,
+        });
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -218,6 +268,26 @@ impl Gguf {
             map: split.map.clone(),
             range: start..start + info.n_bytes as usize,
         }
+    }
+
+    /// A tensor as a [`TensorView`] (name, dims, type and zero-copy bytes).
+    pub fn tensor_view(&self, info: &TensorInfo) -> TensorView {
+        TensorView {
+            name: info.name.clone(),
+            dims: info.dims.clone(),
+            ty: info.ty,
+            bytes: self.tensor_bytes(info),
+        }
+    }
+
+    /// Every tensor as a [`TensorView`], in file order (across splits).
+    pub fn tensor_views(&self) -> Vec<TensorView> {
+        self.tensors.iter().map(|t| self.tensor_view(t)).collect()
+    }
+
+    /// Number of files this model was read from (1 unless split).
+    pub fn split_count(&self) -> usize {
+        self.splits.len()
     }
 
     /// Total bytes of tensor data.

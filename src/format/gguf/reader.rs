@@ -108,7 +108,9 @@ impl<'a> Cursor<'a> {
             ValueType::F64 => Value::F64(f64::from_bits(self.u64(what)?)),
             ValueType::Array => {
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(format!("{what}: arrays nested deeper than {MAX_ARRAY_DEPTH}"));
+                    return Err(format!(
+                        "{what}: arrays nested deeper than {MAX_ARRAY_DEPTH}"
+                    ));
                 }
                 let elem_id = self.u32(what)?;
                 let elem = ValueType::from_id(elem_id)
@@ -122,7 +124,9 @@ impl<'a> Cursor<'a> {
                         self.remaining()
                     ));
                 }
-                let mut items = Vec::with_capacity(count as usize);
+                // Bounded above by the file size; capped further so a large-but-fitting count
+                // of one-byte elements cannot reserve 32 bytes of `Value` per file byte up front.
+                let mut items = Vec::with_capacity((count as usize).min(1 << 16));
                 for _ in 0..count {
                     items.push(self.value(elem, depth + 1, what)?);
                 }
@@ -135,23 +139,37 @@ impl<'a> Cursor<'a> {
 /// Parse and validate the header of a GGUF file whose whole contents are `buf`.
 pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
     let mut c = Cursor { buf, pos: 0 };
-    let magic = c.take(4, "magic").map_err(|_| "not a GGUF file (too short)".to_string())?;
+    let magic = c
+        .take(4, "magic")
+        .map_err(|_| "not a GGUF file (too short)".to_string())?;
     if magic != b"GGUF" {
         return Err("not a GGUF file (bad magic)".into());
     }
     let version = c.u32("version")?;
+    if matches!(version.swap_bytes(), 2 | 3) {
+        return Err(format!(
+            "big-endian GGUF (version {} byte-swapped) is not supported",
+            version.swap_bytes()
+        ));
+    }
     if version != 2 && version != 3 {
-        return Err(format!("unsupported GGUF version {version} (2 and 3 are supported)"));
+        return Err(format!(
+            "unsupported GGUF version {version} (2 and 3 are supported)"
+        ));
     }
     let tensor_count = c.u64("tensor count")?;
     let kv_count = c.u64("metadata count")?;
     // Each key/value pair takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor
     // entry at least 8 + 4 + 8 + 4 + 8.
     if kv_count > (c.remaining() / 13) as u64 {
-        return Err(format!("metadata count {kv_count} is larger than the file can hold"));
+        return Err(format!(
+            "metadata count {kv_count} is larger than the file can hold"
+        ));
     }
     if tensor_count > (c.remaining() / 32) as u64 {
-        return Err(format!("tensor count {tensor_count} is larger than the file can hold"));
+        return Err(format!(
+            "tensor count {tensor_count} is larger than the file can hold"
+        ));
     }
 
     let mut metadata = Vec::with_capacity(kv_count as usize);
@@ -200,7 +218,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
             format!("tensor '{name}': unsupported or unknown ggml type id {type_id}")
         })?;
         let n_bytes = tensor_byte_size(&name, &dims, ty)?;
-        if offset % alignment != 0 {
+        if !offset.is_multiple_of(alignment) {
             return Err(format!(
                 "tensor '{name}': data offset {offset} is not a multiple of the alignment {alignment}"
             ));
@@ -220,6 +238,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
 
     let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
     let file_len = buf.len() as u64;
+    check_no_overlap(&tensors)?;
     for t in &tensors {
         let end = data_start
             .checked_add(t.offset)
@@ -243,9 +262,33 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, String> {
     })
 }
 
+/// Two tensors whose data ranges share a byte are malformed (a writer bug or a crafted file that
+/// would alias one tensor's bytes as another's).
+fn check_no_overlap(tensors: &[TensorInfo]) -> Result<(), String> {
+    let mut order: Vec<&TensorInfo> = tensors.iter().collect();
+    order.sort_by_key(|t| t.offset);
+    for pair in order.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        // Offsets past the end are reported by the caller; saturate so this check never overflows.
+        if a.offset.saturating_add(a.n_bytes) > b.offset {
+            return Err(format!(
+                "tensor '{}': data at offset {} overlaps tensor '{}' ({} bytes at offset {})",
+                b.name, b.offset, a.name, a.n_bytes, a.offset
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Bytes of a tensor of `dims` (ne[0] first) and type `ty`, rejecting zero, overflow and rows
 /// that are not whole blocks.
 pub fn tensor_byte_size(name: &str, dims: &[u64], ty: QuantType) -> Result<u64, String> {
+    if dims.is_empty() || dims.len() > MAX_DIMS {
+        return Err(format!(
+            "tensor '{name}': {} dimensions (1 to {MAX_DIMS} allowed)",
+            dims.len()
+        ));
+    }
     if dims.contains(&0) {
         return Err(format!("tensor '{name}': a dimension is zero ({dims:?})"));
     }
@@ -257,7 +300,7 @@ pub fn tensor_byte_size(name: &str, dims: &[u64], ty: QuantType) -> Result<u64, 
             .ok_or_else(|| format!("tensor '{name}': dimensions {dims:?} overflow"))?;
     }
     let block = ty.block_len() as u64;
-    if dims[0] % block != 0 {
+    if !dims[0].is_multiple_of(block) {
         return Err(format!(
             "tensor '{name}': row length {} is not a multiple of the {} block size {block}",
             dims[0],

@@ -15,10 +15,16 @@ struct PendingTensor {
 }
 
 /// Collects metadata and tensors, then writes them in one go with [`GgufWriter::write`].
+///
+/// A value that cannot be written faithfully (an array whose elements differ from its declared
+/// element type, a `general.alignment` that is not a u32 power of two) is refused: `try_set`
+/// returns the reason, `set` remembers the first such reason and `write` reports it, so a writer
+/// never produces a file its own reader would reject.
 #[derive(Default)]
 pub struct GgufWriter {
     metadata: Vec<(String, Value)>,
     tensors: Vec<PendingTensor>,
+    error: Option<String>,
 }
 
 impl GgufWriter {
@@ -26,14 +32,39 @@ impl GgufWriter {
         Self::default()
     }
 
-    /// Set a metadata key (replacing an earlier value of the same key).
+    /// Set a metadata key (replacing an earlier value of the same key, in its place). An invalid
+    /// value is not stored; the first such refusal is reported by [`GgufWriter::write`].
     pub fn set(&mut self, key: &str, value: Value) -> &mut Self {
+        if let Err(e) = self.try_set(key, value) {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Set a metadata key, or say why the value cannot be written.
+    pub fn try_set(&mut self, key: &str, value: Value) -> std::result::Result<&mut Self, String> {
+        check_value(key, &value)?;
+        if key == "general.alignment" && !matches!(value, Value::U32(a) if a.is_power_of_two()) {
+            return Err(format!(
+                "general.alignment must be a u32 power of two, not {value:?}"
+            ));
+        }
         if let Some(slot) = self.metadata.iter_mut().find(|(k, _)| k == key) {
             slot.1 = value;
         } else {
             self.metadata.push((key.to_string(), value));
         }
-        self
+        Ok(self)
+    }
+
+    /// The first value `set` refused, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Metadata in the order it will be written.
+    pub fn metadata(&self) -> &[(String, Value)] {
+        &self.metadata
     }
 
     /// Add a tensor; `dims` in ggml order (row length first), `data` its encoded bytes.
@@ -108,7 +139,11 @@ impl GgufWriter {
     }
 
     /// Write to `path` via a temporary file in the same directory, renamed when complete.
+    /// Fails, writing nothing, if `set` refused a value earlier.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        if let Some(e) = &self.error {
+            return Err(FormatError::invalid(path.as_ref(), e.clone()));
+        }
         write_atomically(path.as_ref(), &self.to_bytes())
     }
 }
@@ -127,6 +162,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(FormatError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Arrays must hold elements of their declared type only (checked through nested arrays).
+fn check_value(key: &str, value: &Value) -> std::result::Result<(), String> {
+    if let Value::Array(elem, items) = value {
+        for (i, item) in items.iter().enumerate() {
+            if item.value_type() != *elem {
+                return Err(format!(
+                    "metadata key '{key}': array element {i} is {:?} but the array holds {elem:?}",
+                    item.value_type()
+                ));
+            }
+            check_value(key, item)?;
+        }
     }
     Ok(())
 }
@@ -159,7 +210,6 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
             out.extend_from_slice(&(*elem as u32).to_le_bytes());
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());
             for item in items {
-                debug_assert_eq!(item.value_type(), *elem, "array elements share one type");
                 put_value(out, item);
             }
         }
