@@ -2,6 +2,7 @@
 //! `config.json`, into one `Config` that the forward pass uses.
 use super::ModelError;
 use crate::format::gguf::Gguf;
+use crate::format::hf_config::{HfArch, HfConfig};
 
 /// Architecture families brisk runs. Each has its own forward file reusing the shared verbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +150,48 @@ impl Config {
             rope_freq_scale,
             rope_dim,
             rope_style,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Hyperparameters of a Hugging Face checkpoint. Its Q/K rows are not permuted the way
+    /// llama.cpp's converter permutes `llama` GGUF files, so every family rotates half-split
+    /// (NeoX) pairs here.
+    pub fn from_hf(h: &HfConfig) -> Result<Config, ModelError> {
+        let arch = match h.arch {
+            HfArch::Llama | HfArch::Mistral => Arch::Llama,
+            HfArch::Qwen2 => Arch::Qwen2,
+        };
+        let rope_freq_scale = match &h.rope_scaling {
+            None => 1.0,
+            Some(r) => match r.rope_type.as_deref() {
+                Some("linear") => r.factor.filter(|&f| f > 0.0).map_or(1.0, |f| (1.0 / f) as f32),
+                None | Some("default") => 1.0,
+                Some(other) => {
+                    return Err(ModelError::Unsupported(format!(
+                        "rope scaling type '{other}' is not supported yet"
+                    )))
+                }
+            },
+        };
+        let head_dim = h.head_size();
+        let cfg = Config {
+            arch,
+            n_vocab: h.vocab_size,
+            n_embd: h.hidden_size,
+            n_layer: h.num_hidden_layers,
+            n_head: h.num_attention_heads,
+            n_head_kv: h.num_key_value_heads,
+            head_dim,
+            head_dim_v: head_dim,
+            n_ff: h.intermediate_size,
+            n_ctx_train: h.max_position_embeddings,
+            rms_eps: h.rms_norm_eps as f32,
+            rope_base: h.rope_theta as f32,
+            rope_freq_scale,
+            rope_dim: head_dim,
+            rope_style: RopeStyle::NeoX,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -6,7 +6,7 @@ use super::weights::{Binder, Weights};
 use super::ModelError;
 use crate::backend::Cpu;
 use crate::format::gguf::Gguf;
-use crate::format::TensorView;
+use crate::format::{SafetensorsModel, TensorView};
 use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
 
@@ -31,23 +31,61 @@ pub fn load(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
         )));
     }
-    load_gguf(path, threads)
+    if path.is_dir() || path.extension().is_some_and(|e| e == "safetensors" || e == "json") {
+        load_safetensors(path, threads)
+    } else {
+        load_gguf(path, threads)
+    }
+}
+
+fn load_safetensors(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
+    let st = SafetensorsModel::open(path)?;
+    let config = Config::from_hf(&st.config)?;
+    let tokenizer_json = st.dir.join("tokenizer.json");
+    if !tokenizer_json.is_file() {
+        return Err(ModelError::Tokenizer(format!(
+            "{} has no tokenizer.json",
+            st.dir.display()
+        )));
+    }
+    let tokenizer_config = st.dir.join("tokenizer_config.json");
+    let tokenizer_config = tokenizer_config.is_file().then_some(tokenizer_config);
+    let tokenizer = Tokenizer::from_hf_files(&tokenizer_json, tokenizer_config.as_deref())
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    let chat_template = hf_chat_template(&st.dir, tokenizer_config.as_deref());
+    let size_bytes = st.tensors.iter().map(|t| t.bytes.len() as u64).sum();
+    let n_params = st
+        .tensors
+        .iter()
+        .map(|t| t.dims.iter().product::<u64>())
+        .sum();
+    finish(
+        config,
+        st.tensors,
+        tokenizer,
+        threads,
+        path,
+        size_bytes,
+        n_params,
+        chat_template,
+    )
+}
+
+/// `chat_template.jinja` beside the checkpoint, else `chat_template` in tokenizer_config.json.
+fn hf_chat_template(dir: &Path, tokenizer_config: Option<&Path>) -> Option<String> {
+    if let Ok(t) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
+        return Some(t);
+    }
+    let text = std::fs::read_to_string(tokenizer_config?).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("chat_template")?.as_str().map(str::to_string)
 }
 
 fn load_gguf(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
     let g = Gguf::open(path)?;
     let config = Config::from_gguf(&g)?;
     let tokenizer = Tokenizer::from_gguf(&g).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-    let views: Vec<TensorView> = g
-        .tensors()
-        .iter()
-        .map(|t| TensorView {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-            bytes: g.tensor_bytes(t),
-        })
-        .collect();
+    let views = g.tensor_views();
     let size_bytes = g.tensor_data_bytes();
     let n_params = g.tensors().iter().map(|t| t.n_elements()).sum();
     let chat_template = g.get_str("tokenizer.chat_template").map(str::to_string);
@@ -74,7 +112,8 @@ fn finish(
     n_params: u64,
     chat_template: Option<String>,
 ) -> Result<LoadedModel, ModelError> {
-    if tokenizer.n_vocab() != config.n_vocab {
+    // Checkpoints may pad the embedding past the tokenizer's vocabulary, never the reverse.
+    if tokenizer.n_vocab() > config.n_vocab {
         return Err(ModelError::Metadata(format!(
             "the tokenizer has {} tokens but the model's vocabulary is {}",
             tokenizer.n_vocab(),
