@@ -68,7 +68,9 @@ fn llama_cpp_vectors() {
             if &got == want {
                 passed += 1;
             } else {
-                failures.push(format!("{name}: {text:?}\n  want {want:?}\n  got  {got:?}"));
+                let msg = format!("{name}: {text:?}\n  want {want:?}\n  got  {got:?}");
+                println!("FAIL {msg}");
+                failures.push(msg);
             }
         }
         println!("{name}: {passed}/{} vectors pass", vectors.len());

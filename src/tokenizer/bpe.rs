@@ -56,7 +56,7 @@ impl Bpe {
         for (rank, m) in merges.enumerate() {
             // Split at the first space after the first byte (llama.cpp: find(' ', 1)); a line
             // without one stands for the pair ("", "").
-            let (l, r) = match m.get(1..).and_then(|t| t.find(' ')) {
+            let (l, r) = match m.bytes().skip(1).position(|b| b == b' ') {
                 Some(p) => (&m[..p + 1], &m[p + 2..]),
                 None => ("", ""),
             };
