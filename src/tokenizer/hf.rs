@@ -37,13 +37,51 @@ fn token_field<'a>(cfg: &'a Json, key: &str) -> Option<&'a str> {
     }
 }
 
+/// Older files (Llama 2's among them) list merges as "a b" strings where some halves contain
+/// spaces, which current `tokenizers` rejects. Rewrite such a list as pairs, splitting at the
+/// space that leaves both halves and their concatenation in the vocabulary (else at the first
+/// space after the first character, llama.cpp's rule). Returns whether anything changed.
+fn fix_merges(json: &mut Json) -> bool {
+    let Some(model) = json.get_mut("model").and_then(Json::as_object_mut) else { return false };
+    let vocab: std::collections::HashSet<String> =
+        model.get("vocab").and_then(Json::as_object).map(|v| v.keys().cloned().collect()).unwrap_or_default();
+    let Some(Json::Array(merges)) = model.get_mut("merges") else { return false };
+    let ambiguous = |m: &Json| m.as_str().is_some_and(|s| s.matches(' ').count() != 1);
+    if !merges.iter().any(ambiguous) {
+        return false;
+    }
+    for m in merges.iter_mut() {
+        let Some(s) = m.as_str() else { continue };
+        let spaces: Vec<usize> = s.char_indices().skip(1).filter(|&(_, c)| c == ' ').map(|(p, _)| p).collect();
+        let split = |p: usize| (&s[..p], &s[p + 1..]);
+        let known = |p: &usize| {
+            let (l, r) = split(*p);
+            vocab.contains(l) && vocab.contains(r) && vocab.contains(&format!("{l}{r}"))
+        };
+        let (l, r) = match spaces.iter().find(|p| known(p)).or(spaces.first()) {
+            Some(&p) => split(p),
+            None => (s, ""),
+        };
+        *m = Json::Array(vec![Json::String(l.to_string()), Json::String(r.to_string())]);
+    }
+    true
+}
+
 pub fn load(json_path: &Path, config_path: Option<&Path>) -> Result<Tokenizer, TokenizerError> {
-    let parsing = tokenizers::Tokenizer::from_file(json_path).map_err(|e| file_err(json_path, e))?;
+    let raw = std::fs::read_to_string(json_path).map_err(|e| file_err(json_path, e))?;
+    let mut json: Json = serde_json::from_str(&raw).map_err(|e| file_err(json_path, e))?;
+    let parsing = if fix_merges(&mut json) {
+        json.to_string().parse::<tokenizers::Tokenizer>()
+    } else {
+        raw.parse::<tokenizers::Tokenizer>()
+    }
+    .map_err(|e| file_err(json_path, e))?;
+    // A saved truncation/padding setting (GPT-2's file truncates at 50) is not the tokenizer's.
+    let mut parsing = parsing;
+    parsing.with_truncation(None).map_err(|e| file_err(json_path, e))?;
+    parsing.with_padding(None);
     let mut plain = parsing.clone();
     plain.set_encode_special_tokens(true);
-
-    let raw = std::fs::read_to_string(json_path).map_err(|e| file_err(json_path, e))?;
-    let json: Json = serde_json::from_str(&raw).map_err(|e| file_err(json_path, e))?;
     let decoder = json.get("decoder").map(|d| d.to_string()).unwrap_or_default();
     let pre = json.get("pre_tokenizer").map(|d| d.to_string()).unwrap_or_default();
     let style = if decoder.contains("ByteLevel") || pre.contains("ByteLevel") { PieceStyle::ByteLevel } else { PieceStyle::Spm };

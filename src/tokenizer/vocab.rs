@@ -79,9 +79,11 @@ impl Vocab {
         }
     }
 
-    /// The lowest id whose text is one of `texts`.
+    /// The id of the first of `texts` (in list order) the vocabulary has. (llama.cpp takes the
+    /// first match in hash-map order, which is unspecified; list order picks `<|eot_id|>` over
+    /// `<|end_of_text|>` and `<|im_end|>` over `<|endoftext|>`, the ids llama.cpp reports.)
     fn first_of(&self, texts: &[&str]) -> Option<u32> {
-        texts.iter().filter_map(|t| self.get(t)).min()
+        texts.iter().find_map(|t| self.get(t))
     }
 }
 
