@@ -45,14 +45,32 @@ fn read_vectors(vocab: &Path) -> Vec<(String, Vec<u32>)> {
     }
     let expected: Vec<Vec<u32>> = out
         .lines()
-        .map(|l| l.split_whitespace().map(|t| t.parse().expect("token id")).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| t.parse().expect("token id"))
+                .collect()
+        })
         .collect();
-    assert_eq!(strings.len(), expected.len(), "{}: .inp and .out differ in length", vocab.display());
+    assert_eq!(
+        strings.len(),
+        expected.len(),
+        "{}: .inp and .out differ in length",
+        vocab.display()
+    );
     strings.into_iter().zip(expected).collect()
 }
 
-const WITH_VECTORS: &[&str] =
-    &["llama-spm", "llama-bpe", "qwen2", "gpt-2", "phi-3", "deepseek-llm", "starcoder", "command-r", "mpt"];
+const WITH_VECTORS: &[&str] = &[
+    "llama-spm",
+    "llama-bpe",
+    "qwen2",
+    "gpt-2",
+    "phi-3",
+    "deepseek-llm",
+    "starcoder",
+    "command-r",
+    "mpt",
+];
 
 #[test]
 fn llama_cpp_vectors() {
@@ -75,7 +93,12 @@ fn llama_cpp_vectors() {
         }
         println!("{name}: {passed}/{} vectors pass", vectors.len());
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -95,7 +118,10 @@ fn bos_eos_and_eog() {
     let Some(dir) = fixtures() else { return };
     let t = |n: &str| load_gguf(&dir.join(format!("gguf/ggml-vocab-{n}.gguf")));
     let spm = t("llama-spm");
-    assert_eq!((spm.bos(), spm.eos(), spm.add_bos(), spm.add_eos()), (Some(1), Some(2), true, false));
+    assert_eq!(
+        (spm.bos(), spm.eos(), spm.add_bos(), spm.add_eos()),
+        (Some(1), Some(2), true, false)
+    );
     assert_eq!(spm.encode("Hello", true, false)[0], 1);
     assert_eq!(spm.eog_ids(), &[2]);
     // llama-bpe has no add_bos key: llama.cpp turns BOS on for the llama3 pre-tokenizer.
@@ -108,7 +134,10 @@ fn bos_eos_and_eog() {
     // gpt-2: no add_bos key and no llama3-style default → no BOS.
     let g2 = t("gpt-2");
     assert!(!g2.add_bos());
-    assert_eq!(g2.encode("Hello", true, false), g2.encode("Hello", false, false));
+    assert_eq!(
+        g2.encode("Hello", true, false),
+        g2.encode("Hello", false, false)
+    );
     assert!(g2.is_eog(50256));
     let q = t("qwen2");
     let im_end = q.token_id("<|im_end|>").expect("im_end");
@@ -143,11 +172,16 @@ fn hf_matches_gguf() {
     for (hf, gguf) in [("llama2", "llama-spm"), ("gpt2", "gpt-2")] {
         let hf_dir = dir.join("hf").join(hf);
         let cfg = hf_dir.join("tokenizer_config.json");
-        let h = Tokenizer::from_hf_files(&hf_dir.join("tokenizer.json"), Some(&cfg)).expect("hf tokenizer");
+        let h = Tokenizer::from_hf_files(&hf_dir.join("tokenizer.json"), Some(&cfg))
+            .expect("hf tokenizer");
         let path = dir.join(format!("gguf/ggml-vocab-{gguf}.gguf"));
         let g = load_gguf(&path);
         assert_eq!(h.n_vocab(), g.n_vocab(), "{hf}");
-        assert_eq!((h.bos(), h.eos(), h.add_bos(), h.add_eos()), (g.bos(), g.eos(), g.add_bos(), g.add_eos()), "{hf}");
+        assert_eq!(
+            (h.bos(), h.eos(), h.add_bos(), h.add_eos()),
+            (g.bos(), g.eos(), g.add_bos(), g.add_eos()),
+            "{hf}"
+        );
         let mut same = 0;
         let vectors = read_vectors(&path);
         for (text, want) in &vectors {
@@ -157,10 +191,25 @@ fn hf_matches_gguf() {
             } else {
                 println!("{hf}: differs on {text:?}\n  gguf {want:?}\n  hf   {got:?}");
             }
-            assert_eq!(h.decode(&got, false), g.decode(want, false), "{hf}: decode {text:?}");
+            assert_eq!(
+                h.decode(&got, false),
+                g.decode(want, false),
+                "{hf}: decode {text:?}"
+            );
         }
-        println!("{hf}: {same}/{} vectors identical to llama.cpp", vectors.len());
-        assert_eq!(h.encode("Hello world", true, false), g.encode("Hello world", true, false), "{hf}");
-        assert!(same * 10 >= vectors.len() * 9, "{hf}: only {same}/{} identical", vectors.len());
+        println!(
+            "{hf}: {same}/{} vectors identical to llama.cpp",
+            vectors.len()
+        );
+        assert_eq!(
+            h.encode("Hello world", true, false),
+            g.encode("Hello world", true, false),
+            "{hf}"
+        );
+        assert!(
+            same * 10 >= vectors.len() * 9,
+            "{hf}: only {same}/{} identical",
+            vectors.len()
+        );
     }
 }

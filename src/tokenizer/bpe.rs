@@ -46,7 +46,11 @@ struct Symbol {
 
 impl Bpe {
     /// `merges` are "left right" strings in rank order.
-    pub fn new<'a>(pre: PreTokenizer, ignore_merges: bool, merges: impl Iterator<Item = &'a str>) -> Bpe {
+    pub fn new<'a>(
+        pre: PreTokenizer,
+        ignore_merges: bool,
+        merges: impl Iterator<Item = &'a str>,
+    ) -> Bpe {
         let mut parts: HashMap<String, u32> = HashMap::new();
         let mut ranks = HashMap::new();
         let intern = |s: &str, parts: &mut HashMap<String, u32>| {
@@ -63,7 +67,12 @@ impl Bpe {
             let key = (intern(l, &mut parts), intern(r, &mut parts));
             ranks.entry(key).or_insert(rank as u32);
         }
-        Bpe { pre, ignore_merges, parts, ranks }
+        Bpe {
+            pre,
+            ignore_merges,
+            parts,
+            ranks,
+        }
     }
 
     fn rank(&self, left: &str, right: &str) -> Option<u32> {
@@ -89,15 +98,30 @@ impl Bpe {
         let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
         for (i, (start, c)) in word.char_indices().enumerate() {
             let len = c.len_utf8();
-            symbols.push(Symbol { start, len, prev: i.checked_sub(1), next: (start + len < word.len()).then_some(i + 1) });
+            symbols.push(Symbol {
+                start,
+                len,
+                prev: i.checked_sub(1),
+                next: (start + len < word.len()).then_some(i + 1),
+            });
         }
         let text = |s: &Symbol| &word[s.start..s.start + s.len];
         let mut heap = BinaryHeap::new();
-        let try_add = |symbols: &[Symbol], heap: &mut BinaryHeap<Bigram>, left: Option<usize>, right: Option<usize>| {
-            let (Some(left), Some(right)) = (left, right) else { return };
+        let try_add = |symbols: &[Symbol],
+                       heap: &mut BinaryHeap<Bigram>,
+                       left: Option<usize>,
+                       right: Option<usize>| {
+            let (Some(left), Some(right)) = (left, right) else {
+                return;
+            };
             let (l, r) = (&symbols[left], &symbols[right]);
             if let Some(rank) = self.rank(text(l), text(r)) {
-                heap.push(Bigram { rank, left, right, size: l.len + r.len });
+                heap.push(Bigram {
+                    rank,
+                    left,
+                    right,
+                    size: l.len + r.len,
+                });
             }
         };
         for i in 1..symbols.len() {
@@ -125,7 +149,12 @@ impl Bpe {
             match vocab.get(piece) {
                 Some(id) => out.push(id),
                 // No token: each single ASCII byte that is itself a token (llama.cpp's fallback).
-                None => out.extend(piece.bytes().filter(u8::is_ascii).filter_map(|b| vocab.get(&(b as char).to_string()))),
+                None => out.extend(
+                    piece
+                        .bytes()
+                        .filter(u8::is_ascii)
+                        .filter_map(|b| vocab.get(&(b as char).to_string())),
+                ),
             }
         }
     }

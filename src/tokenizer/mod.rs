@@ -74,7 +74,10 @@ impl Tokenizer {
 
     /// Build from a Hugging Face `tokenizer.json` (and optionally `tokenizer_config.json`, for
     /// BOS/EOS and whether to add them).
-    pub fn from_hf_files(tokenizer_json: &Path, tokenizer_config_json: Option<&Path>) -> Result<Tokenizer, TokenizerError> {
+    pub fn from_hf_files(
+        tokenizer_json: &Path,
+        tokenizer_config_json: Option<&Path>,
+    ) -> Result<Tokenizer, TokenizerError> {
         hf::load(tokenizer_json, tokenizer_config_json)
     }
 
@@ -90,7 +93,9 @@ impl Tokenizer {
             Model::Hf(h) => h.encode(text, parse_special, &mut out),
             Model::Spm => {
                 let mut prev_special = true;
-                for frag in special::partition(&self.vocab, &self.special_cache, text, parse_special) {
+                for frag in
+                    special::partition(&self.vocab, &self.special_cache, text, parse_special)
+                {
                     match frag {
                         Fragment::Text(t) => {
                             let mut s = String::with_capacity(t.len() + 1);
@@ -109,7 +114,9 @@ impl Tokenizer {
                 }
             }
             Model::Bpe(b) => {
-                for frag in special::partition(&self.vocab, &self.special_cache, text, parse_special) {
+                for frag in
+                    special::partition(&self.vocab, &self.special_cache, text, parse_special)
+                {
                     match frag {
                         Fragment::Text(t) => b.tokenize(&self.vocab, t, &mut out),
                         Fragment::Token(id) => out.push(id),
@@ -125,7 +132,9 @@ impl Tokenizer {
 
     /// The bytes one token stands for. Control and unknown tokens give nothing unless `special`.
     pub fn token_to_piece(&self, id: u32, special: bool) -> Vec<u8> {
-        let Some(tok) = self.vocab.tokens.get(id as usize) else { return Vec::new() };
+        let Some(tok) = self.vocab.tokens.get(id as usize) else {
+            return Vec::new();
+        };
         let attr = tok.attr;
         if !special && attr & (ATTR_UNKNOWN | ATTR_CONTROL) != 0 {
             return Vec::new();
@@ -140,7 +149,9 @@ impl Tokenizer {
             };
         }
         if attr & ATTR_BYTE != 0 {
-            return parse_byte_token(&tok.text).map(|b| vec![b]).unwrap_or_default();
+            return parse_byte_token(&tok.text)
+                .map(|b| vec![b])
+                .unwrap_or_default();
         }
         Vec::new()
     }
@@ -264,7 +275,9 @@ fn clean_up_spaces(t: &[u8]) -> Vec<u8> {
         if t[i - 1] == b' ' && x == b'\'' && i + 1 < t.len() {
             let x1 = t[i + 1];
             let x2 = t.get(i + 2).copied().filter(|_| i + 2 < t.len());
-            if matches!(x1, b's' | b'm') || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e'))) {
+            if matches!(x1, b's' | b'm')
+                || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e')))
+            {
                 out.pop();
             }
         }

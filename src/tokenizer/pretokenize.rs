@@ -5,7 +5,9 @@
 //! pattern runs through `fancy-regex` on a "collapsed" view of the text in which each non-ASCII
 //! code point stands for its category, as llama.cpp does, so `\p{L}` etc. follow its tables.
 
-use super::unicode::{self, ACCENT_MARK, CATEGORIES, LETTER, NUMBER, PUNCTUATION, SYMBOL, WHITESPACE_FLAG};
+use super::unicode::{
+    self, ACCENT_MARK, CATEGORIES, LETTER, NUMBER, PUNCTUATION, SYMBOL, WHITESPACE_FLAG,
+};
 
 const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -22,7 +24,8 @@ const DEEPSEEK_LLM: &[&str] = &[
     r"\p{N}+",
 ];
 const DEEPSEEK3_MAIN: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
-const GPT2_STYLE_TAIL: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+const GPT2_STYLE_TAIL: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 const BLOOM: &str = r" ?[^(\s|.,!?…。，、।۔،)]+";
 const TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const GPT4O: &str = r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -65,11 +68,14 @@ pub fn pre_config(pre: &str) -> PreLookup {
     match pre {
         "" | "default" => {}
         "minicpm5" => {
-            c.regexes = vec![r"\p{N}{1,3}", r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"];
+            c.regexes = vec![
+                r"\p{N}{1,3}",
+                r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ];
             c.ignore_merges = true;
         }
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
-        | "jina-v5-nano" => {
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" | "jina-v5-nano" => {
             c.regexes = vec![LLAMA3];
             c.ignore_merges = true;
             c.add_bos = true;
@@ -79,7 +85,13 @@ pub fn pre_config(pre: &str) -> PreLookup {
             c.clean_spaces = false;
         }
         "deepseek-coder" => {
-            c.regexes = vec![r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", r"\p{N}"];
+            c.regexes = vec![
+                r"[\r\n]",
+                r"\s?\p{L}+",
+                r"\s?\p{P}+",
+                "[一-龥ࠀ-一가-퟿]+",
+                r"\p{N}",
+            ];
             c.clean_spaces = false;
         }
         "deepseek-v3" | "hunyuan-dense" | "hy_v4" | "joyai-llm" => {
@@ -103,8 +115,9 @@ pub fn pre_config(pre: &str) -> PreLookup {
         "falcon" => {
             c.regexes = vec![r"[\p{P}\$\+<=>\^~\|`]+", GPT2_STYLE_TAIL, "[0-9][0-9][0-9]"];
         }
-        "mpt" | "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0"
-        | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe" | "exaone4" | "olmo" | "jais" => {
+        "mpt" | "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
+        | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code"
+        | "roberta-bpe" | "exaone4" | "olmo" | "jais" => {
             c.regexes = vec![GPT2];
         }
         "trillion" | "granite-docling" => {
@@ -178,15 +191,21 @@ pub fn pre_config(pre: &str) -> PreLookup {
             c.clean_spaces = false;
         }
         "bailingmoe" | "bailingmoe2" | "llada-moe" => {
-            c.regexes = vec![r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"];
+            c.regexes = vec![
+                r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+            ];
             c.clean_spaces = false;
         }
         "seed-coder" => {
-            c.regexes = vec![r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"];
+            c.regexes = vec![
+                r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ];
             c.clean_spaces = false;
         }
         "ufakzeka" => {
-            c.regexes = vec![r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"];
+            c.regexes = vec![
+                r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+            ];
             c.clean_spaces = false;
         }
         "grok-2" => {
@@ -198,11 +217,19 @@ pub fn pre_config(pre: &str) -> PreLookup {
             c.clean_spaces = false;
         }
         "exaone-moe" => {
-            c.regexes = vec![r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+"];
+            c.regexes = vec![
+                r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+",
+            ];
         }
         // Known to llama.cpp but needing tokenizer machinery brisk does not have (custom digit
         // grouping, Han-aware splitting, SentencePiece-style BPE without byte encoding).
-        "kimi-k2" | "afmoe" | "tiny_aya" | "cohere2moe" | "gemma4" | "granite-embed-multi-311m" | "sarvam-moe"
+        "kimi-k2"
+        | "afmoe"
+        | "tiny_aya"
+        | "cohere2moe"
+        | "gemma4"
+        | "granite-embed-multi-311m"
+        | "sarvam-moe"
         | "whitespace" => return PreLookup::Unsupported,
         _ => return PreLookup::Unknown,
     }
@@ -213,8 +240,14 @@ enum Step {
     Gpt2,
     /// Llama 3 / Qwen2 / Qwen3.5 family: digits grouped up to `max_digits`; `marks` lets letter
     /// runs absorb combining marks.
-    Llama3Like { max_digits: usize, marks: bool },
-    Regex { re: Box<fancy_regex::Regex>, collapse: bool },
+    Llama3Like {
+        max_digits: usize,
+        marks: bool,
+    },
+    Regex {
+        re: Box<fancy_regex::Regex>,
+        collapse: bool,
+    },
 }
 
 /// A compiled pre-tokenizer: split text into words before BPE merging.
@@ -297,17 +330,32 @@ impl PreTokenizer {
         for &re in regexes {
             let step = match re {
                 GPT2 => Step::Gpt2,
-                LLAMA3 | LLAMA3_ORIG => Step::Llama3Like { max_digits: 3, marks: false },
-                QWEN2 => Step::Llama3Like { max_digits: 1, marks: false },
-                QWEN35 => Step::Llama3Like { max_digits: 1, marks: true },
+                LLAMA3 | LLAMA3_ORIG => Step::Llama3Like {
+                    max_digits: 3,
+                    marks: false,
+                },
+                QWEN2 => Step::Llama3Like {
+                    max_digits: 1,
+                    marks: false,
+                },
+                QWEN35 => Step::Llama3Like {
+                    max_digits: 1,
+                    marks: true,
+                },
                 _ => {
-                    let collapse = ["\\p{N}", "\\p{L}", "\\p{P}", "\\p{M}", "\\p{S}", "\\p{Lu}", "\\p{Ll}", "\\p{Lt}", "\\p{Lm}", "\\p{Lo}"]
-                        .iter()
-                        .any(|p| re.contains(p));
+                    let collapse = [
+                        "\\p{N}", "\\p{L}", "\\p{P}", "\\p{M}", "\\p{S}", "\\p{Lu}", "\\p{Ll}",
+                        "\\p{Lt}", "\\p{Lm}", "\\p{Lo}",
+                    ]
+                    .iter()
+                    .any(|p| re.contains(p));
                     let translated = translate(re, collapse);
                     let re = fancy_regex::Regex::new(&translated)
                         .map_err(|e| format!("pre-tokenizer regex {re:?} does not compile: {e}"))?;
-                    Step::Regex { re: Box::new(re), collapse }
+                    Step::Regex {
+                        re: Box::new(re),
+                        collapse,
+                    }
                 }
             };
             steps.push(step);
@@ -326,7 +374,9 @@ impl PreTokenizer {
                 let chunk = &cps[start..start + len];
                 match step {
                     Step::Gpt2 => split_gpt2(chunk, &mut next),
-                    Step::Llama3Like { max_digits, marks } => split_llama3(chunk, *max_digits, *marks, &mut next),
+                    Step::Llama3Like { max_digits, marks } => {
+                        split_llama3(chunk, *max_digits, *marks, &mut next)
+                    }
                     Step::Regex { re, collapse } => split_regex(chunk, re, *collapse, &mut next),
                 }
                 start += len;
@@ -415,7 +465,9 @@ fn split_gpt2(c: &[char], out: &mut Vec<usize>) {
             e.emit(pos);
             continue;
         }
-        let n_ws = (pos..n).take_while(|&i| flags_at(c, i) & WHITESPACE_FLAG != 0).count();
+        let n_ws = (pos..n)
+            .take_while(|&i| flags_at(c, i) & WHITESPACE_FLAG != 0)
+            .count();
         if n_ws > 1 && pos + n_ws < n {
             // \s+(?!\S): leave the last space to prefix the next word.
             pos += n_ws - 1;
@@ -446,7 +498,9 @@ fn split_llama3(c: &[char], max_digits: usize, marks: bool, out: &mut Vec<usize>
             continue;
         }
         // [^\r\n\p{L}\p{N}]?\p{L}+
-        if !(cp == '\r' || cp == '\n' || f & NUMBER != 0) && (is_letter(f) || is_letter(flags_at(c, pos + 1))) {
+        if !(cp == '\r' || cp == '\n' || f & NUMBER != 0)
+            && (is_letter(f) || is_letter(flags_at(c, pos + 1)))
+        {
             pos += 1;
             while is_letter(flags_at(c, pos)) {
                 pos += 1;
@@ -471,7 +525,10 @@ fn split_llama3(c: &[char], max_digits: usize, marks: bool, out: &mut Vec<usize>
         let space = (cp == ' ') as usize;
         if is_other(flags_at(c, pos + space)) && f != 0 {
             pos += space;
-            while { let g = flags_at(c, pos); is_other(g) && g != 0 } {
+            while {
+                let g = flags_at(c, pos);
+                is_other(g) && g != 0
+            } {
                 pos += 1;
             }
             while pos < n && (c[pos] == '\r' || c[pos] == '\n') {
@@ -555,18 +612,49 @@ mod tests {
     use super::*;
 
     fn words(regexes: &[&str], text: &str) -> Vec<String> {
-        PreTokenizer::new(regexes).map(|p| p.split(text)).unwrap_or_default()
+        PreTokenizer::new(regexes)
+            .map(|p| p.split(text))
+            .unwrap_or_default()
     }
 
     #[test]
     fn every_known_pre_compiles() {
         for pre in [
-            "", "minicpm5", "llama-bpe", "deepseek-llm", "deepseek-coder", "deepseek-v3", "spark2_5", "youtu", "falcon",
-            "gpt-2", "trillion", "starcoder", "command-r", "jais-2", "qwen2", "qwen35", "dbrx", "bloom", "chatglm-bpe",
-            "viking", "tekken", "chameleon", "gpt-4o", "granite-embed-multi-97m", "superbpe", "bailingmoe",
-            "seed-coder", "ufakzeka", "grok-2", "laguna", "exaone-moe",
+            "",
+            "minicpm5",
+            "llama-bpe",
+            "deepseek-llm",
+            "deepseek-coder",
+            "deepseek-v3",
+            "spark2_5",
+            "youtu",
+            "falcon",
+            "gpt-2",
+            "trillion",
+            "starcoder",
+            "command-r",
+            "jais-2",
+            "qwen2",
+            "qwen35",
+            "dbrx",
+            "bloom",
+            "chatglm-bpe",
+            "viking",
+            "tekken",
+            "chameleon",
+            "gpt-4o",
+            "granite-embed-multi-97m",
+            "superbpe",
+            "bailingmoe",
+            "seed-coder",
+            "ufakzeka",
+            "grok-2",
+            "laguna",
+            "exaone-moe",
         ] {
-            let PreLookup::Found(c) = pre_config(pre) else { panic!("{pre} not found") };
+            let PreLookup::Found(c) = pre_config(pre) else {
+                panic!("{pre} not found")
+            };
             if let Err(e) = PreTokenizer::new(&c.regexes) {
                 panic!("{pre}: {e}");
             }
@@ -575,13 +663,19 @@ mod tests {
 
     #[test]
     fn gpt2_split() {
-        assert_eq!(words(&[GPT2], "Hello world  it's 42!!"), ["Hello", " world", " ", " it", "'s", " 42", "!!"]);
+        assert_eq!(
+            words(&[GPT2], "Hello world  it's 42!!"),
+            ["Hello", " world", " ", " it", "'s", " 42", "!!"]
+        );
         assert_eq!(words(&[GPT2], "a \n\n b"), ["a", " \n\n", " b"]);
     }
 
     #[test]
     fn llama3_split() {
-        assert_eq!(words(&[LLAMA3], "1234567 HELLO'S\n\n  x"), ["123", "456", "7", " HELLO", "'S", "\n\n", " ", " x"]);
+        assert_eq!(
+            words(&[LLAMA3], "1234567 HELLO'S\n\n  x"),
+            ["123", "456", "7", " HELLO", "'S", "\n\n", " ", " x"]
+        );
         assert_eq!(words(&[QWEN2], "x123"), ["x", "1", "2", "3"]);
     }
 

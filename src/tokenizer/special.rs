@@ -15,19 +15,30 @@ fn is_c_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r')
 }
 
-pub fn partition<'a>(vocab: &Vocab, special_cache: &[u32], text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+pub fn partition<'a>(
+    vocab: &Vocab,
+    special_cache: &[u32],
+    text: &'a str,
+    parse_special: bool,
+) -> Vec<Fragment<'a>> {
     let mut frags = Vec::new();
     if text.is_empty() {
         return frags;
     }
     frags.push(Fragment::Text(text));
     for &id in special_cache {
-        let Some(tok) = vocab.tokens.get(id as usize) else { continue };
+        let Some(tok) = vocab.tokens.get(id as usize) else {
+            continue;
+        };
         if !parse_special && tok.attr & (ATTR_CONTROL | ATTR_UNKNOWN) != 0 {
             continue;
         }
         let needle = tok.text.as_str();
-        if needle.is_empty() || !frags.iter().any(|f| matches!(f, Fragment::Text(t) if t.contains(needle))) {
+        if needle.is_empty()
+            || !frags
+                .iter()
+                .any(|f| matches!(f, Fragment::Text(t) if t.contains(needle)))
+        {
             continue;
         }
         let lstrip = tok.attr & ATTR_LSTRIP != 0;
@@ -67,7 +78,11 @@ mod tests {
     use crate::tokenizer::vocab::{TokenData, ATTR_NORMAL, ATTR_USER_DEFINED};
 
     fn vocab() -> Vocab {
-        let t = |text: &str, attr| TokenData { text: text.into(), score: 0.0, attr };
+        let t = |text: &str, attr| TokenData {
+            text: text.into(),
+            score: 0.0,
+            attr,
+        };
         Vocab::new(vec![
             t("a", ATTR_NORMAL),
             t("<ctl>", ATTR_CONTROL),
@@ -82,9 +97,15 @@ mod tests {
         let cache = [3, 1, 2];
         use Fragment::*;
         assert_eq!(partition(&v, &cache, "a<ctl>b", false), [Text("a<ctl>b")]);
-        assert_eq!(partition(&v, &cache, "a<ctl>b", true), [Text("a"), Token(1), Text("b")]);
+        assert_eq!(
+            partition(&v, &cache, "a<ctl>b", true),
+            [Text("a"), Token(1), Text("b")]
+        );
         // User-defined tokens are matched even with parse_special off; longest first.
-        assert_eq!(partition(&v, &cache, "<user><user>x  y<user>", false), [Token(2), Token(3), Text("y"), Token(2)]);
+        assert_eq!(
+            partition(&v, &cache, "<user><user>x  y<user>", false),
+            [Token(2), Token(3), Text("y"), Token(2)]
+        );
         assert!(partition(&v, &cache, "", true).is_empty());
     }
 }

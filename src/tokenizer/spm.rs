@@ -35,13 +35,21 @@ impl PartialOrd for Bigram {
 impl Ord for Bigram {
     /// Max-heap order: higher score first, then the leftmost pair.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.left.cmp(&self.left))
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.left.cmp(&self.left))
     }
 }
 
 /// The token for one raw byte: `<0xXX>`, or else the byte itself as a one-character token.
 pub fn byte_token(vocab: &Vocab, b: u8) -> Option<u32> {
-    vocab.get(&format!("<0x{b:02X}>")).or_else(|| if b < 0x80 { vocab.get(&(b as char).to_string()) } else { None })
+    vocab.get(&format!("<0x{b:02X}>")).or_else(|| {
+        if b < 0x80 {
+            vocab.get(&(b as char).to_string())
+        } else {
+            None
+        }
+    })
 }
 
 /// Tokenize `text` (spaces already escaped to `▁`), appending ids to `out`.
@@ -60,13 +68,23 @@ pub fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
         return;
     }
     let mut heap = BinaryHeap::new();
-    let try_add = |symbols: &[Symbol], heap: &mut BinaryHeap<Bigram>, left: Option<usize>, right: Option<usize>| {
-        let (Some(left), Some(right)) = (left, right) else { return };
+    let try_add = |symbols: &[Symbol],
+                   heap: &mut BinaryHeap<Bigram>,
+                   left: Option<usize>,
+                   right: Option<usize>| {
+        let (Some(left), Some(right)) = (left, right) else {
+            return;
+        };
         let s = symbols[left].start;
         let size = symbols[left].len + symbols[right].len;
         if let Some(id) = vocab.get(&text[s..s + size]) {
             let score = vocab.tokens[id as usize].score;
-            heap.push(Bigram { score, left, right, size });
+            heap.push(Bigram {
+                score,
+                left,
+                right,
+                size,
+            });
         }
     };
     for i in 1..symbols.len() {

@@ -26,7 +26,11 @@ pub fn flags(cp: u32) -> u16 {
     }
     // Index of the last range starting at or before `cp`.
     let i = RANGES.partition_point(|&(start, _)| start <= cp);
-    let cat = if i == 0 { UNDEFINED } else { RANGES[i - 1].1 as u16 };
+    let cat = if i == 0 {
+        UNDEFINED
+    } else {
+        RANGES[i - 1].1 as u16
+    };
     if WHITESPACE.binary_search(&cp).is_ok() {
         cat | WHITESPACE_FLAG
     } else {
@@ -53,7 +57,9 @@ pub fn char_to_byte(c: char) -> Option<u8> {
 fn byte_maps() -> &'static ([char; 256], [i16; 512]) {
     static MAPS: OnceLock<([char; 256], [i16; 512])> = OnceLock::new();
     MAPS.get_or_init(|| {
-        let printable = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+        let printable = |b: u32| {
+            (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
+        };
         let mut fwd = ['\0'; 256];
         let mut inv = [-1i16; 512];
         let mut next = 256u32;

@@ -52,7 +52,10 @@ impl Vocab {
             }
             token_to_id.insert(t.text.clone(), i as u32);
         }
-        Vocab { tokens, token_to_id }
+        Vocab {
+            tokens,
+            token_to_id,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +153,13 @@ const FIM_MID_TEXTS: &[&str] = &[
     "<|middle|>",
 ];
 const FIM_PAD_TEXTS: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"];
-const FIM_REP_TEXTS: &[&str] = &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"];
+const FIM_REP_TEXTS: &[&str] = &[
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+];
 const FIM_SEP_TEXTS: &[&str] = &["<|file_sep|>"];
 /// Token texts that end generation (llama.cpp's list).
 pub const EOG_TEXTS: &[&str] = &[
@@ -214,7 +223,10 @@ pub fn derive(vocab: &mut Vocab, ids: &mut SpecialIds, model_name: &str) -> Deri
         }
     }
 
-    let mut eog: Vec<u32> = [ids.fim_pad, ids.fim_rep, ids.fim_sep].into_iter().flatten().collect();
+    let mut eog: Vec<u32> = [ids.fim_pad, ids.fim_rep, ids.fim_sep]
+        .into_iter()
+        .flatten()
+        .collect();
     for text in EOG_TEXTS {
         if let Some(id) = vocab.get(text) {
             eog.push(id);
@@ -232,19 +244,30 @@ pub fn derive(vocab: &mut Vocab, ids: &mut SpecialIds, model_name: &str) -> Deri
     eog.sort_unstable();
     eog.dedup();
 
-    let has = |eog: &[u32], vocab: &Vocab, texts: &[&str]| eog.iter().any(|&id| texts.contains(&vocab.tokens[id as usize].text.as_str()));
+    let has = |eog: &[u32], vocab: &Vocab, texts: &[&str]| {
+        eog.iter()
+            .any(|&id| texts.contains(&vocab.tokens[id as usize].text.as_str()))
+    };
     // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
-    if let Some(end) = eog.iter().copied().find(|&id| vocab.tokens[id as usize].text == "<|end|>") {
+    if let Some(end) = eog
+        .iter()
+        .copied()
+        .find(|&id| vocab.tokens[id as usize].text == "<|end|>")
+    {
         let ret = has(&eog, vocab, &["<|return|>"]);
         let call = has(&eog, vocab, &["<|call|>", "<|calls|>"]);
         let flush = has(&eog, vocab, &["<|flush|>"]);
-        if (ret && call) || (call && flush) {
+        if call && (ret || flush) {
             eog.retain(|&id| id != end);
             vocab.set_attr(end, ATTR_USER_DEFINED);
         }
     }
     // gemma4 / plamo: "</s>" is a normal token there.
-    if let Some(s) = eog.iter().copied().find(|&id| vocab.tokens[id as usize].text == "</s>") {
+    if let Some(s) = eog
+        .iter()
+        .copied()
+        .find(|&id| vocab.tokens[id as usize].text == "</s>")
+    {
         if has(&eog, vocab, &["<|tool_response>", "<|plamo:eos|>"]) {
             eog.retain(|&id| id != s);
             vocab.set_attr(s, ATTR_NORMAL);
