@@ -213,3 +213,98 @@ fn hf_matches_gguf() {
         );
     }
 }
+
+/// llama.cpp's own tokenizations of the golden prompts (with BOS where the vocabulary adds it),
+/// and its detokenization of the greedy continuations.
+#[test]
+fn golden_prompts() {
+    let Some(dir) = fixtures() else { return };
+    let fixtures = dir.parent().expect("fixtures dir");
+    let mut checked = 0;
+    for name in [
+        "stories260K",
+        "rand-qwen2-gpt2-64-f16",
+        "prose-5m",
+        "llama2xs",
+    ] {
+        let model = fixtures.join(format!("models/{name}.gguf"));
+        let golden = fixtures.join(format!("golden/{name}.json"));
+        let (Ok(json), true) = (std::fs::read_to_string(&golden), model.is_file()) else {
+            println!("skipping {name}: fixture missing");
+            continue;
+        };
+        let tok = load_gguf(&model);
+        let json: serde_json::Value = serde_json::from_str(&json).expect("golden json");
+        for case in json["cases"].as_array().expect("cases") {
+            let prompt = case["prompt"].as_str().expect("prompt");
+            let ids = |v: &serde_json::Value| -> Vec<u32> {
+                v.as_array()
+                    .expect("ids")
+                    .iter()
+                    .map(|x| x.as_u64().expect("id") as u32)
+                    .collect()
+            };
+            assert_eq!(
+                tok.encode(prompt, true, false),
+                ids(&case["tokens"]),
+                "{name}: {prompt:?}"
+            );
+            let greedy = ids(&case["greedy"]);
+            let text = case["greedy_text"].as_str().expect("greedy_text");
+            let pieces: Vec<u8> = greedy
+                .iter()
+                .flat_map(|&id| tok.token_to_piece(id, false))
+                .collect();
+            assert_eq!(
+                String::from_utf8_lossy(&pieces),
+                text,
+                "{name}: greedy text"
+            );
+            checked += 1;
+        }
+    }
+    println!("golden prompts: {checked} cases match");
+}
+
+#[test]
+fn hf_special_tokens_and_defaults() {
+    let Some(dir) = fixtures() else { return };
+    let hf = |name: &str, cfg: bool| {
+        let d = dir.join("hf").join(name);
+        let cfg_path = d.join("tokenizer_config.json");
+        Tokenizer::from_hf_files(&d.join("tokenizer.json"), cfg.then_some(cfg_path.as_path()))
+            .expect("hf")
+    };
+    let g = load_gguf(&dir.join("gguf/ggml-vocab-llama-spm.gguf"));
+    for cfg in [true, false] {
+        let h = hf("llama2", cfg);
+        // Without a config, BOS comes from the post-processor template.
+        assert_eq!(
+            (h.bos(), h.eos(), h.add_bos(), h.add_eos()),
+            (Some(1), Some(2), true, false),
+            "cfg {cfg}"
+        );
+        assert!(h.is_eog(2) && h.is_control(1));
+        let text = "<s>Hello</s> world";
+        assert_eq!(h.encode(text, true, false), g.encode(text, true, false));
+        // With parse_special the two libraries differ after a special token (llama.cpp adds a
+        // space prefix to the following text, tokenizers does not); both split out "<s>".
+        assert_eq!(h.encode("<s>", false, true), [1]);
+    }
+    let h = hf("gpt2", false);
+    assert_eq!(
+        (h.bos(), h.eos(), h.add_bos()),
+        (Some(50256), Some(50256), false)
+    );
+    let p = hf("phi-3-mini", true);
+    assert!(!p.add_bos());
+    let end = p.token_id("<|end|>").expect("<|end|>");
+    assert!(p.is_eog(end));
+    let mut dec = brisk::tokenizer::StreamDecoder::new();
+    let mut text = String::new();
+    for id in p.encode("naïve 🦙", false, false) {
+        text += &dec.push(&p.token_to_piece(id, false));
+    }
+    text += &dec.finish();
+    assert_eq!(text, " naïve 🦙");
+}

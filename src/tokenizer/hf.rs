@@ -185,9 +185,15 @@ pub fn load(json_path: &Path, config_path: Option<&Path>) -> Result<Tokenizer, T
         .and_then(|c| token_field(c, "eos_token"))
         .and_then(|t| vocab.get(t));
     let guess = |texts: &[&str]| texts.iter().find_map(|t| vocab.get(t));
-    ids.bos = cfg_bos
-        .or(proc_bos)
-        .or_else(|| guess(&["<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>"]));
+    ids.bos = cfg_bos.or(proc_bos).or_else(|| {
+        guess(&[
+            "<s>",
+            "<|begin_of_text|>",
+            "<bos>",
+            "<|startoftext|>",
+            "<|endoftext|>",
+        ])
+    });
     ids.eos = cfg_eos.or(proc_eos).or_else(|| {
         guess(&[
             "</s>",
