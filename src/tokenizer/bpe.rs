@@ -4,17 +4,17 @@
 
 use super::pretokenize::PreTokenizer;
 use super::unicode::byte_to_char;
-use super::vocab::Vocab;
+use super::vocab::{FastMap, Vocab};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 pub struct Bpe {
     pre: PreTokenizer,
     ignore_merges: bool,
     /// Interned merge halves.
-    parts: HashMap<String, u32>,
+    parts: FastMap<String, u32>,
     /// (left part, right part) → rank (first occurrence in the merge list wins).
-    ranks: HashMap<(u32, u32), u32>,
+    ranks: FastMap<(u32, u32), u32>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -51,9 +51,9 @@ impl Bpe {
         ignore_merges: bool,
         merges: impl Iterator<Item = &'a str>,
     ) -> Bpe {
-        let mut parts: HashMap<String, u32> = HashMap::new();
-        let mut ranks = HashMap::new();
-        let intern = |s: &str, parts: &mut HashMap<String, u32>| {
+        let mut parts: FastMap<String, u32> = FastMap::default();
+        let mut ranks: FastMap<(u32, u32), u32> = FastMap::default();
+        let intern = |s: &str, parts: &mut FastMap<String, u32>| {
             let n = parts.len() as u32;
             *parts.entry(s.to_string()).or_insert(n)
         };

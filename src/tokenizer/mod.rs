@@ -300,6 +300,13 @@ mod tests {
     }
 
     #[test]
+    fn tokenizer_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Tokenizer>();
+        assert_send_sync::<StreamDecoder>();
+    }
+
+    #[test]
     fn byte_tokens() {
         assert_eq!(parse_byte_token("<0x0A>"), Some(10));
         assert_eq!(parse_byte_token("<0xzz>"), None);

@@ -3,6 +3,54 @@
 //! end-of-generation set, the special-token cache used for partitioning).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast non-cryptographic hasher (the Fx hash used in rustc) for token lookups, which dominate
+/// tokenization time; vocabulary keys are not attacker-chosen in a way that matters here.
+#[derive(Clone, Copy, Default)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 // Token attributes (bit flags, as llama.cpp's `llama_token_attr`).
 pub const ATTR_UNKNOWN: u32 = 1 << 0;
@@ -37,7 +85,7 @@ pub struct TokenData {
 #[derive(Clone, Debug, Default)]
 pub struct Vocab {
     pub tokens: Vec<TokenData>,
-    pub token_to_id: HashMap<String, u32>,
+    pub token_to_id: FastMap<String, u32>,
 }
 
 impl Vocab {
@@ -45,7 +93,7 @@ impl Vocab {
     /// repeated text maps to its last id.
     pub fn new(tokens: Vec<TokenData>) -> Vocab {
         let mut tokens = tokens;
-        let mut token_to_id = HashMap::with_capacity(tokens.len());
+        let mut token_to_id = FastMap::with_capacity_and_hasher(tokens.len(), Default::default());
         for (i, t) in tokens.iter_mut().enumerate() {
             if t.text.is_empty() {
                 t.text = format!("[EMPTY_{i}]");
