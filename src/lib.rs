@@ -1,8 +1,8 @@
 //! brisk: run large language models locally. The library behind the `brisk` binary.
 pub mod attn;
 pub mod backend;
+pub mod cli;
 pub mod format;
 pub mod generate;
 pub mod model;
 pub mod tokenizer;
-pub mod cli;
