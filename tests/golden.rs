@@ -88,3 +88,59 @@ fn teacher_forced_logits_match_llamacpp() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn prompt_tokens_match_llamacpp() {
+    let Some(fx) = common::fixtures() else { return };
+    for (file, g) in golden_files(&fx) {
+        let lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
+        for case in &g.cases {
+            let ids = lm.tokenizer.encode(&case.prompt, true, true);
+            assert_eq!(ids, case.tokens, "{file}: prompt {:?}", case.prompt);
+        }
+    }
+}
+
+/// Free-running greedy decoding (one token at a time through the KV cache, as `brisk run`
+/// does) reproduces llama.cpp's continuation up to the first position where llama.cpp's own
+/// top-1 margin is within the tolerance; from there on the two may legitimately diverge.
+#[test]
+fn greedy_continuation_matches_llamacpp() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut failures = Vec::new();
+    for (file, g) in golden_files(&fx) {
+        let lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
+        for case in &g.cases {
+            let mut s = Session::new(&lm.model, g.n_ctx);
+            let mut logits = s.eval(&case.tokens, Logits::Last).expect("prefill");
+            let mut ours = Vec::new();
+            for (i, &want) in case.greedy.iter().enumerate() {
+                let next = argmax(&logits);
+                ours.push(next);
+                let margin = case.top1_margin[case.tokens.len() - 1 + i];
+                if next != want {
+                    if margin > 2.0 * LOGIT_TOL {
+                        failures.push(format!(
+                            "{file} {:?}: token {i} is {next}, llama.cpp {want} (margin {margin})",
+                            case.prompt
+                        ));
+                    }
+                    break;
+                }
+                if lm.tokenizer.is_eog(next) {
+                    break;
+                }
+                logits = s.eval(&[next], Logits::Last).expect("decode");
+            }
+            if ours == case.greedy {
+                assert_eq!(
+                    lm.tokenizer.decode(&ours, false),
+                    case.greedy_text,
+                    "{file} {:?}",
+                    case.prompt
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

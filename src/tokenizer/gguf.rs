@@ -75,6 +75,9 @@ fn read_id(
         .ok_or_else(|| bad(key, "expected an integer token id"))?;
     if id >= 0 && (id as u64) < n_vocab as u64 {
         *slot = Some(id as u32);
+    } else if id == -1 || id == u32::MAX as i64 {
+        // Converters write -1 (as u32 or i32) for "no such token".
+        *slot = None;
     } else {
         eprintln!("brisk: warning: {key} = {id} is outside the vocabulary ({n_vocab} tokens); keeping the default");
     }
