@@ -119,17 +119,17 @@ impl Cpu {
                     QuantType::F32 => {
                         let wr = f32s(wrow);
                         for (t, d) in dst.iter_mut().enumerate() {
-                            *d = k.dot_f32(&wr, &x[t * cols..(t + 1) * cols]);
+                            *d = (k.dot_f32)(&wr, &x[t * cols..(t + 1) * cols]);
                         }
                     }
                     QuantType::F16 => {
                         for (t, d) in dst.iter_mut().enumerate() {
-                            *d = k.dot_f16_f32(wrow, &x[t * cols..(t + 1) * cols]);
+                            *d = (k.dot_f16_f32)(wrow, &x[t * cols..(t + 1) * cols]);
                         }
                     }
                     QuantType::BF16 => {
                         for (t, d) in dst.iter_mut().enumerate() {
-                            *d = k.dot_bf16_f32(wrow, &x[t * cols..(t + 1) * cols]);
+                            *d = (k.dot_bf16_f32)(wrow, &x[t * cols..(t + 1) * cols]);
                         }
                     }
                     other => unreachable!("{} has a quantized activation partner", other.name()),

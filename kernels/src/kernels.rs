@@ -1,0 +1,238 @@
+//! The `Kernels` table: one function pointer per hot operation, one static table per
+//! instruction set, chosen once at run time ([`selected`], overridable with `BRISK_CPU`).
+//!
+//! Adding an ISA: write its functions, add a `pub static AVX2: Kernels` whose `supported`
+//! runs the runtime feature check, and list it in `TABLES` (best first). Operations the ISA
+//! does not accelerate point at the scalar functions.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::scalar::{self, dot, kquants_quant, legacy, vecops};
+use crate::types::QuantType;
+
+/// Dot product of `n` weights (bytes) with `n` activations (bytes) of the partner type.
+pub type VecDotFn = fn(w: &[u8], a: &[u8], n: usize) -> f32;
+/// Quantizes a row of f32 into a byte row of one type.
+pub type QuantizeRowFn = fn(src: &[f32], dst: &mut [u8]);
+/// Dot product of f16/bf16 weights (little-endian bytes) with f32 activations.
+pub type DotHalfFn = fn(w: &[u8], x: &[f32]) -> f32;
+/// Dot product of two f32 slices.
+pub type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
+
+/// One instruction set's implementation of every hot operation.
+///
+/// Call through [`Kernels::vec_dot`] / [`Kernels::quantize_row`] (which check lengths and
+/// dispatch on the type) once per row, or take a field directly to hoist the dispatch out of a
+/// loop. Every function has the same contract as its `scalar` counterpart.
+pub struct Kernels {
+    /// Short name: `"scalar"`, later `"avx2"`, `"avx512"`, `"neon"` (the `BRISK_CPU` values).
+    pub name: &'static str,
+    /// Whether this CPU can run the table (runtime feature detection).
+    pub supported: fn() -> bool,
+    pub vec_dot_f32_f32: VecDotFn,
+    pub vec_dot_f16_f32: VecDotFn,
+    pub vec_dot_bf16_f32: VecDotFn,
+    pub vec_dot_q4_0_q8_0: VecDotFn,
+    pub vec_dot_q4_1_q8_1: VecDotFn,
+    pub vec_dot_q5_0_q8_0: VecDotFn,
+    pub vec_dot_q5_1_q8_1: VecDotFn,
+    pub vec_dot_q8_0_q8_0: VecDotFn,
+    pub vec_dot_q8_1_q8_1: VecDotFn,
+    pub vec_dot_q2_k_q8_k: VecDotFn,
+    pub vec_dot_q3_k_q8_k: VecDotFn,
+    pub vec_dot_q4_k_q8_k: VecDotFn,
+    pub vec_dot_q5_k_q8_k: VecDotFn,
+    pub vec_dot_q6_k_q8_k: VecDotFn,
+    pub vec_dot_q8_k_q8_k: VecDotFn,
+    pub quantize_row_q8_0: QuantizeRowFn,
+    pub quantize_row_q8_1: QuantizeRowFn,
+    pub quantize_row_q8_k: QuantizeRowFn,
+    pub dot_f16_f32: DotHalfFn,
+    pub dot_bf16_f32: DotHalfFn,
+    pub dot_f32: DotF32Fn,
+    pub rms_norm: fn(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]),
+    pub softmax: fn(x: &mut [f32]),
+    pub silu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
+    pub add: fn(a: &mut [f32], b: &[f32]),
+    pub scale: fn(x: &mut [f32], s: f32),
+}
+
+impl core::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Kernels").field("name", &self.name).finish()
+    }
+}
+
+impl Kernels {
+    /// The dot-product function for weights of type `ty` (no length checks).
+    pub fn vec_dot_fn(&self, ty: QuantType) -> VecDotFn {
+        match ty {
+            QuantType::F32 => self.vec_dot_f32_f32,
+            QuantType::F16 => self.vec_dot_f16_f32,
+            QuantType::BF16 => self.vec_dot_bf16_f32,
+            QuantType::Q4_0 => self.vec_dot_q4_0_q8_0,
+            QuantType::Q4_1 => self.vec_dot_q4_1_q8_1,
+            QuantType::Q5_0 => self.vec_dot_q5_0_q8_0,
+            QuantType::Q5_1 => self.vec_dot_q5_1_q8_1,
+            QuantType::Q8_0 => self.vec_dot_q8_0_q8_0,
+            QuantType::Q8_1 => self.vec_dot_q8_1_q8_1,
+            QuantType::Q2_K => self.vec_dot_q2_k_q8_k,
+            QuantType::Q3_K => self.vec_dot_q3_k_q8_k,
+            QuantType::Q4_K => self.vec_dot_q4_k_q8_k,
+            QuantType::Q5_K => self.vec_dot_q5_k_q8_k,
+            QuantType::Q6_K => self.vec_dot_q6_k_q8_k,
+            QuantType::Q8_K => self.vec_dot_q8_k_q8_k,
+        }
+    }
+
+    /// Dot product of `n` weights of type `ty` with `n` activations of type
+    /// `ty.vec_dot_type()`. Same contract as [`scalar::vec_dot`] (panics on length mismatch).
+    pub fn vec_dot(&self, ty: QuantType, w: &[u8], a: &[u8], n: usize) -> f32 {
+        let ok =
+            ty.row_bytes(n) == Some(w.len()) && ty.vec_dot_type().row_bytes(n) == Some(a.len());
+        assert!(
+            ok,
+            "vec_dot {}: {} elements vs {} weight bytes / {} activation bytes",
+            ty.name(),
+            n,
+            w.len(),
+            a.len()
+        );
+        (self.vec_dot_fn(ty))(w, a, n)
+    }
+
+    /// Quantizes `src` to `ty`. The activation types (Q8_0, Q8_1, Q8_K) use this table's
+    /// functions; every other type uses the scalar reference (weights are quantized offline).
+    /// Same contract as [`scalar::quantize_row`].
+    pub fn quantize_row(&self, ty: QuantType, src: &[f32], dst: &mut [u8]) {
+        let f = match ty {
+            QuantType::Q8_0 => self.quantize_row_q8_0,
+            QuantType::Q8_1 => self.quantize_row_q8_1,
+            QuantType::Q8_K => self.quantize_row_q8_k,
+            _ => return scalar::quantize_row(ty, src, dst),
+        };
+        assert!(
+            ty.row_bytes(src.len()) == Some(dst.len()),
+            "quantize_row {}: {} elements vs {} bytes",
+            ty.name(),
+            src.len(),
+            dst.len()
+        );
+        f(src, dst)
+    }
+}
+
+fn always() -> bool {
+    true
+}
+
+/// The scalar reference table: runs everywhere.
+pub static SCALAR: Kernels = Kernels {
+    name: "scalar",
+    supported: always,
+    vec_dot_f32_f32: dot::vec_dot_f32_f32,
+    vec_dot_f16_f32: dot::vec_dot_f16_f32,
+    vec_dot_bf16_f32: dot::vec_dot_bf16_f32,
+    vec_dot_q4_0_q8_0: dot::vec_dot_q4_0_q8_0,
+    vec_dot_q4_1_q8_1: dot::vec_dot_q4_1_q8_1,
+    vec_dot_q5_0_q8_0: dot::vec_dot_q5_0_q8_0,
+    vec_dot_q5_1_q8_1: dot::vec_dot_q5_1_q8_1,
+    vec_dot_q8_0_q8_0: dot::vec_dot_q8_0_q8_0,
+    vec_dot_q8_1_q8_1: dot::vec_dot_q8_1_q8_1,
+    vec_dot_q2_k_q8_k: dot::vec_dot_q2_k_q8_k,
+    vec_dot_q3_k_q8_k: dot::vec_dot_q3_k_q8_k,
+    vec_dot_q4_k_q8_k: dot::vec_dot_q4_k_q8_k,
+    vec_dot_q5_k_q8_k: dot::vec_dot_q5_k_q8_k,
+    vec_dot_q6_k_q8_k: dot::vec_dot_q6_k_q8_k,
+    vec_dot_q8_k_q8_k: dot::vec_dot_q8_k_q8_k,
+    quantize_row_q8_0: legacy::quantize_q8_0,
+    quantize_row_q8_1: legacy::quantize_q8_1,
+    quantize_row_q8_k: kquants_quant::quantize_q8_k,
+    dot_f16_f32: dot::dot_f16_f32,
+    dot_bf16_f32: dot::dot_bf16_f32,
+    dot_f32: dot::dot_f32,
+    rms_norm: vecops::rms_norm,
+    softmax: vecops::softmax,
+    silu_mul: vecops::silu_mul,
+    add: vecops::add,
+    scale: vecops::scale,
+};
+
+/// Every table compiled into this build, best first. ISA tables are appended here behind
+/// `#[cfg(target_arch = ...)]`; the scalar table stays last as the fallback.
+static TABLES: [&Kernels; 1] = [&SCALAR];
+
+/// The tables this CPU can run, best first (the scalar table is always present, last).
+pub fn available() -> Vec<&'static Kernels> {
+    TABLES.iter().copied().filter(|k| (k.supported)()).collect()
+}
+
+/// The available table named `name` (case-insensitive), if any.
+pub fn by_name(name: &str) -> Option<&'static Kernels> {
+    available()
+        .into_iter()
+        .find(|k| k.name.eq_ignore_ascii_case(name))
+}
+
+const UNSET: usize = usize::MAX;
+static SELECTED: AtomicUsize = AtomicUsize::new(UNSET);
+
+/// Index in `TABLES` of the table to use, given the `BRISK_CPU` value (if any).
+fn choose(env: Option<&str>) -> usize {
+    let usable = |k: &Kernels| (k.supported)();
+    if let Some(name) = env.map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(i) = TABLES
+            .iter()
+            .position(|k| k.name.eq_ignore_ascii_case(name) && usable(k))
+        {
+            return i;
+        }
+        let names: Vec<&str> = available().iter().map(|k| k.name).collect();
+        eprintln!(
+            "brisk: BRISK_CPU={} is not available on this CPU (available: {}); using the best one",
+            name,
+            names.join(", ")
+        );
+    }
+    TABLES
+        .iter()
+        .position(|k| usable(k))
+        .unwrap_or(TABLES.len() - 1)
+}
+
+/// The table to use: the best available one, or the one named by the `BRISK_CPU` environment
+/// variable (`scalar`, later `avx2`, `avx512`, `neon`) when set and available (an unavailable
+/// name prints a warning and falls back). Chosen once per process; callers log `.name` if they
+/// want to report it.
+pub fn selected() -> &'static Kernels {
+    let i = SELECTED.load(Ordering::Relaxed);
+    if i < TABLES.len() {
+        return TABLES[i];
+    }
+    let env = std::env::var("BRISK_CPU").ok();
+    let i = choose(env.as_deref());
+    // A race only computes the same answer twice.
+    SELECTED.store(i, Ordering::Relaxed);
+    TABLES[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_is_always_available_and_last() {
+        let av = available();
+        assert_eq!(av.last().map(|k| k.name), Some("scalar"));
+        assert_eq!(by_name("SCALAR").map(|k| k.name), Some("scalar"));
+        assert!(by_name("no-such-isa").is_none());
+    }
+
+    #[test]
+    fn choose_honours_override_and_falls_back() {
+        assert_eq!(TABLES[choose(Some("scalar"))].name, "scalar");
+        assert_eq!(choose(Some("bogus")), choose(None));
+        assert!((TABLES[choose(None)].supported)());
+        assert!((selected().supported)());
+    }
+}
