@@ -176,3 +176,27 @@ fn length_mismatch_is_reported() {
     let mut q = vec![0u8; 17];
     scalar::quantize_row(QuantType::Q4_0, &[0.0; 32], &mut q);
 }
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // Any byte pattern is a valid block (NaN/inf scales included): decoding and dot products
+    // must not panic (tests run with overflow checks on).
+    let mut rng = Rng::new(77);
+    for ty in QuantType::ALL {
+        for _ in 0..20 {
+            let n = 512;
+            let w = rng.bytes(ty.row_bytes(n).unwrap());
+            let a = rng.bytes(ty.vec_dot_type().row_bytes(n).unwrap());
+            let mut y = vec![0.0f32; n];
+            scalar::dequantize_row(ty, &w, &mut y);
+            let _ = scalar::vec_dot(ty, &w, &a, n);
+            let x: Vec<f32> = rng
+                .bytes(4 * n)
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let mut q = vec![0u8; ty.row_bytes(n).unwrap()];
+            scalar::quantize_row(ty, &x, &mut q); // NaN/inf/huge inputs included
+        }
+    }
+}
