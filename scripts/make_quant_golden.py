@@ -16,6 +16,9 @@ Everything is deterministic (fixed seeds). Files are raw little-endian arrays:
   <type>.quant.ggml.bin      ggml reference quantization           (all quantized types, optional)
   <type>.dequant.blocks.bin  blocks: quantized rows + random bytes with sane f16 scales
   <type>.dequant.f32         gguf-py dequantization of those blocks
+  vec_dot_act.f32            activations for the vec_dot goldens (same shape as quant_input)
+  <type>.vec_dot.ggml.f32    ggml_vec_dot_*_generic per row of <type>.quant.ggml.bin with the
+                             quantized activation row, then one dot over all rows (optional)
   f16.in.f32 / f16.out.u16   f32 -> f16 (numpy), signalling NaNs excluded
   bf16.out.u16               f32 -> bf16 (gguf-py, = ggml) of the same inputs
   f16_all.f32                f16 -> f32 (numpy) for all 65536 patterns
@@ -94,17 +97,34 @@ def ggml_lib():
         "void ggml_log_internal(int level, const char *fmt, ...) {}\n"
         "size_t ggml_row_size(int t, int64_t ne) { abort(); }\n"
         "const char *ggml_type_name(int t) { return \"?\"; }\n"
-        "size_t ggml_type_size(int t) { abort(); }\n")
+        "size_t ggml_type_size(int t) { abort(); }\n"
+        "float ggml_table_f32_f16[1 << 16];\n")
     lib = tmp / "libggmlq.so"
     cmd = ["gcc", "-O2", "-fPIC", "-shared", "-ffp-contract=off",
            f"-I{g}/include", f"-I{g}/src", f"-I{g}/src/ggml-cpu",
-           str(g / "src" / "ggml-quants.c"), str(stubs), "-o", str(lib), "-lm"]
+           "-DGGML_CPU_GENERIC",  # the portable scalar vec_dot (ggml_vec_dot_*_generic)
+           str(g / "src" / "ggml-quants.c"), str(g / "src" / "ggml-cpu" / "quants.c"),
+           str(stubs), "-o", str(lib), "-lm"]
     try:
         subprocess.run(cmd, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"note: could not compile ggml-quants.c ({e}); skipping ggml-reference goldens")
         return None
-    return ctypes.CDLL(str(lib))
+    dll = ctypes.CDLL(str(lib))
+    table = (ctypes.c_float * 65536).in_dll(dll, "ggml_table_f32_f16")
+    vals = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    ctypes.memmove(table, vals.ctypes.data, vals.nbytes)
+    return dll
+
+
+def ggml_vec_dot(lib, wname: str, aname: str, w: np.ndarray, a: np.ndarray, n: int) -> float:
+    f = getattr(lib, f"ggml_vec_dot_{wname.lower().replace('_k', '_K')}_{aname.lower().replace('_k', '_K')}")
+    f.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                  ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    f.restype = None
+    out = np.zeros(1, dtype=np.float32)
+    f(n, out.ctypes.data, 0, w.ctypes.data, 0, a.ctypes.data, 0, 1)
+    return out[0]
 
 
 def ggml_quantize(lib, name: str, x: np.ndarray) -> np.ndarray:
@@ -150,6 +170,24 @@ def main():
                 if not np.array_equal(q, ref):
                     print(f"warning: ggml and gguf-py disagree on {name}", file=sys.stderr)
             write(f"{name.lower()}.quant.ggml.bin", q)
+
+    if lib is not None:
+        # ggml's generic scalar vec_dot: each weight row (the ggml-quantized quant_input rows)
+        # against the same activation row, then all rows as one long dot product.
+        act = (np.random.default_rng(99).standard_normal(x.size) * 2.0).astype(np.float32)
+        write("vec_dot_act.f32", act)
+        partner = {"Q4_0": "Q8_0", "Q5_0": "Q8_0", "Q8_0": "Q8_0", "Q4_1": "Q8_1", "Q5_1": "Q8_1"}
+        for name in LEGACY + KQUANTS:
+            pname = partner.get(name, "Q8_K")
+            n, wbytes = BLOCK[name]
+            _, abytes = BLOCK[pname]
+            w = ggml_quantize(lib, name, x)
+            a = ggml_quantize(lib, pname, act)
+            wr, ar = ROW // n * wbytes, ROW // BLOCK[pname][0] * abytes
+            res = [ggml_vec_dot(lib, name, pname, w[i * wr:(i + 1) * wr].copy(),
+                                a[i * ar:(i + 1) * ar].copy(), ROW) for i in range(x.shape[0])]
+            res.append(ggml_vec_dot(lib, name, pname, w, a, x.size))
+            write(f"{name.lower()}.vec_dot.ggml.f32", np.array(res, dtype=np.float32))
 
     rng = np.random.default_rng(7)
     for name in LEGACY + KQUANTS:

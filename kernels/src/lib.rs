@@ -6,6 +6,17 @@
 //! - [`blocks`]: `#[repr(C)]` block structs, byte-identical to ggml's.
 //! - [`scalar`]: quantize / dequantize / dot products / f32 vector ops; the specification.
 //! - [`Kernels`]: a table of function pointers per instruction set; [`selected`] picks one.
+//!
+//! # Conformance (checked by the golden tests, `scripts/make_quant_golden.py`)
+//!
+//! - Quantization is byte-identical to ggml's reference quantizers (`quantize_row_*_ref`) for
+//!   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and Q8_K (and to gguf-py
+//!   for the legacy types). F16/BF16 round to nearest even like numpy / `half` / ggml.
+//! - Dequantization is bit-identical to `gguf.quants.dequantize` (= ggml's `dequantize_row_*`).
+//! - Dot products: bit-identical to ggml's `ggml_vec_dot_*_generic` for the legacy types and
+//!   Q2_K; Q3_K…Q6_K equal up to f32 rounding (one f32 scaling per block instead of ggml's
+//!   8 f32 lane partial sums). Integer block sums are exact in every case.
+//! - F16 and BF16 weights are dotted with **f32** activations (`vec_dot_type() == F32`).
 
 pub mod blocks;
 mod half;

@@ -185,3 +185,84 @@ impl core::fmt::Display for QuantType {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::QuantType;
+
+    #[test]
+    fn ids_names_and_sizes_match_ggml() {
+        // (type, ggml id, name, block length, block bytes) from ggml-common.h / ggml.c.
+        let table: [(QuantType, u32, &str, usize, usize); 15] = [
+            (QuantType::F32, 0, "F32", 1, 4),
+            (QuantType::F16, 1, "F16", 1, 2),
+            (QuantType::BF16, 30, "BF16", 1, 2),
+            (QuantType::Q4_0, 2, "Q4_0", 32, 18),
+            (QuantType::Q4_1, 3, "Q4_1", 32, 20),
+            (QuantType::Q5_0, 6, "Q5_0", 32, 22),
+            (QuantType::Q5_1, 7, "Q5_1", 32, 24),
+            (QuantType::Q8_0, 8, "Q8_0", 32, 34),
+            (QuantType::Q8_1, 9, "Q8_1", 32, 36),
+            (QuantType::Q2_K, 10, "Q2_K", 256, 84),
+            (QuantType::Q3_K, 11, "Q3_K", 256, 110),
+            (QuantType::Q4_K, 12, "Q4_K", 256, 144),
+            (QuantType::Q5_K, 13, "Q5_K", 256, 176),
+            (QuantType::Q6_K, 14, "Q6_K", 256, 210),
+            (QuantType::Q8_K, 15, "Q8_K", 256, 292),
+        ];
+        for (i, &(t, id, name, len, bytes)) in table.iter().enumerate() {
+            assert_eq!(QuantType::ALL[i], t);
+            assert_eq!(t.ggml_id(), id);
+            assert_eq!(QuantType::from_ggml_id(id), Some(t));
+            assert_eq!(t.name(), name);
+            assert_eq!(format!("{}", t), name);
+            assert_eq!(QuantType::from_name(name), Some(t));
+            assert_eq!(QuantType::from_name(&name.to_lowercase()), Some(t));
+            assert_eq!(t.block_len(), len);
+            assert_eq!(t.block_bytes(), bytes);
+            assert_eq!(t.is_quantized(), len > 1);
+        }
+        for id in [4u32, 5, 16, 20, 29, 31, 39, u32::MAX] {
+            assert_eq!(QuantType::from_ggml_id(id), None);
+        }
+        assert_eq!(QuantType::from_name("q4_k_m"), None);
+        assert_eq!(QuantType::from_name(""), None);
+    }
+
+    #[test]
+    fn row_bytes_checks_multiples_and_overflow() {
+        assert_eq!(QuantType::Q4_0.row_bytes(64), Some(36));
+        assert_eq!(QuantType::Q4_0.row_bytes(0), Some(0));
+        assert_eq!(QuantType::Q4_0.row_bytes(33), None);
+        assert_eq!(QuantType::Q6_K.row_bytes(4096), Some(16 * 210));
+        assert_eq!(QuantType::F32.row_bytes(3), Some(12));
+        assert_eq!(QuantType::F32.row_bytes(usize::MAX), None);
+        assert_eq!(QuantType::Q8_0.row_bytes(usize::MAX / 32 * 32), None);
+    }
+
+    #[test]
+    fn vec_dot_partners() {
+        use QuantType::*;
+        let pairs = [
+            (F32, F32),
+            (F16, F32),
+            (BF16, F32),
+            (Q4_0, Q8_0),
+            (Q5_0, Q8_0),
+            (Q8_0, Q8_0),
+            (Q4_1, Q8_1),
+            (Q5_1, Q8_1),
+            (Q8_1, Q8_1),
+            (Q2_K, Q8_K),
+            (Q3_K, Q8_K),
+            (Q4_K, Q8_K),
+            (Q5_K, Q8_K),
+            (Q6_K, Q8_K),
+            (Q8_K, Q8_K),
+        ];
+        for (w, a) in pairs {
+            assert_eq!(w.vec_dot_type(), a);
+            assert_eq!(w.block_len() % a.block_len(), 0);
+        }
+    }
+}

@@ -172,3 +172,82 @@ fn golden_files_are_small() {
         total
     );
 }
+
+/// ggml's generic scalar dot products (`ggml_vec_dot_*_generic`), per 256-element row of the
+/// golden weights and over all rows at once. Legacy types and Q2_K use ggml's exact f32
+/// expression order, so they must match bitwise; for Q3_K…Q6_K ggml keeps 8 f32 lane partial
+/// sums where brisk adds one f32 per block (see scalar/dot.rs), so those may differ by f32
+/// rounding only: a few ulps of the row's Σ|block contribution|, bounded here by 1e-5 relative
+/// to Σ|dequant(w)·dequant(a)|.
+#[test]
+fn vec_dot_matches_ggml_generic() {
+    let x = read_f32("quant_input.f32");
+    let act_name = "vec_dot_act.f32";
+    if !golden_path(act_name).exists() {
+        eprintln!("skipping: {} not generated", act_name);
+        return;
+    }
+    let act = read_f32(act_name);
+    let rows = x.len() / 256;
+    let types = [
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q5_1,
+        QuantType::Q8_0,
+        QuantType::Q2_K,
+        QuantType::Q3_K,
+        QuantType::Q4_K,
+        QuantType::Q5_K,
+        QuantType::Q6_K,
+    ];
+    for ty in types {
+        let stem = ty.name().to_lowercase();
+        let w = read_bytes(&format!("{}.quant.ggml.bin", stem));
+        let want = read_f32(&format!("{}.vec_dot.ggml.f32", stem));
+        assert_eq!(want.len(), rows + 1);
+        let at = ty.vec_dot_type();
+        let mut a = vec![0u8; at.row_bytes(act.len()).unwrap()];
+        scalar::quantize_row(at, &act, &mut a);
+        let (wr, ar) = (ty.row_bytes(256).unwrap(), at.row_bytes(256).unwrap());
+        let bitwise = ty.block_len() == 32 || ty == QuantType::Q2_K;
+        for r in 0..=rows {
+            let (ws, as_, n) = if r < rows {
+                (&w[r * wr..(r + 1) * wr], &a[r * ar..(r + 1) * ar], 256)
+            } else {
+                (&w[..], &a[..], x.len())
+            };
+            let got = scalar::vec_dot(ty, ws, as_, n);
+            if bitwise || !want[r].is_finite() {
+                assert!(
+                    same_f32(got, want[r]),
+                    "{} row {}: {} vs ggml {}",
+                    ty,
+                    r,
+                    got,
+                    want[r]
+                );
+            } else {
+                let mut wd = vec![0.0f32; n];
+                let mut ad = vec![0.0f32; n];
+                scalar::dequantize_row(ty, ws, &mut wd);
+                scalar::dequantize_row(at, as_, &mut ad);
+                let abs: f64 = wd
+                    .iter()
+                    .zip(&ad)
+                    .map(|(&p, &q)| (p * q).abs() as f64)
+                    .sum();
+                let diff = (got as f64 - want[r] as f64).abs();
+                assert!(
+                    diff <= 1e-5 * abs,
+                    "{} row {}: {} vs ggml {} (Σ|w·a| {})",
+                    ty,
+                    r,
+                    got,
+                    want[r],
+                    abs
+                );
+            }
+        }
+    }
+}

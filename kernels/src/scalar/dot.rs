@@ -224,7 +224,7 @@ fn u16_at(b: &[u8], i: usize) -> u16 {
     u16::from_le_bytes([b[2 * i], b[2 * i + 1]])
 }
 
-/// Σ a[i]·b[i]: products in f32, sum in f64, rounded to f32 once. Panics if lengths differ.
+/// `Σ a[i]·b[i]`: products in f32, sum in f64, rounded to f32 once. Panics if lengths differ.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot_f32: length mismatch");
     let mut sum = 0.0f64;
@@ -234,7 +234,7 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum as f32
 }
 
-/// Σ w[i]·x[i] with `w` as little-endian f16 (`w.len() == 2·x.len()`).
+/// `Σ w[i]·x[i]` with `w` as little-endian f16 (`w.len() == 2·x.len()`).
 pub fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
     assert_eq!(w.len(), 2 * x.len(), "dot_f16_f32: length mismatch");
     let mut sum = 0.0f64;
@@ -244,7 +244,7 @@ pub fn dot_f16_f32(w: &[u8], x: &[f32]) -> f32 {
     sum as f32
 }
 
-/// Σ w[i]·x[i] with `w` as little-endian bf16 (`w.len() == 2·x.len()`).
+/// `Σ w[i]·x[i]` with `w` as little-endian bf16 (`w.len() == 2·x.len()`).
 pub fn dot_bf16_f32(w: &[u8], x: &[f32]) -> f32 {
     assert_eq!(w.len(), 2 * x.len(), "dot_bf16_f32: length mismatch");
     let mut sum = 0.0f64;

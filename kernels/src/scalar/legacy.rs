@@ -180,6 +180,8 @@ pub fn quantize_q8_0(src: &[f32], dst: &mut [u8]) {
     });
 }
 
+/// Q8_1 as ggml's `quantize_row_q8_1_ref`. Note `s = f16(d·Σq)` overflows to ±inf (as in
+/// ggml) when a block's |Σx| exceeds 65504.
 pub fn quantize_q8_1(src: &[f32], dst: &mut [u8]) {
     quantize_blocks(src, dst, |x| {
         let (d, qs) = q8_block(x);
