@@ -48,8 +48,16 @@ fn stdin_prompt_prints_llamacpp_greedy_text() {
     let o = run_with_stdin(cmd, b"Once upon a time\n");
     assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
     let want = case["greedy_text"].as_str().unwrap();
-    assert_eq!(o.stdout, format!("{want}\n"), "stdout must carry only the generated text");
-    assert!(o.stderr.contains("t/s"), "timings go to stderr: {}", o.stderr);
+    assert_eq!(
+        o.stdout,
+        format!("{want}\n"),
+        "stdout must carry only the generated text"
+    );
+    assert!(
+        o.stderr.contains("t/s"),
+        "timings go to stderr: {}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -57,8 +65,19 @@ fn json_output_reports_tokens_reason_and_timings() {
     let Some(fx) = common::fixtures() else { return };
     let case = golden_case(&fx, "stories260K", 0);
     let mut cmd = brisk();
-    cmd.args(["run", "--json", "--quiet", "-n", "48", "--temp", "0", "-p", "Once upon a time", "-m"])
-        .arg(fx.join("models/stories260K.gguf"));
+    cmd.args([
+        "run",
+        "--json",
+        "--quiet",
+        "-n",
+        "48",
+        "--temp",
+        "0",
+        "-p",
+        "Once upon a time",
+        "-m",
+    ])
+    .arg(fx.join("models/stories260K.gguf"));
     let o = run_with_stdin(cmd, b"");
     assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
     assert_eq!(o.stderr, "", "--quiet silences stderr");
@@ -76,8 +95,19 @@ fn json_output_reports_tokens_reason_and_timings() {
 fn stop_string_ends_generation_without_printing_it() {
     let Some(fx) = common::fixtures() else { return };
     let mut cmd = brisk();
-    cmd.args(["run", "--json", "--quiet", "--temp", "0", "-p", "Once upon a time", "--stop", "Lily", "-m"])
-        .arg(fx.join("models/stories260K.gguf"));
+    cmd.args([
+        "run",
+        "--json",
+        "--quiet",
+        "--temp",
+        "0",
+        "-p",
+        "Once upon a time",
+        "--stop",
+        "Lily",
+        "-m",
+    ])
+    .arg(fx.join("models/stories260K.gguf"));
     let o = run_with_stdin(cmd, b"");
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(v["finish_reason"], "stop");
@@ -88,19 +118,47 @@ fn stop_string_ends_generation_without_printing_it() {
 fn generation_ends_at_eos_or_full_context() {
     let Some(fx) = common::fixtures() else { return };
     let mut cmd = brisk();
-    cmd.args(["run", "--json", "--quiet", "--temp", "0", "-c", "24", "-p", "Once upon a time", "-m"])
-        .arg(fx.join("models/stories260K.gguf"));
+    cmd.args([
+        "run",
+        "--json",
+        "--quiet",
+        "--temp",
+        "0",
+        "-c",
+        "24",
+        "-p",
+        "Once upon a time",
+        "-m",
+    ])
+    .arg(fx.join("models/stories260K.gguf"));
     let o = run_with_stdin(cmd, b"");
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(v["finish_reason"], "context");
-    assert_eq!(v["prompt_tokens"].as_u64().unwrap() + v["generated_tokens"].as_u64().unwrap(), 25);
+    assert_eq!(
+        v["prompt_tokens"].as_u64().unwrap() + v["generated_tokens"].as_u64().unwrap(),
+        25
+    );
 }
 
 #[test]
 fn closed_stdout_ends_quietly_with_status_zero() {
     let Some(fx) = common::fixtures() else { return };
     let mut child = brisk()
-        .args(["run", "--ignore-eos", "-n", "4000", "-c", "0", "--temp", "1", "-s", "3", "-p", "Once", "-m"])
+        .args([
+            "run",
+            "--ignore-eos",
+            "-n",
+            "4000",
+            "-c",
+            "0",
+            "--temp",
+            "1",
+            "-s",
+            "3",
+            "-p",
+            "Once",
+            "-m",
+        ])
         .arg(fx.join("models/stories260K.gguf"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -108,7 +166,12 @@ fn closed_stdout_ends_quietly_with_status_zero() {
         .spawn()
         .unwrap();
     let mut first = [0u8; 16];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -157,7 +220,11 @@ fn malformed_model_is_rejected_without_panic() {
 
 #[test]
 fn usage_errors_exit_two() {
-    for args in [&["run", "--bogus"][..], &["run", "-m", "x", "-n", "abc"], &["frobnicate"]] {
+    for args in [
+        &["run", "--bogus"][..],
+        &["run", "-m", "x", "-n", "abc"],
+        &["frobnicate"],
+    ] {
         let o = run_with_stdin(
             {
                 let mut c = brisk();
@@ -174,7 +241,8 @@ fn usage_errors_exit_two() {
 fn invalid_utf8_prompt_is_an_error() {
     let Some(fx) = common::fixtures() else { return };
     let mut cmd = brisk();
-    cmd.args(["run", "-m"]).arg(fx.join("models/stories260K.gguf"));
+    cmd.args(["run", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
     let o = run_with_stdin(cmd, b"\xff\xfe bad");
     assert_eq!(o.code, Some(1));
     assert!(o.stderr.contains("UTF-8"), "{}", o.stderr);
@@ -186,18 +254,35 @@ fn tokenize_prints_ids_and_pieces() {
     let case = golden_case(&fx, "stories260K", 0);
     let model = fx.join("models/stories260K.gguf");
     let mut cmd = brisk();
-    cmd.args(["tokenize", "--ids", "-p", "Once upon a time", "-m"]).arg(&model);
+    cmd.args(["tokenize", "--ids", "-p", "Once upon a time", "-m"])
+        .arg(&model);
     let o = run_with_stdin(cmd, b"");
     assert_eq!(o.code, Some(0), "{}", o.stderr);
-    let ids: Vec<u64> = case["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-    let want = format!("[{}]\n", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+    let ids: Vec<u64> = case["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let want = format!(
+        "[{}]\n",
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     assert_eq!(o.stdout, want);
 
     let mut cmd = brisk();
     cmd.args(["tokenize", "--ids", "--stdin", "-m"]).arg(&model);
-    assert_eq!(run_with_stdin(cmd, b"").stdout, "[1]\n", "empty text is BOS alone");
+    assert_eq!(
+        run_with_stdin(cmd, b"").stdout,
+        "[1]\n",
+        "empty text is BOS alone"
+    );
     let mut cmd = brisk();
-    cmd.args(["tokenize", "--ids", "--no-bos", "-p", "", "-m"]).arg(&model);
+    cmd.args(["tokenize", "--ids", "--no-bos", "-p", "", "-m"])
+        .arg(&model);
     assert_eq!(run_with_stdin(cmd, b"").stdout, "[]\n");
 
     let mut cmd = brisk();

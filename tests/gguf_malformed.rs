@@ -228,7 +228,11 @@ fn bad_magic_and_version() {
     }
     let mut raw = valid();
     raw.version = 3u32.swap_bytes();
-    expect_err("big-endian", &raw, "big-endian GGUF (version 3 byte-swapped)");
+    expect_err(
+        "big-endian",
+        &raw,
+        "big-endian GGUF (version 3 byte-swapped)",
+    );
     let mut raw = valid();
     raw.version = 2;
     let path = temp_path("v2");

@@ -23,7 +23,10 @@ const CTX: usize = 256;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
     fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
@@ -64,7 +67,7 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<u64>, Vec<f32>)]) {
         );
     }
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
@@ -86,9 +89,21 @@ fn safetensors_checkpoint_matches_its_gguf() {
     let kv = N_HEAD_KV * HEAD_DIM;
     let embd = rng.vec(n_vocab * D, 0.5);
     let mut hf: Vec<(String, Vec<u64>, Vec<f32>)> = vec![
-        ("model.embed_tokens.weight".into(), vec![n_vocab as u64, D as u64], embd),
-        ("model.norm.weight".into(), vec![D as u64], rng.vec(D, 0.2).iter().map(|x| 1.0 + x).collect()),
-        ("lm_head.weight".into(), vec![n_vocab as u64, D as u64], rng.vec(n_vocab * D, 0.2)),
+        (
+            "model.embed_tokens.weight".into(),
+            vec![n_vocab as u64, D as u64],
+            embd,
+        ),
+        (
+            "model.norm.weight".into(),
+            vec![D as u64],
+            rng.vec(D, 0.2).iter().map(|x| 1.0 + x).collect(),
+        ),
+        (
+            "lm_head.weight".into(),
+            vec![n_vocab as u64, D as u64],
+            rng.vec(n_vocab * D, 0.2),
+        ),
     ];
     let mut gguf = GgufWriter::new();
     gguf.set("general.architecture", Value::String("llama".into()));
@@ -118,13 +133,41 @@ fn safetensors_checkpoint_matches_its_gguf() {
         let norm2: Vec<f32> = rng.vec(D, 0.2).iter().map(|x| 1.0 + x).collect();
         hf.push((p("input_layernorm.weight"), vec![D as u64], norm1));
         hf.push((p("post_attention_layernorm.weight"), vec![D as u64], norm2));
-        hf.push((p("self_attn.q_proj.weight"), vec![D as u64, D as u64], rng.vec(D * D, 0.3)));
-        hf.push((p("self_attn.k_proj.weight"), vec![kv as u64, D as u64], rng.vec(kv * D, 0.3)));
-        hf.push((p("self_attn.v_proj.weight"), vec![kv as u64, D as u64], rng.vec(kv * D, 0.3)));
-        hf.push((p("self_attn.o_proj.weight"), vec![D as u64, D as u64], rng.vec(D * D, 0.2)));
-        hf.push((p("mlp.gate_proj.weight"), vec![FF as u64, D as u64], rng.vec(FF * D, 0.2)));
-        hf.push((p("mlp.up_proj.weight"), vec![FF as u64, D as u64], rng.vec(FF * D, 0.2)));
-        hf.push((p("mlp.down_proj.weight"), vec![D as u64, FF as u64], rng.vec(D * FF, 0.2)));
+        hf.push((
+            p("self_attn.q_proj.weight"),
+            vec![D as u64, D as u64],
+            rng.vec(D * D, 0.3),
+        ));
+        hf.push((
+            p("self_attn.k_proj.weight"),
+            vec![kv as u64, D as u64],
+            rng.vec(kv * D, 0.3),
+        ));
+        hf.push((
+            p("self_attn.v_proj.weight"),
+            vec![kv as u64, D as u64],
+            rng.vec(kv * D, 0.3),
+        ));
+        hf.push((
+            p("self_attn.o_proj.weight"),
+            vec![D as u64, D as u64],
+            rng.vec(D * D, 0.2),
+        ));
+        hf.push((
+            p("mlp.gate_proj.weight"),
+            vec![FF as u64, D as u64],
+            rng.vec(FF * D, 0.2),
+        ));
+        hf.push((
+            p("mlp.up_proj.weight"),
+            vec![FF as u64, D as u64],
+            rng.vec(FF * D, 0.2),
+        ));
+        hf.push((
+            p("mlp.down_proj.weight"),
+            vec![D as u64, FF as u64],
+            rng.vec(D * FF, 0.2),
+        ));
     }
     for (name, shape, values) in &hf {
         let gname = brisk::format::hf_names::gguf_tensor_name(name).expect("mapped name");
@@ -136,7 +179,8 @@ fn safetensors_checkpoint_matches_its_gguf() {
         } else {
             values.clone()
         };
-        gguf.add_tensor(&gname, &dims, QuantType::F32, f32_bytes(&values)).unwrap();
+        gguf.add_tensor(&gname, &dims, QuantType::F32, f32_bytes(&values))
+            .unwrap();
     }
     let gguf_path = dir.join("model.gguf");
     gguf.write(&gguf_path).unwrap();
@@ -168,9 +212,15 @@ fn safetensors_checkpoint_matches_its_gguf() {
     let la = Session::new(&a.model, CTX).eval(&ta, Logits::All).unwrap();
     let lb = Session::new(&b.model, CTX).eval(&tb, Logits::All).unwrap();
     let scale = la.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let worst = la.iter().zip(&lb).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let worst = la
+        .iter()
+        .zip(&lb)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     // Same weights and arithmetic, only the RoPE pairing differs in where the numbers sit:
     // differences are f32 rounding in a different summation order.
-    assert!(worst <= 1e-4 * scale.max(1.0), "max |Δlogit| {worst} (scale {scale})");
+    assert!(
+        worst <= 1e-4 * scale.max(1.0),
+        "max |Δlogit| {worst} (scale {scale})"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -19,7 +19,13 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    pub fn new(n_ctx: usize, n_layer: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> KvCache {
+    pub fn new(
+        n_ctx: usize,
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        head_dim_v: usize,
+    ) -> KvCache {
         let kv_dim = n_head_kv * head_dim;
         let v_dim = n_head_kv * head_dim_v;
         KvCache {
@@ -36,7 +42,13 @@ impl KvCache {
     }
 
     /// Bytes this cache holds.
-    pub fn memory_bytes(n_ctx: usize, n_layer: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> usize {
+    pub fn memory_bytes(
+        n_ctx: usize,
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        head_dim_v: usize,
+    ) -> usize {
         n_ctx * n_layer * n_head_kv * (head_dim + head_dim_v) * std::mem::size_of::<f32>()
     }
 

@@ -53,7 +53,9 @@ impl Cpu {
         let acts = if act_ty == QuantType::F32 {
             Activations::F32(x)
         } else {
-            let row_bytes = act_ty.row_bytes(cols).expect("weight rows are whole blocks");
+            let row_bytes = act_ty
+                .row_bytes(cols)
+                .expect("weight rows are whole blocks");
             let mut bytes = vec![0u8; n * row_bytes];
             for (src, dst) in x.chunks_exact(cols).zip(bytes.chunks_exact_mut(row_bytes)) {
                 self.kernels.quantize_row(act_ty, src, dst);

@@ -14,7 +14,14 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
 
 /// Rotary position embedding of one head in place: the first `rope_dim` elements are rotated in
 /// pairs by angle `pos · freq_scale · base^(−2i/rope_dim)`.
-pub fn rope(head: &mut [f32], pos: usize, rope_dim: usize, base: f32, freq_scale: f32, style: RopeStyle) {
+pub fn rope(
+    head: &mut [f32],
+    pos: usize,
+    rope_dim: usize,
+    base: f32,
+    freq_scale: f32,
+    style: RopeStyle,
+) {
     let half = rope_dim / 2;
     let theta_scale = base.powf(-2.0 / rope_dim as f32);
     let mut theta = pos as f32 * freq_scale;

@@ -62,7 +62,15 @@ mod tests {
     fn rewrites_multi_letter_flags_only_as_whole_arguments() {
         assert_eq!(
             rw(&["brisk", "chat", "-sys", "be kind", "-ctk=q8_0", "-s", "1"]),
-            ["brisk", "chat", "--system-prompt", "be kind", "--cache-type-k=q8_0", "-s", "1"]
+            [
+                "brisk",
+                "chat",
+                "--system-prompt",
+                "be kind",
+                "--cache-type-k=q8_0",
+                "-s",
+                "1"
+            ]
         );
         assert_eq!(rw(&["brisk", "--", "-ngl"]), ["brisk", "--", "-ngl"]);
     }

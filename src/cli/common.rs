@@ -42,13 +42,25 @@ pub struct SamplingArgs {
     #[arg(long = "repeat-penalty", default_value_t = 1.0)]
     pub repeat_penalty: f32,
     /// Tokens of history the penalties consider (0 = off, -1 = context size).
-    #[arg(long = "repeat-last-n", default_value_t = 64, allow_negative_numbers = true)]
+    #[arg(
+        long = "repeat-last-n",
+        default_value_t = 64,
+        allow_negative_numbers = true
+    )]
     pub repeat_last_n: i32,
     /// Presence penalty (0.0 = off).
-    #[arg(long = "presence-penalty", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long = "presence-penalty",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub presence_penalty: f32,
     /// Frequency penalty (0.0 = off).
-    #[arg(long = "frequency-penalty", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long = "frequency-penalty",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub frequency_penalty: f32,
     /// Random seed (default: random, printed on stderr).
     #[arg(short = 's', long = "seed")]
@@ -135,27 +147,33 @@ impl ModelArgs {
     /// Load the model, logging what was loaded; returns it with the load time in ms.
     pub fn load(&self) -> anyhow::Result<(LoadedModel, f64)> {
         let t0 = Instant::now();
-        let lm = loader::load(&self.model, self.threads())
-            .context("cannot load model")?;
+        let lm = loader::load(&self.model, self.threads()).context("cannot load model")?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let log = self.log();
-        log.info(format!("brisk: {} — {}", self.model.display(), lm.description));
+        log.info(format!(
+            "brisk: {} — {}",
+            self.model.display(),
+            lm.description
+        ));
         log.verbose(format!(
             "brisk: kernels {}, {} threads",
-            lm.model.backend.kernels.name,
-            lm.model.backend.threads
+            lm.model.backend.kernels.name, lm.model.backend.threads
         ));
         Ok((lm, ms))
     }
 }
 
 /// Where the prompt comes from: `-p`, `-f`, or standard input when it is not a terminal.
-pub fn read_prompt(prompt: &Option<String>, file: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
+pub fn read_prompt(
+    prompt: &Option<String>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
     if let Some(p) = prompt {
         return Ok(Some(p.clone()));
     }
     if let Some(f) = file {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
+        let bytes =
+            std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| anyhow::anyhow!("prompt file {} is not valid UTF-8", f.display()))?;
         return Ok(Some(text));
@@ -174,8 +192,8 @@ pub fn read_stdin() -> anyhow::Result<String> {
         .lock()
         .read_to_end(&mut bytes)
         .context("cannot read standard input")?;
-    let mut text =
-        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("standard input is not valid UTF-8"))?;
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("standard input is not valid UTF-8"))?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {

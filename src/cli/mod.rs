@@ -30,7 +30,11 @@ impl From<anyhow::Error> for Exit {
 pub type CliResult = Result<(), Exit>;
 
 #[derive(Parser)]
-#[command(name = "brisk", version, about = "Run large language models locally (GGUF and safetensors)")]
+#[command(
+    name = "brisk",
+    version,
+    about = "Run large language models locally (GGUF and safetensors)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -78,7 +78,11 @@ pub fn main(a: RunArgs) -> CliResult {
     let model = &lm.model;
     let tok = &lm.tokenizer;
     let train_ctx = model.config.n_ctx_train;
-    let n_ctx = if a.ctx_size == 0 { train_ctx } else { a.ctx_size.min(train_ctx) };
+    let n_ctx = if a.ctx_size == 0 {
+        train_ctx
+    } else {
+        a.ctx_size.min(train_ctx)
+    };
     let kv_bytes = crate::attn::KvCache::memory_bytes(
         n_ctx,
         model.config.n_layer,
@@ -93,7 +97,10 @@ pub fn main(a: RunArgs) -> CliResult {
 
     let mut tokens = tok.encode(&prompt, true, true);
     if tokens.is_empty() {
-        tokens.push(tok.bos().ok_or_else(|| anyhow!("empty prompt and the model has no BOS token"))?);
+        tokens.push(
+            tok.bos()
+                .ok_or_else(|| anyhow!("empty prompt and the model has no BOS token"))?,
+        );
     }
     if tokens.len() > n_ctx {
         return Err(Exit::Runtime(anyhow!(
@@ -111,7 +118,9 @@ pub fn main(a: RunArgs) -> CliResult {
     interrupt::install();
     let mut session = Session::new(model, n_ctx);
     let t_prompt = Instant::now();
-    let mut logits = session.eval(&tokens, Logits::Last).map_err(anyhow::Error::from)?;
+    let mut logits = session
+        .eval(&tokens, Logits::Last)
+        .map_err(anyhow::Error::from)?;
     let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
 
     let mut out = Out::new();
@@ -160,7 +169,9 @@ pub fn main(a: RunArgs) -> CliResult {
         if session.remaining() == 0 {
             break "context";
         }
-        logits = session.eval(&[next], Logits::Last).map_err(anyhow::Error::from)?;
+        logits = session
+            .eval(&[next], Logits::Last)
+            .map_err(anyhow::Error::from)?;
     };
     if !matches!(finish_reason, "stop" | "closed") {
         let rest = decoder.finish();

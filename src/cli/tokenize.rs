@@ -57,8 +57,7 @@ pub fn main(a: TokenizeArgs) -> CliResult {
     let text = if let Some(p) = &a.prompt {
         p.clone()
     } else if let Some(f) = &a.file {
-        let bytes =
-            std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         String::from_utf8(bytes)
             .map_err(|_| anyhow::anyhow!("{} is not valid UTF-8", f.display()))?
     } else if a.stdin {

@@ -234,7 +234,9 @@ mod tests {
             p.top_k = 3;
             p.min_p = 0.0;
             let mut s = Sampler::new(p, 16);
-            (0..40).map(|_| s.sample(&mut logits.clone())).collect::<Vec<_>>()
+            (0..40)
+                .map(|_| s.sample(&mut logits.clone()))
+                .collect::<Vec<_>>()
         };
         let a = draw(1);
         assert_eq!(a, draw(1));

@@ -82,7 +82,15 @@ impl Config {
             let v = g.get_u64(&full).ok_or_else(|| {
                 ModelError::Metadata(format!("missing or non-integer key {full}"))
             })?;
-            bounded(&full, v, if k == "block_count" { MAX_LAYERS } else { MAX_DIM })
+            bounded(
+                &full,
+                v,
+                if k == "block_count" {
+                    MAX_LAYERS
+                } else {
+                    MAX_DIM
+                },
+            )
         };
         let opt = |k: &str, default: usize| -> Result<usize, ModelError> {
             match g.get_u64(&key(k)) {
@@ -166,7 +174,10 @@ impl Config {
         let rope_freq_scale = match &h.rope_scaling {
             None => 1.0,
             Some(r) => match r.rope_type.as_deref() {
-                Some("linear") => r.factor.filter(|&f| f > 0.0).map_or(1.0, |f| (1.0 / f) as f32),
+                Some("linear") => r
+                    .factor
+                    .filter(|&f| f > 0.0)
+                    .map_or(1.0, |f| (1.0 / f) as f32),
                 None | Some("default") => 1.0,
                 Some(other) => {
                     return Err(ModelError::Unsupported(format!(
@@ -203,13 +214,13 @@ impl Config {
         if self.n_head == 0 || self.n_head_kv == 0 || self.n_layer == 0 || self.n_embd == 0 {
             return bad("zero heads, layers or embedding width".into());
         }
-        if self.n_head % self.n_head_kv != 0 {
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
             return bad(format!(
                 "head_count {} is not a multiple of head_count_kv {}",
                 self.n_head, self.n_head_kv
             ));
         }
-        if self.rope_dim > self.head_dim || self.rope_dim % 2 != 0 {
+        if self.rope_dim > self.head_dim || !self.rope_dim.is_multiple_of(2) {
             return bad(format!(
                 "rope dimension {} must be even and at most the head width {}",
                 self.rope_dim, self.head_dim
@@ -234,7 +245,9 @@ impl Config {
 
 fn bounded(key: &str, v: u64, max: u64) -> Result<usize, ModelError> {
     if v > max {
-        return Err(ModelError::Metadata(format!("{key} = {v} is implausibly large")));
+        return Err(ModelError::Metadata(format!(
+            "{key} = {v} is implausibly large"
+        )));
     }
     Ok(v as usize)
 }

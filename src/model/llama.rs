@@ -38,11 +38,15 @@ impl Model {
         let n = tokens.len();
         let d = c.n_embd;
         let start = kv.len();
-        assert!(n > 0 && start + n <= kv.n_ctx(), "forward: batch does not fit the context");
+        assert!(
+            n > 0 && start + n <= kv.n_ctx(),
+            "forward: batch does not fit the context"
+        );
 
         let mut x = vec![0.0f32; n * d];
         for (t, &tok) in tokens.iter().enumerate() {
-            w.token_embd.dequantize_row(tok as usize, &mut x[t * d..(t + 1) * d]);
+            w.token_embd
+                .dequantize_row(tok as usize, &mut x[t * d..(t + 1) * d]);
         }
         let shape = AttnShape {
             n_head: c.n_head,
@@ -65,12 +69,21 @@ impl Model {
         for (li, l) in w.layers.iter().enumerate() {
             // Attention block.
             for t in 0..n {
-                rms_norm(&x[t * d..(t + 1) * d], &l.attn_norm, c.rms_eps, &mut h[t * d..(t + 1) * d]);
+                rms_norm(
+                    &x[t * d..(t + 1) * d],
+                    &l.attn_norm,
+                    c.rms_eps,
+                    &mut h[t * d..(t + 1) * d],
+                );
             }
             be.matmul(&l.wq, &h, n, &mut q);
             be.matmul(&l.wk, &h, n, &mut k);
             be.matmul(&l.wv, &h, n, &mut v);
-            for (buf, bias, dim) in [(&mut q, &l.bq, qd), (&mut k, &l.bk, kd), (&mut v, &l.bv, vd)] {
+            for (buf, bias, dim) in [
+                (&mut q, &l.bq, qd),
+                (&mut k, &l.bk, kd),
+                (&mut v, &l.bv, vd),
+            ] {
                 if let Some(b) = bias {
                     for row in buf.chunks_exact_mut(dim) {
                         add_assign(row, b);
@@ -80,10 +93,24 @@ impl Model {
             for t in 0..n {
                 let pos = start + t;
                 for head in q[t * qd..(t + 1) * qd].chunks_exact_mut(c.head_dim) {
-                    rope(head, pos, c.rope_dim, c.rope_base, c.rope_freq_scale, c.rope_style);
+                    rope(
+                        head,
+                        pos,
+                        c.rope_dim,
+                        c.rope_base,
+                        c.rope_freq_scale,
+                        c.rope_style,
+                    );
                 }
                 for head in k[t * kd..(t + 1) * kd].chunks_exact_mut(c.head_dim) {
-                    rope(head, pos, c.rope_dim, c.rope_base, c.rope_freq_scale, c.rope_style);
+                    rope(
+                        head,
+                        pos,
+                        c.rope_dim,
+                        c.rope_base,
+                        c.rope_freq_scale,
+                        c.rope_style,
+                    );
                 }
                 kv.store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd]);
             }
@@ -103,7 +130,12 @@ impl Model {
 
             // Feed-forward block.
             for t in 0..n {
-                rms_norm(&x[t * d..(t + 1) * d], &l.ffn_norm, c.rms_eps, &mut h[t * d..(t + 1) * d]);
+                rms_norm(
+                    &x[t * d..(t + 1) * d],
+                    &l.ffn_norm,
+                    c.rms_eps,
+                    &mut h[t * d..(t + 1) * d],
+                );
             }
             be.matmul(&l.w_gate, &h, n, &mut gate);
             be.matmul(&l.w_up, &h, n, &mut up);
@@ -119,7 +151,12 @@ impl Model {
         };
         let mut normed = vec![0.0f32; rows.len() * d];
         for (i, &t) in rows.iter().enumerate() {
-            rms_norm(&x[t * d..(t + 1) * d], &w.output_norm, c.rms_eps, &mut normed[i * d..(i + 1) * d]);
+            rms_norm(
+                &x[t * d..(t + 1) * d],
+                &w.output_norm,
+                c.rms_eps,
+                &mut normed[i * d..(i + 1) * d],
+            );
         }
         let mut logits = vec![0.0f32; rows.len() * c.n_vocab];
         be.matmul(&w.output, &normed, rows.len(), &mut logits);

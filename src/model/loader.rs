@@ -31,7 +31,11 @@ pub fn load(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
         )));
     }
-    if path.is_dir() || path.extension().is_some_and(|e| e == "safetensors" || e == "json") {
+    if path.is_dir()
+        || path
+            .extension()
+            .is_some_and(|e| e == "safetensors" || e == "json")
+    {
         load_safetensors(path, threads)
     } else {
         load_gguf(path, threads)

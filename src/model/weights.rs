@@ -37,22 +37,22 @@ impl QTensor {
 /// One transformer block. Shapes: d = n_embd, q = n_head·head_dim, kv = n_head_kv·head_dim,
 /// f = n_ff.
 pub struct Layer {
-    pub attn_norm: Vec<f32>, // [d]
-    pub wq: QTensor,         // q × d
-    pub wk: QTensor,         // kv × d
-    pub wv: QTensor,         // kv_v × d
-    pub wo: QTensor,         // d × q
+    pub attn_norm: Vec<f32>,  // [d]
+    pub wq: QTensor,          // q × d
+    pub wk: QTensor,          // kv × d
+    pub wv: QTensor,          // kv_v × d
+    pub wo: QTensor,          // d × q
     pub bq: Option<Vec<f32>>, // [q] (qwen2)
     pub bk: Option<Vec<f32>>, // [kv] (qwen2)
     pub bv: Option<Vec<f32>>, // [kv_v] (qwen2)
-    pub ffn_norm: Vec<f32>,  // [d]
-    pub w_gate: QTensor,     // f × d
-    pub w_up: QTensor,       // f × d
-    pub w_down: QTensor,     // d × f
+    pub ffn_norm: Vec<f32>,   // [d]
+    pub w_gate: QTensor,      // f × d
+    pub w_up: QTensor,        // f × d
+    pub w_down: QTensor,      // d × f
 }
 
 pub struct Weights {
-    pub token_embd: QTensor,  // n_vocab × d
+    pub token_embd: QTensor,   // n_vocab × d
     pub output_norm: Vec<f32>, // [d]
     /// n_vocab × d; the embedding matrix itself when the model ties them (no `output.weight`).
     pub output: QTensor,
