@@ -292,3 +292,45 @@ fn tokenize_prints_ids_and_pieces() {
     assert_eq!(lines.len(), 3, "{}", o.stdout);
     assert!(lines[0].trim_start().starts_with("1 -> '"), "{}", lines[0]);
 }
+
+#[test]
+fn ctrl_c_stops_generation_with_status_130() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut child = brisk()
+        .args([
+            "run",
+            "--ignore-eos",
+            "-c",
+            "0",
+            "--temp",
+            "1",
+            "-s",
+            "5",
+            "-p",
+            "Once",
+            "-m",
+        ])
+        .arg(fx.join("models/stories260K.gguf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it is generating, then interrupt it as a terminal's Ctrl-C would.
+    let mut first = [0u8; 8];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
