@@ -1,6 +1,7 @@
 //! The CPU backend: matrix × activations for every weight type, split across threads by weight
 //! rows, with activations quantized once per row to the weight type's partner (as ggml does) so
 //! dot products run in integers.
+use super::pool::Pool;
 use crate::model::weights::QTensor;
 use brisk_kernels::{Kernels, QuantType};
 use std::borrow::Cow;
@@ -11,6 +12,7 @@ const MIN_PARALLEL_WORK: usize = 1 << 16;
 pub struct Cpu {
     pub threads: usize,
     pub kernels: &'static Kernels,
+    pool: Pool,
 }
 
 /// Activation rows prepared for one weight type.
@@ -35,11 +37,32 @@ fn f32s(bytes: &[u8]) -> Cow<'_, [f32]> {
     }
 }
 
+/// The output matrix shared by the tasks of one matmul, each writing its own rows.
+struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: tasks write disjoint elements (distinct weight rows), and `Pool::run` returns only
+// after every task has finished, while the `&mut [f32]` it came from is still borrowed.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Write element `i`. Callers guarantee no two tasks write the same `i`.
+    fn set(&self, i: usize, v: f32) {
+        assert!(i < self.len);
+        // SAFETY: in bounds (checked above) and not written concurrently (see the Sync impl).
+        unsafe { *self.ptr.add(i) = v }
+    }
+}
+
 impl Cpu {
     pub fn new(threads: usize) -> Cpu {
+        let threads = threads.max(1);
         Cpu {
-            threads: threads.max(1),
+            threads,
             kernels: brisk_kernels::selected(),
+            pool: Pool::new(threads),
         }
     }
 
@@ -47,8 +70,8 @@ impl Cpu {
     /// `out` is `n × w.rows`.
     pub fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
         let (rows, cols) = (w.rows, w.cols);
-        debug_assert_eq!(x.len(), n * cols);
-        debug_assert_eq!(out.len(), n * rows);
+        assert_eq!(x.len(), n * cols, "matmul: activation shape");
+        assert_eq!(out.len(), n * rows, "matmul: output shape");
         let act_ty = w.ty.vec_dot_type();
         let acts = if act_ty == QuantType::F32 {
             Activations::F32(x)
@@ -62,100 +85,60 @@ impl Cpu {
             }
             Activations::Quantized { bytes, row_bytes }
         };
-        let threads = if rows * cols * n < MIN_PARALLEL_WORK {
-            1
-        } else {
-            self.threads.min(rows)
+        let shared = SharedOut {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
         };
-        if threads == 1 {
-            let mut buf = vec![0.0; n * rows];
-            self.rows_into(w, &acts, n, 0..rows, &mut buf);
-            transpose_into(&buf, rows, n, out);
+        if rows * cols * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
+            self.rows_into(w, &acts, n, 0..rows, &shared);
             return;
         }
-        let chunk = rows.div_ceil(threads);
-        let parts: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    let start = (i * chunk).min(rows);
-                    let end = ((i + 1) * chunk).min(rows);
-                    let acts = &acts;
-                    s.spawn(move || {
-                        let mut buf = vec![0.0; n * (end - start)];
-                        self.rows_into(w, acts, n, start..end, &mut buf);
-                        (start, buf)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("matmul worker panicked"))
-                .collect()
+        // Several chunks per thread balance uneven progress; each is a whole number of rows.
+        let chunk = rows.div_ceil(self.pool.threads() * 4).max(4);
+        let tasks = rows.div_ceil(chunk);
+        self.pool.run(tasks, &|i| {
+            let range = i * chunk..((i + 1) * chunk).min(rows);
+            self.rows_into(w, &acts, n, range, &shared);
         });
-        for (start, buf) in parts {
-            let len = buf.len() / n.max(1);
-            for r in 0..len {
-                for t in 0..n {
-                    out[t * rows + start + r] = buf[r * n + t];
-                }
-            }
-        }
     }
 
-    /// Compute rows `range` of the product into `buf`, laid out `[row][token]`.
+    /// Compute rows `range` of the product for every token into `out` (`[token][row]`).
     fn rows_into(
         &self,
         w: &QTensor,
         acts: &Activations,
         n: usize,
         range: std::ops::Range<usize>,
-        buf: &mut [f32],
+        out: &SharedOut,
     ) {
         let k = self.kernels;
-        let cols = w.cols;
-        for (i, r) in range.enumerate() {
-            let wrow = w.row(r);
-            let dst = &mut buf[i * n..(i + 1) * n];
-            match acts {
-                Activations::F32(x) => match w.ty {
-                    QuantType::F32 => {
-                        let wr = f32s(wrow);
-                        for (t, d) in dst.iter_mut().enumerate() {
-                            *d = (k.dot_f32)(&wr, &x[t * cols..(t + 1) * cols]);
-                        }
-                    }
-                    QuantType::F16 => {
-                        for (t, d) in dst.iter_mut().enumerate() {
-                            *d = (k.dot_f16_f32)(wrow, &x[t * cols..(t + 1) * cols]);
-                        }
-                    }
-                    QuantType::BF16 => {
-                        for (t, d) in dst.iter_mut().enumerate() {
-                            *d = (k.dot_bf16_f32)(wrow, &x[t * cols..(t + 1) * cols]);
-                        }
-                    }
-                    other => unreachable!("{} has a quantized activation partner", other.name()),
-                },
-                Activations::Quantized { bytes, row_bytes } => {
-                    for (t, d) in dst.iter_mut().enumerate() {
-                        let a = &bytes[t * row_bytes..(t + 1) * row_bytes];
-                        *d = k.vec_dot(w.ty, wrow, a, cols);
+        let (rows, cols) = (w.rows, w.cols);
+        match acts {
+            Activations::F32(x) => {
+                for r in range {
+                    let wrow = w.row(r);
+                    for t in 0..n {
+                        let xt = &x[t * cols..(t + 1) * cols];
+                        let v = match w.ty {
+                            QuantType::F32 => (k.dot_f32)(&f32s(wrow), xt),
+                            QuantType::F16 => (k.dot_f16_f32)(wrow, xt),
+                            QuantType::BF16 => (k.dot_bf16_f32)(wrow, xt),
+                            other => unreachable!("{} has a quantized partner", other.name()),
+                        };
+                        out.set(t * rows + r, v);
                     }
                 }
             }
-        }
-    }
-}
-
-/// `buf` is `[rows][n]`; write it as `out[n][rows]`.
-fn transpose_into(buf: &[f32], rows: usize, n: usize, out: &mut [f32]) {
-    if n == 1 {
-        out.copy_from_slice(buf);
-        return;
-    }
-    for r in 0..rows {
-        for t in 0..n {
-            out[t * rows + r] = buf[r * n + t];
+            Activations::Quantized { bytes, row_bytes } => {
+                let dot = k.vec_dot_fn(w.ty);
+                for r in range {
+                    let wrow = w.row(r);
+                    for t in 0..n {
+                        let a = &bytes[t * row_bytes..(t + 1) * row_bytes];
+                        out.set(t * rows + r, dot(wrow, a, cols));
+                    }
+                }
+            }
         }
     }
 }

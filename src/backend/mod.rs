@@ -2,5 +2,6 @@
 //! implements them on the kernel table `brisk-kernels` selects; GPU backends come later.
 pub mod cpu;
 pub mod ops;
+pub mod pool;
 
 pub use cpu::Cpu;
