@@ -25,6 +25,8 @@ pub mod scalar;
 #[doc(hidden)]
 pub mod testutil;
 mod types;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use crate::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use crate::kernels::{

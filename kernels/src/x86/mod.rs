@@ -1,0 +1,11 @@
+//! x86-64 kernel tables: AVX2+FMA+F16C ([`AVX2`]) and AVX-512 F/BW/VL(+VNNI) ([`AVX512`]).
+//!
+//! Every SIMD function is a `#[target_feature]` `unsafe fn`; the tables hold safe wrappers
+//! that check lengths (like the scalar reference) and are only handed out by
+//! [`crate::kernels::available`] / [`crate::kernels::selected`] when `supported()` is true.
+
+pub mod avx2;
+pub mod avx512;
+
+pub use avx2::AVX2;
+pub use avx512::AVX512;
