@@ -25,7 +25,9 @@ pub mod scalar;
 #[doc(hidden)]
 pub mod testutil;
 mod types;
+// The x86 module needs Rust 1.89 (stable AVX-512 intrinsics); the 1.63 MSRV is for aarch64.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
 mod x86;
 
 pub use crate::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};

@@ -45,7 +45,36 @@ pub(crate) unsafe fn rd16(p: *const u8) -> u16 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn f16x(h: u16) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+    // `set1` (not `cvtsi32`): LLVM turns the latter into a `pinsrw` into an arbitrary register,
+    // a false dependency on the accumulator that serialises the whole loop.
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h as i16)))
+}
+
+/// `f16(hx)·f16(hy)` (one f32 rounding, as the scalar code), broadcast to 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dxy(hx: u16, hy: u16) -> __m256 {
+    let v = _mm_cvtph_ps(_mm_set1_epi32((hx as u32 | (hy as u32) << 16) as i32));
+    _mm256_broadcastss_ps(_mm_mul_ss(v, _mm_movehdup_ps(v)))
+}
+
+/// Runs `f(block, acc)` over `nb` blocks with two independent accumulators (hides the FMA
+/// latency) and returns their horizontal sum.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn drive2(nb: usize, f: impl Fn(usize, __m256) -> __m256) -> f32 {
+    let mut a0 = _mm256_setzero_ps();
+    let mut a1 = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 2 <= nb {
+        a0 = f(i, a0);
+        a1 = f(i + 1, a1);
+        i += 2;
+    }
+    if i < nb {
+        a0 = f(i, a0);
+    }
+    hsum_ps(_mm256_add_ps(a0, a1))
 }
 
 #[inline]
@@ -100,79 +129,75 @@ unsafe fn dot_i8_i8(x: __m256i, y: __m256i) -> __m256i {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
     let off = _mm256_set1_epi8(8);
-    for i in 0..nb {
+    drive2(nb, |i, acc| {
         let x = w.add(i * BlockQ4_0::BYTES);
         let y = a.add(i * BlockQ8_0::BYTES);
-        let d = f16x(rd16(x)) * f16x(rd16(y));
         let qx = _mm256_sub_epi8(nibbles32(x.add(2)), off);
         let p = dot_i8_i8(qx, ld(y.add(2)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum_ps(acc)
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    })
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
     let mut summ = 0.0f32;
     for i in 0..nb {
         let x = w.add(i * BlockQ4_1::BYTES);
         let y = a.add(i * BlockQ8_1::BYTES);
-        let d = f16x(rd16(x)) * f16x(rd16(y));
         summ += f16x(rd16(x.add(2))) * f16x(rd16(y.add(2)));
-        let p = dot_u8_i8(nibbles32(x.add(4)), ld(y.add(4)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
     }
-    hsum_ps(acc) + summ
+    let dot = drive2(nb, |i, acc| {
+        let x = w.add(i * BlockQ4_1::BYTES);
+        let y = a.add(i * BlockQ8_1::BYTES);
+        let p = dot_u8_i8(nibbles32(x.add(4)), ld(y.add(4)));
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    });
+    dot + summ
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
     let b4 = _mm256_set1_epi8(0x10);
     let off = _mm256_set1_epi8(16);
-    for i in 0..nb {
+    drive2(nb, |i, acc| {
         let x = w.add(i * BlockQ5_0::BYTES);
         let y = a.add(i * BlockQ8_0::BYTES);
-        let d = f16x(rd16(x)) * f16x(rd16(y));
         let qh = u32::from_le_bytes(core::ptr::read_unaligned(x.add(2) as *const [u8; 4]));
         let hi = _mm256_and_si256(bytes_from_bits(qh), b4);
         let qx = _mm256_sub_epi8(_mm256_or_si256(nibbles32(x.add(6)), hi), off);
         let p = dot_i8_i8(qx, ld(y.add(2)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum_ps(acc)
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    })
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
     let mut summ = 0.0f32;
-    let b4 = _mm256_set1_epi8(0x10);
     for i in 0..nb {
         let x = w.add(i * BlockQ5_1::BYTES);
         let y = a.add(i * BlockQ8_1::BYTES);
-        let d = f16x(rd16(x)) * f16x(rd16(y));
         summ += f16x(rd16(x.add(2))) * f16x(rd16(y.add(2)));
+    }
+    let b4 = _mm256_set1_epi8(0x10);
+    let dot = drive2(nb, |i, acc| {
+        let x = w.add(i * BlockQ5_1::BYTES);
+        let y = a.add(i * BlockQ8_1::BYTES);
         let qh = u32::from_le_bytes(core::ptr::read_unaligned(x.add(4) as *const [u8; 4]));
         let hi = _mm256_and_si256(bytes_from_bits(qh), b4);
         let qx = _mm256_or_si256(nibbles32(x.add(8)), hi);
         let p = dot_u8_i8(qx, ld(y.add(4)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum_ps(acc) + summ
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    });
+    dot + summ
 }
 
 /// Exact i8·i8 (sign-extends to i16, so −128 is handled too).
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for i in 0..nb {
+    drive2(nb, |i, acc| {
         let x = w.add(i * BlockQ8_0::BYTES);
         let y = a.add(i * BlockQ8_0::BYTES);
-        let d = f16x(rd16(x)) * f16x(rd16(y));
         let qx = ld(x.add(2));
         let qy = ld(y.add(2));
         let lo = _mm256_madd_epi16(
@@ -184,9 +209,8 @@ unsafe fn q8_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
             _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qy, 1)),
         );
         let p = _mm256_add_epi32(lo, hi);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum_ps(acc)
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

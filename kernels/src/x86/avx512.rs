@@ -8,7 +8,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{self, f16x, hsum_ps, rd16};
+use super::avx2::{self, drive2, dxy, f16x, hsum_ps, rd16};
 use crate::blocks::{
     check, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
 };
@@ -58,78 +58,73 @@ tf! {
     }
 
     unsafe fn q4_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
         let k8 = _mm256_set1_epi8(8);
-        for i in 0..nb {
+        drive2(nb, |i, acc| {
             let x = w.add(i * BlockQ4_0::BYTES);
             let y = a.add(i * BlockQ8_0::BYTES);
-            let d = f16x(rd16(x)) * f16x(rd16(y));
             let p = dot_off(nibbles32(x.add(2)), ld(y.add(2)), k8);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        }
-        hsum_ps(acc)
+            _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+        })
     }
 
     unsafe fn q4_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
         let mut summ = 0.0f32;
         for i in 0..nb {
             let x = w.add(i * BlockQ4_1::BYTES);
             let y = a.add(i * BlockQ8_1::BYTES);
-            let d = f16x(rd16(x)) * f16x(rd16(y));
             summ += f16x(rd16(x.add(2))) * f16x(rd16(y.add(2)));
-            let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(x.add(4)), ld(y.add(4)));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
         }
-        hsum_ps(acc) + summ
+        let dot = drive2(nb, |i, acc| {
+            let x = w.add(i * BlockQ4_1::BYTES);
+            let y = a.add(i * BlockQ8_1::BYTES);
+            let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(x.add(4)), ld(y.add(4)));
+            _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+        });
+        dot + summ
     }
 
     unsafe fn q5_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
         let b4 = _mm256_set1_epi8(0x10);
         let k16 = _mm256_set1_epi8(16);
-        for i in 0..nb {
+        drive2(nb, |i, acc| {
             let x = w.add(i * BlockQ5_0::BYTES);
             let y = a.add(i * BlockQ8_0::BYTES);
-            let d = f16x(rd16(x)) * f16x(rd16(y));
             let qh = u32::from_le_bytes(core::ptr::read_unaligned(x.add(2) as *const [u8; 4]));
             let q = _mm256_or_si256(nibbles32(x.add(6)), _mm256_and_si256(bytes_from_bits(qh), b4));
             let p = dot_off(q, ld(y.add(2)), k16);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        }
-        hsum_ps(acc)
+            _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+        })
     }
 
     unsafe fn q5_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
         let mut summ = 0.0f32;
-        let b4 = _mm256_set1_epi8(0x10);
         for i in 0..nb {
             let x = w.add(i * BlockQ5_1::BYTES);
             let y = a.add(i * BlockQ8_1::BYTES);
-            let d = f16x(rd16(x)) * f16x(rd16(y));
             summ += f16x(rd16(x.add(2))) * f16x(rd16(y.add(2)));
+        }
+        let b4 = _mm256_set1_epi8(0x10);
+        let dot = drive2(nb, |i, acc| {
+            let x = w.add(i * BlockQ5_1::BYTES);
+            let y = a.add(i * BlockQ8_1::BYTES);
             let qh = u32::from_le_bytes(core::ptr::read_unaligned(x.add(4) as *const [u8; 4]));
             let q = _mm256_or_si256(nibbles32(x.add(8)), _mm256_and_si256(bytes_from_bits(qh), b4));
             let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, ld(y.add(4)));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        }
-        hsum_ps(acc) + summ
+            _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+        });
+        dot + summ
     }
 
     unsafe fn q8_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
-        let mut acc = _mm256_setzero_ps();
         let k128 = _mm256_set1_epi8(-128);
-        for i in 0..nb {
+        drive2(nb, |i, acc| {
             let x = w.add(i * BlockQ8_0::BYTES);
             let y = a.add(i * BlockQ8_0::BYTES);
-            let d = f16x(rd16(x)) * f16x(rd16(y));
             // x + 128 as unsigned = x XOR 0x80.
             let u = _mm256_xor_si256(ld(x.add(2)), k128);
             let p = dot_off(u, ld(y.add(2)), k128);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        }
-        hsum_ps(acc)
+            _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+        })
     }
 
     #[inline]
