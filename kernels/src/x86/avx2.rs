@@ -3,12 +3,12 @@
 //! f32 reassociation. Activations are assumed to come from `quantize_row_*` (|q| ≤ 127, the
 //! range of every activation quantizer), which keeps `maddubs` free of saturation.
 //!
-//! Still scalar in this table (documented, deliberate for now): `softmax`, `silu_mul` (need a
-//! vector `exp`), `vec_dot_q2_k_q8_k`, `vec_dot_q3_k_q8_k`, `vec_dot_q5_k_q8_k`,
-//! `vec_dot_q8_1_q8_1`, `vec_dot_q8_k_q8_k`.
+//! Q2_K, Q3_K, Q5_K and Q8_K dots live in [`super::avx2_kquants`]. Still scalar in this table
+//! (documented, deliberate for now): `softmax` and `silu_mul` (they need a vector `exp`).
 
 use core::arch::x86_64::*;
 
+use super::avx2_kquants as kq;
 use crate::blocks::{
     check, Block, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
     BlockQ8_0, BlockQ8_1,
@@ -79,7 +79,7 @@ pub(crate) unsafe fn drive2(nb: usize, f: impl Fn(usize, __m256) -> __m256) -> f
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn ld(p: *const u8) -> __m256i {
+pub(crate) unsafe fn ld(p: *const u8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
 }
 
@@ -192,23 +192,40 @@ unsafe fn q5_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
     dot + summ
 }
 
-/// Exact i8·i8 (sign-extends to i16, so −128 is handled too).
+/// Exact Σ of 32 i8·i8 products in 8 i32 lanes (sign-extends to i16, so −128 is fine too).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn i8_dot32(x: *const u8, y: *const u8) -> __m256i {
+    let qx = ld(x);
+    let qy = ld(y);
+    let lo = _mm256_madd_epi16(
+        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(qx)),
+        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(qy)),
+    );
+    let hi = _mm256_madd_epi16(
+        _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qx, 1)),
+        _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qy, 1)),
+    );
+    _mm256_add_epi32(lo, hi)
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
     drive2(nb, |i, acc| {
         let x = w.add(i * BlockQ8_0::BYTES);
         let y = a.add(i * BlockQ8_0::BYTES);
-        let qx = ld(x.add(2));
-        let qy = ld(y.add(2));
-        let lo = _mm256_madd_epi16(
-            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(qx)),
-            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(qy)),
-        );
-        let hi = _mm256_madd_epi16(
-            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qx, 1)),
-            _mm256_cvtepi8_epi16(_mm256_extracti128_si256(qy, 1)),
-        );
-        let p = _mm256_add_epi32(lo, hi);
+        let p = i8_dot32(x.add(2), y.add(2));
+        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
+    })
+}
+
+/// Q8_1 · Q8_1 (the `s` fields are not used, as in the scalar reference).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
+    drive2(nb, |i, acc| {
+        let x = w.add(i * BlockQ8_1::BYTES);
+        let y = a.add(i * BlockQ8_1::BYTES);
+        let p = i8_dot32(x.add(4), y.add(4));
         _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
     })
 }
@@ -499,6 +516,7 @@ vec_dot_wrapper!(vec_dot_q4_1_q8_1, q4_1_q8_1, BlockQ4_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q5_0_q8_0, q5_0_q8_0, BlockQ5_0, BlockQ8_0);
 vec_dot_wrapper!(vec_dot_q5_1_q8_1, q5_1_q8_1, BlockQ5_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q8_0_q8_0, q8_0_q8_0, BlockQ8_0, BlockQ8_0);
+vec_dot_wrapper!(vec_dot_q8_1_q8_1, q8_1_q8_1, BlockQ8_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q4_k_q8_k, q4_k_q8_k, BlockQ4K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q6_k_q8_k, q6_k_q8_k, BlockQ6K, BlockQ8K);
 
@@ -666,13 +684,13 @@ pub static AVX2: Kernels = Kernels {
     vec_dot_q5_0_q8_0,
     vec_dot_q5_1_q8_1,
     vec_dot_q8_0_q8_0,
-    vec_dot_q8_1_q8_1: dot::vec_dot_q8_1_q8_1,
-    vec_dot_q2_k_q8_k: dot::vec_dot_q2_k_q8_k,
-    vec_dot_q3_k_q8_k: dot::vec_dot_q3_k_q8_k,
+    vec_dot_q8_1_q8_1,
+    vec_dot_q2_k_q8_k: kq::vec_dot_q2_k_q8_k,
+    vec_dot_q3_k_q8_k: kq::vec_dot_q3_k_q8_k,
     vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k: dot::vec_dot_q5_k_q8_k,
+    vec_dot_q5_k_q8_k: kq::vec_dot_q5_k_q8_k,
     vec_dot_q6_k_q8_k,
-    vec_dot_q8_k_q8_k: dot::vec_dot_q8_k_q8_k,
+    vec_dot_q8_k_q8_k: kq::vec_dot_q8_k_q8_k,
     quantize_row_q8_0,
     quantize_row_q8_1,
     quantize_row_q8_k,

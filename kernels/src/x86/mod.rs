@@ -8,6 +8,7 @@
 //! for x86-64 and needs Rust 1.89 (stable AVX-512 intrinsics), see the `allow` in `lib.rs`.
 
 pub mod avx2;
+pub mod avx2_kquants;
 pub mod avx512;
 
 pub use avx2::AVX2;
