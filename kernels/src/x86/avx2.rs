@@ -3,8 +3,8 @@
 //! f32 reassociation. Activations are assumed to come from `quantize_row_*` (|q| ≤ 127, the
 //! range of every activation quantizer), which keeps `maddubs` free of saturation.
 //!
-//! Q2_K, Q3_K, Q5_K and Q8_K dots live in [`super::avx2_kquants`]. Still scalar in this table
-//! (documented, deliberate for now): `softmax` and `silu_mul` (they need a vector `exp`).
+//! Q2_K, Q3_K, Q5_K and Q8_K dots live in [`super::avx2_kquants`]; `softmax` and `silu_mul`
+//! (vector `exp`) in [`super::avx2_math`].
 
 use core::arch::x86_64::*;
 
@@ -698,8 +698,8 @@ pub static AVX2: Kernels = Kernels {
     dot_bf16_f32,
     dot_f32,
     rms_norm,
-    softmax: vecops::softmax,
-    silu_mul: vecops::silu_mul,
+    softmax: super::avx2_math::softmax,
+    silu_mul: super::avx2_math::silu_mul,
     add,
     scale,
 };

@@ -9,6 +9,7 @@
 
 pub mod avx2;
 pub mod avx2_kquants;
+pub mod avx2_math;
 pub mod avx512;
 
 pub use avx2::AVX2;
