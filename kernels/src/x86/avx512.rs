@@ -1,7 +1,7 @@
 //! AVX-512 (F/BW/VL + VNNI) kernels. The table requires AVX2+FMA+F16C as well (every
 //! AVX-512 CPU has them) and reuses the AVX2 kernels where no 512-bit/VNNI version exists yet:
-//! `vec_dot_q4_k_q8_k`, `vec_dot_q6_k_q8_k`, the quantizers and the f32 vector ops come from
-//! [`super::avx2`]; the same scalar fallbacks as the AVX2 table apply.
+//! Q2_K/Q3_K/Q5_K/Q8_K/Q8_1 dots, the Q8 quantizers and the f32 vector ops come from
+//! [`super::avx2`] and its siblings. 512-bit here: Q4_K, Q6_K (`vpdpwssd`), float dots.
 //!
 //! The legacy quantized dots use `vpdpbusd` (u8·i8 → i32) twice per block — `(q+k)·y − k·y`
 //! with unsigned `q+k` — which is exact for every byte value (no `maddubs` saturation).
@@ -10,7 +10,8 @@ use core::arch::x86_64::*;
 
 use super::avx2::{self, drive2, dxy, f16x, hsum_ps, rd16};
 use crate::blocks::{
-    check, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
+    check, Block, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
+    BlockQ8_0, BlockQ8_1,
 };
 use crate::kernels::Kernels;
 use crate::scalar::dot;
@@ -127,6 +128,107 @@ tf! {
         })
     }
 
+    /// Two 256-bit halves into one 512-bit vector (`lo` in the low half).
+    #[inline]
+    unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+    }
+
+    /// Q4_K: one 64-element chunk per 512-bit step (low nibbles = sub-block 2c in the low
+    /// half, high nibbles = 2c+1 in the high half, matching 64 contiguous Q8_K bytes);
+    /// `maddubs` then `vpdpwssd` with the two sub-block scales.
+    unsafe fn q4_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
+        let mut acc = _mm512_setzero_ps();
+        let mut accm = _mm256_setzero_ps();
+        let m4 = _mm512_set1_epi8(0x0f);
+        for i in 0..nb {
+            let x = w.add(i * BlockQ4K::BYTES);
+            let y = a.add(i * BlockQ8K::BYTES);
+            let yd = f32::from_le_bytes(core::ptr::read_unaligned(y as *const [u8; 4]));
+            let d = f16x(rd16(x)) * yd;
+            let dmin = f16x(rd16(x.add(2))) * yd;
+            let sm = avx2::k4_scales(&core::ptr::read_unaligned(x.add(4) as *const [u8; 12]));
+            let mins = _mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i);
+            let mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins));
+            let pm = _mm256_madd_epi16(ld(y.add(260)), mins16);
+            accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(pm), accm);
+            let mut isum = _mm512_setzero_si512();
+            for c in 0..4 {
+                let q = ld(x.add(16 + 32 * c));
+                let qq = _mm512_and_si512(join(q, _mm256_srli_epi16(q, 4)), m4);
+                let yy = _mm512_loadu_si512(y.add(4 + 64 * c) as *const _);
+                let sc = join(
+                    _mm256_set1_epi16(sm[2 * c] as i16),
+                    _mm256_set1_epi16(sm[2 * c + 1] as i16),
+                );
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(qq, yy), sc);
+            }
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
+        }
+        hsum512(acc) - hsum_ps(accm)
+    }
+
+    /// Q6_K: two 32-element quarters per 512-bit step; the −32 offset is applied once per
+    /// block through the Q8_K `bsums` (Σ scale·bsum·32).
+    unsafe fn q6_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
+        let mut acc = _mm512_setzero_ps();
+        let m4 = _mm512_set1_epi8(0x0f);
+        let m3 = _mm512_set1_epi8(0x03);
+        // i16 lane l of step j0 takes scale j0 + l/8.
+        let base = _mm512_set_epi64(
+            0x0003_0003_0003_0003,
+            0x0003_0003_0003_0003,
+            0x0002_0002_0002_0002,
+            0x0002_0002_0002_0002,
+            0x0001_0001_0001_0001,
+            0x0001_0001_0001_0001,
+            0,
+            0,
+        );
+        for i in 0..nb {
+            let x = w.add(i * BlockQ6K::BYTES);
+            let y = a.add(i * BlockQ8K::BYTES);
+            let yd = f32::from_le_bytes(core::ptr::read_unaligned(y as *const [u8; 4]));
+            let d = f16x(rd16(x.add(208))) * yd;
+            let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.add(192) as *const __m128i));
+            let scz = _mm512_castsi256_si512(sc16);
+            // Offset term: 32 · Σ_j sc_j · bsums_j.
+            let off = _mm256_madd_epi16(sc16, ld(y.add(260)));
+            let mut isum = _mm512_setzero_si512();
+            for h in 0..2 {
+                let qa = ld(x.add(64 * h));
+                let qb = ld(x.add(64 * h + 32));
+                let qh = ld(x.add(128 + 32 * h));
+                let qab = join(qa, qb);
+                let qhh = join(qh, _mm256_srli_epi16(qh, 2));
+                let v01 = _mm512_or_si512(
+                    _mm512_and_si512(qab, m4),
+                    _mm512_slli_epi16(_mm512_and_si512(qhh, m3), 4),
+                );
+                let v23 = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi16(qab, 4), m4),
+                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qhh, 4), m3), 4),
+                );
+                for (p, v) in [v01, v23].iter().enumerate() {
+                    let j0 = (8 * h + 4 * p) as i16;
+                    let idx = _mm512_add_epi16(base, _mm512_set1_epi16(j0));
+                    let sc = _mm512_permutexvar_epi16(idx, scz);
+                    let yy = _mm512_loadu_si512(y.add(4 + 128 * h + 64 * p) as *const _);
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(*v, yy), sc);
+                }
+            }
+            let lo = _mm512_castsi512_si256(isum);
+            let hi = _mm512_extracti64x4_epi64(isum, 1);
+            let tot = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), _mm256_slli_epi32(off, 5));
+            acc = _mm512_fmadd_ps(
+                _mm512_set1_ps(d),
+                _mm512_castps256_ps512(_mm256_cvtepi32_ps(tot)),
+                acc,
+            );
+        }
+        hsum512(acc)
+    }
+
     #[inline]
     unsafe fn hsum512(v: __m512) -> f32 {
         let lo = _mm512_castps512_ps256(v);
@@ -201,6 +303,8 @@ vec_dot_wrapper!(vec_dot_q4_1_q8_1, q4_1_q8_1, BlockQ4_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q5_0_q8_0, q5_0_q8_0, BlockQ5_0, BlockQ8_0);
 vec_dot_wrapper!(vec_dot_q5_1_q8_1, q5_1_q8_1, BlockQ5_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q8_0_q8_0, q8_0_q8_0, BlockQ8_0, BlockQ8_0);
+vec_dot_wrapper!(vec_dot_q4_k_q8_k, q4_k_q8_k, BlockQ4K, BlockQ8K);
+vec_dot_wrapper!(vec_dot_q6_k_q8_k, q6_k_q8_k, BlockQ6K, BlockQ8K);
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot_f32: length mismatch");
@@ -268,9 +372,9 @@ pub static AVX512: Kernels = Kernels {
     vec_dot_q8_1_q8_1: avx2::AVX2.vec_dot_q8_1_q8_1,
     vec_dot_q2_k_q8_k: avx2::AVX2.vec_dot_q2_k_q8_k,
     vec_dot_q3_k_q8_k: avx2::AVX2.vec_dot_q3_k_q8_k,
-    vec_dot_q4_k_q8_k: avx2::AVX2.vec_dot_q4_k_q8_k,
+    vec_dot_q4_k_q8_k,
     vec_dot_q5_k_q8_k: avx2::AVX2.vec_dot_q5_k_q8_k,
-    vec_dot_q6_k_q8_k: avx2::AVX2.vec_dot_q6_k_q8_k,
+    vec_dot_q6_k_q8_k,
     vec_dot_q8_k_q8_k: avx2::AVX2.vec_dot_q8_k_q8_k,
     quantize_row_q8_0: avx2::AVX2.quantize_row_q8_0,
     quantize_row_q8_1: avx2::AVX2.quantize_row_q8_1,
