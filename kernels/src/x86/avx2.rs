@@ -477,19 +477,46 @@ unsafe fn q8_round32(x: *const f32, id: f32, out: *mut u8) {
     _mm256_storeu_si256(out as *mut __m256i, pack32(r));
 }
 
-/// One Q8_K block (256 floats) when `iscale` is finite: `min(nearest_even(iscale·x), 127)`.
+/// One Q8_K block (256 floats) when `iscale` is finite: `min(nearest_even(iscale·x), 127)`
+/// into `out[4..260]`, and the 16 group sums into `out[260..292]`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8k_round256(x: *const f32, iscale: f32, out: *mut u8) {
     let iv = _mm256_set1_ps(iscale);
     let lim = _mm256_set1_epi32(127);
+    let ones8 = _mm256_set1_epi8(1);
+    let ones16 = _mm256_set1_epi16(1);
     for c in 0..8 {
         let mut r = [_mm256_setzero_si256(); 4];
         for (k, rk) in r.iter_mut().enumerate() {
             let t = _mm256_mul_ps(_mm256_loadu_ps(x.add(32 * c + 8 * k)), iv);
             *rk = _mm256_min_epi32(_mm256_cvtps_epi32(t), lim);
         }
-        _mm256_storeu_si256(out.add(32 * c) as *mut __m256i, pack32(r));
+        let q = pack32(r);
+        _mm256_storeu_si256(out.add(4 + 32 * c) as *mut __m256i, q);
+        // Group sums: pairs → quads → [A A A A | B B B B] for the two groups of 16.
+        let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+        let s = _mm256_hadd_epi32(s, s);
+        let s = _mm256_hadd_epi32(s, s);
+        let a = _mm256_cvtsi256_si32(s) as i16;
+        let b = _mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1)) as i16;
+        core::ptr::write_unaligned(out.add(260 + 4 * c) as *mut [u8; 2], a.to_le_bytes());
+        core::ptr::write_unaligned(out.add(262 + 4 * c) as *mut [u8; 2], b.to_le_bytes());
     }
+}
+
+/// Index of the first element of `x` (256 floats) whose magnitude equals `amax`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn first_abs_eq(x: *const f32, amax: f32) -> Option<usize> {
+    let sign = _mm256_set1_ps(-0.0);
+    let m = _mm256_set1_ps(amax);
+    for c in 0..32 {
+        let v = _mm256_andnot_ps(sign, _mm256_loadu_ps(x.add(8 * c)));
+        let bits = _mm256_movemask_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ));
+        if bits != 0 {
+            return Some(8 * c + bits.trailing_zeros() as usize);
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,20 +682,16 @@ pub(crate) fn quantize_row_q8_k(src: &[f32], dst: &mut [u8]) {
         // SAFETY: see the comment above the wrappers (`x` has 256 floats).
         let amax = unsafe { absmax_raw(x.as_ptr(), 256) };
         // The first element of largest magnitude keeps its sign (scalar: strict `>`).
-        let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
+        // SAFETY: see the comment above the wrappers (`x` has 256 floats).
+        let max = unsafe { first_abs_eq(x.as_ptr(), amax) }.map_or(0.0, |i| x[i]);
         let iscale = -127.0 / max;
         if amax == 0.0 || !iscale.is_finite() || !amax.is_finite() {
             kquants_quant::quantize_q8_k(x, out);
             continue;
         }
-        // SAFETY: see the comment above the wrappers (`out` has 256 bytes after offset 4).
-        unsafe { q8k_round256(x.as_ptr(), iscale, out[4..].as_mut_ptr()) };
+        // SAFETY: see the comment above the wrappers (`out` has 292 bytes).
+        unsafe { q8k_round256(x.as_ptr(), iscale, out.as_mut_ptr()) };
         out[0..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
-        let (qs, bs) = out[4..].split_at_mut(256);
-        for (g, s) in qs.chunks_exact(16).zip(bs.chunks_exact_mut(2)) {
-            let sum: i16 = g.iter().map(|&q| q as i8 as i16).sum();
-            s.copy_from_slice(&sum.to_le_bytes());
-        }
     }
 }
 

@@ -169,7 +169,8 @@ tf! {
     }
 
     /// Q6_K: two 32-element quarters per 512-bit step; the −32 offset is applied once per
-    /// block through the Q8_K `bsums` (Σ scale·bsum·32).
+    /// block through the Q8_K `bsums` (Σ scale·bsum·32), so `a` must be a valid Q8_K row
+    /// (bsums = sums of qs, as `quantize_row_q8_k` writes it; the scalar Q4_K/Q5_K use them too).
     unsafe fn q6_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
         let mut acc = _mm512_setzero_ps();
         let m4 = _mm512_set1_epi8(0x0f);
