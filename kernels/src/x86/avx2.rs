@@ -1,7 +1,9 @@
 //! AVX2 + FMA + F16C kernels (256-bit). Integer block sums are exact (as in the scalar
 //! reference); the f32 scaling is accumulated in 8 lanes, so results equal the scalar ones up to
-//! f32 reassociation. Activations are assumed to come from `quantize_row_*` (|q| ≤ 127, the
-//! range of every activation quantizer), which keeps `maddubs` free of saturation.
+//! f32 reassociation. Activations are assumed to come from `quantize_row_*`: |q| ≤ 127 (the
+//! range of every activation quantizer), which keeps `maddubs` free of saturation, and Q8_K
+//! `bsums` equal to the sums of its `qs` (the scalar Q2_K/Q4_K/Q5_K use them too; Q6_K here
+//! applies its −32 offset through them).
 //!
 //! Q2_K, Q3_K, Q5_K and Q8_K dots live in [`super::avx2_kquants`]; `softmax` and `silu_mul`
 //! (vector `exp`) in [`super::avx2_math`].
@@ -292,7 +294,6 @@ unsafe fn q6_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let m4 = _mm256_set1_epi8(0x0f);
     let m3 = _mm256_set1_epi8(0x03);
-    let m32 = _mm256_set1_epi8(32);
     for i in 0..nb {
         let x = w.add(i * BlockQ6K::BYTES);
         let y = a.add(i * BlockQ8K::BYTES);
@@ -321,14 +322,17 @@ unsafe fn q6_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
             ];
             for (k, &qk) in q.iter().enumerate() {
                 let yk = ld(y.add(4 + 128 * h + 32 * k));
-                let p =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(qk, yk), _mm256_maddubs_epi16(m32, yk));
+                let p = _mm256_maddubs_epi16(qk, yk);
                 let s0 = *sc.add(8 * h + 2 * k) as i16;
                 let s1 = *sc.add(8 * h + 2 * k + 1) as i16;
                 let scv = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
             }
         }
+        // The −32 offset, once per block: 32 · Σ_j sc_j · bsums_j (a valid Q8_K row's bsums).
+        let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(sc as *const __m128i));
+        let off = _mm256_madd_epi16(sc16, ld(y.add(260)));
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
     }
     hsum_ps(acc)
