@@ -1,5 +1,5 @@
 //! brisk-kernels: ggml-compatible block types, the scalar reference for every operation, and
-//! one kernel table per instruction set (for now only the scalar one). No dependencies, so it
+//! one kernel table per instruction set (scalar everywhere; AVX2 and AVX-512 on x86-64). No dependencies, so it
 //! also builds for aarch64 with an old toolchain (Rust 1.63; see docs/ARCHITECTURE.md).
 //!
 //! - [`QuantType`]: ggml type ids, names, block geometry, `vec_dot_type`.
