@@ -25,7 +25,7 @@ pub type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 /// dispatch on the type) once per row, or take a field directly to hoist the dispatch out of a
 /// loop. Every function has the same contract as its `scalar` counterpart.
 pub struct Kernels {
-    /// Short name: `"scalar"`, later `"avx2"`, `"avx512"`, `"neon"` (the `BRISK_CPU` values).
+    /// Short name: `"scalar"`, `"avx2"`, `"avx512"` (later `"neon"`): the `BRISK_CPU` values.
     pub name: &'static str,
     /// Whether this CPU can run the table (runtime feature detection).
     pub supported: fn() -> bool,
@@ -160,6 +160,9 @@ pub static SCALAR: Kernels = Kernels {
 
 /// Every table compiled into this build, best first. ISA tables are appended here behind
 /// `#[cfg(target_arch = ...)]`; the scalar table stays last as the fallback.
+#[cfg(target_arch = "x86_64")]
+static TABLES: [&Kernels; 3] = [&crate::x86::AVX512, &crate::x86::AVX2, &SCALAR];
+#[cfg(not(target_arch = "x86_64"))]
 static TABLES: [&Kernels; 1] = [&SCALAR];
 
 /// The tables this CPU can run, best first (the scalar table is always present, last).
@@ -201,7 +204,7 @@ fn choose(env: Option<&str>) -> usize {
 }
 
 /// The table to use: the best available one, or the one named by the `BRISK_CPU` environment
-/// variable (`scalar`, later `avx2`, `avx512`, `neon`) when set and available (an unavailable
+/// variable (`scalar`, `avx2`, `avx512`, later `neon`) when set and available (an unavailable
 /// name prints a warning and falls back). Chosen once per process; callers log `.name` if they
 /// want to report it.
 pub fn selected() -> &'static Kernels {

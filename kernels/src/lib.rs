@@ -1,5 +1,5 @@
 //! brisk-kernels: ggml-compatible block types, the scalar reference for every operation, and
-//! one kernel table per instruction set (for now only the scalar one). No dependencies, so it
+//! one kernel table per instruction set (scalar everywhere; AVX2 and AVX-512 on x86-64). No dependencies, so it
 //! also builds for aarch64 with an old toolchain (Rust 1.63; see docs/ARCHITECTURE.md).
 //!
 //! - [`QuantType`]: ggml type ids, names, block geometry, `vec_dot_type`.
@@ -25,6 +25,10 @@ pub mod scalar;
 #[doc(hidden)]
 pub mod testutil;
 mod types;
+// The x86 module needs Rust 1.89 (stable AVX-512 intrinsics); the 1.63 MSRV is for aarch64.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
+mod x86;
 
 pub use crate::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use crate::kernels::{
