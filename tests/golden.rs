@@ -8,8 +8,9 @@
 //! at most 0.019 on any top-10 logit across all fixtures (logits span ±20), so `FLOAT_TOL` = 0.03.
 //! Quantized weights meet Q8-quantized activations on both sides, and there those tiny
 //! differences flip the rounding of some activations by one quantum (amax/127 of the row), which
-//! the following layers carry on: measured at most 0.12 (prose-5m Q4_K_M, 6 layers), so
-//! `QUANT_TOL` = 0.15, still under 1% of the logit range. A greedy token is only required to match
+//! the following layers carry on: measured at most 0.141 (prose-5m Q4_K_M, 6 layers, identical
+//! for every kernel set), so
+//! `QUANT_TOL` = 0.2, about 0.5% of the logit range. A greedy token is only required to match
 //! where llama.cpp's own top-1 margin exceeds twice the tolerance: below that, either choice is
 //! within the error of a correct implementation.
 mod common;
@@ -40,7 +41,7 @@ struct Case {
 /// Largest |brisk − llama.cpp| allowed on a top-10 logit when every matrix is F32/F16/BF16.
 const FLOAT_TOL: f32 = 0.03;
 /// The same for models with quantized matrices.
-const QUANT_TOL: f32 = 0.15;
+const QUANT_TOL: f32 = 0.2;
 
 fn tolerance(lm: &loader::LoadedModel) -> f32 {
     let w = &lm.model.weights;
@@ -77,34 +78,45 @@ fn teacher_forced_logits_match_llamacpp() {
     let Some(fx) = common::fixtures() else { return };
     let mut failures = Vec::new();
     for (file, g) in golden_files(&fx) {
-        let lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
-        let m = &lm.model;
+        let mut lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
         let tol = tolerance(&lm);
-        let n_vocab = m.config.n_vocab;
-        let mut worst = 0.0f32;
-        for case in &g.cases {
-            let seq: Vec<u32> = case.tokens.iter().chain(&case.greedy).copied().collect();
-            let mut s = Session::new(m, g.n_ctx);
-            let logits = s.eval(&seq, Logits::All).expect("eval");
-            for (pos, top) in case.top.iter().enumerate() {
-                let row = &logits[pos * n_vocab..(pos + 1) * n_vocab];
-                for &(id, want) in top {
-                    worst = worst.max((row[id as usize] - want).abs());
-                }
-                if case.top1_margin[pos] > 2.0 * tol && argmax(row) != top[0].0 {
-                    failures.push(format!(
-                        "{file} '{}' pos {pos}: argmax {} != llama.cpp {} (margin {})",
-                        case.prompt,
-                        argmax(row),
-                        top[0].0,
-                        case.top1_margin[pos]
-                    ));
+        // Every kernel set this CPU runs must reproduce llama.cpp, not only the fastest.
+        for table in brisk_kernels::available() {
+            lm.model.backend.kernels = table;
+            let m = &lm.model;
+            let n_vocab = m.config.n_vocab;
+            let mut worst = 0.0f32;
+            for case in &g.cases {
+                let seq: Vec<u32> = case.tokens.iter().chain(&case.greedy).copied().collect();
+                let mut s = Session::new(m, g.n_ctx);
+                let logits = s.eval(&seq, Logits::All).expect("eval");
+                for (pos, top) in case.top.iter().enumerate() {
+                    let row = &logits[pos * n_vocab..(pos + 1) * n_vocab];
+                    for &(id, want) in top {
+                        worst = worst.max((row[id as usize] - want).abs());
+                    }
+                    if case.top1_margin[pos] > 2.0 * tol && argmax(row) != top[0].0 {
+                        failures.push(format!(
+                            "{file} [{}] '{}' pos {pos}: argmax {} != llama.cpp {} (margin {})",
+                            table.name,
+                            case.prompt,
+                            argmax(row),
+                            top[0].0,
+                            case.top1_margin[pos]
+                        ));
+                    }
                 }
             }
-        }
-        eprintln!("{file}: max |Δlogit| over top-10 = {worst:.5}");
-        if worst > tol {
-            failures.push(format!("{file}: max |Δlogit| {worst} > {tol}"));
+            eprintln!(
+                "{file} [{}]: max |Δlogit| over top-10 = {worst:.5}",
+                table.name
+            );
+            if worst > tol {
+                failures.push(format!(
+                    "{file} [{}]: max |Δlogit| {worst} > {tol}",
+                    table.name
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
