@@ -496,6 +496,17 @@ impl PagedKvCache {
             .collect())
     }
 
+    /// The blocks holding positions `0..end` of `s` (stored, not necessarily advanced yet).
+    pub fn seq_block_ids(&self, s: SeqId, end: usize) -> Result<Vec<BlockId>, KvError> {
+        let seq = self.seq(s)?;
+        let cap = seq.blocks.len() * self.block_size;
+        if end > cap {
+            return Err(KvError::OutOfRange { pos: end - 1, cap });
+        }
+        let n = end.div_ceil(self.block_size);
+        Ok(seq.blocks[..n].iter().map(|&b| BlockId(b)).collect())
+    }
+
     /// Keys of one tile in place (F16 only): `block_size × head_dim`, slot-major.
     pub fn keys_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<&[f16]> {
         let o = self.k_offset(b.0, layer, kvh, 0);
