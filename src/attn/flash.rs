@@ -30,7 +30,7 @@ pub fn attend_prefill(
     let qd = s.n_head * s.head_dim;
     let od = s.n_head * s.head_dim_v;
     assert!(
-        s.n_head_kv > 0 && s.n_head % s.n_head_kv == 0,
+        s.n_head > 0 && s.n_head_kv > 0 && s.n_head.is_multiple_of(s.n_head_kv),
         "attention: bad head counts"
     );
     assert!(
@@ -39,7 +39,7 @@ pub fn attend_prefill(
             && s.head_dim_v == cache.head_dim_v(),
         "attention: shape does not match the cache"
     );
-    assert!(q.len() % qd == 0, "attention: q is not whole rows");
+    assert!(q.len().is_multiple_of(qd), "attention: q is not whole rows");
     let n = q.len() / qd;
     assert_eq!(out.len(), n * od, "attention: out size");
     if n == 0 {

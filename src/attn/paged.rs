@@ -23,6 +23,7 @@
 use std::ops::Range;
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// Storage type of cached keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +103,13 @@ impl PagedKvCache {
         head_dim_v: usize,
         kv_type: KvType,
     ) -> Result<PagedKvCache, KvError> {
-        if n_blocks == 0 || block_size == 0 || n_layer == 0 || n_head_kv == 0 || head_dim == 0 {
+        if n_blocks == 0
+            || block_size == 0
+            || n_layer == 0
+            || n_head_kv == 0
+            || head_dim == 0
+            || head_dim_v == 0
+        {
             return Err(KvError::EmptyShape);
         }
         if n_blocks >= NO_BLOCK as usize {
@@ -113,7 +120,7 @@ impl PagedKvCache {
         }
         if kv_type == KvType::Q8_0 {
             for d in [head_dim, head_dim_v] {
-                if d % Q8_BLOCK != 0 {
+                if !d.is_multiple_of(Q8_BLOCK) {
                     return Err(KvError::BadHeadDim(d));
                 }
             }
@@ -439,9 +446,7 @@ impl PagedKvCache {
         match &self.store {
             Store::F16(x) => {
                 let n = out.len();
-                for (o, s) in out.iter_mut().zip(&x[off..off + n]) {
-                    *o = s.to_f32();
-                }
+                x[off..off + n].convert_to_f32_slice(out);
             }
             Store::Q8 { q, d } => {
                 for (c, chunk) in out.chunks_exact_mut(Q8_BLOCK).enumerate() {
