@@ -678,15 +678,18 @@ mod tests {
 
     #[test]
     fn random_operations_keep_invariants_and_contents() {
+        // (forks, failed reserves, writes that copied a shared block)
+        let mut seen = (0, 0, 0);
         for seed in 1..=4u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let bs = [1, 2, 3, 4][seed as usize - 1];
             let mut c = PagedKvCache::new(24, bs, L, H, D, DV, KvType::F16).unwrap();
             let mut live: Vec<(SeqId, Model)> = Vec::new();
             for _ in 0..3000 {
-                match rng.below(10) {
+                match rng.below(12) {
                     0 if live.len() < 8 => live.push((c.new_seq(), Vec::new())),
                     1 if !live.is_empty() => {
+                        seen.0 += 1;
                         let i = rng.below(live.len());
                         let f = c.fork(live[i].0).unwrap();
                         let len = c.seq_len(f).unwrap();
@@ -709,12 +712,19 @@ mod tests {
                         let s = live[i].0;
                         let n = 1 + rng.below(5);
                         let free = c.n_free_blocks();
+                        let growth = (c.seq_len(s).unwrap() + n)
+                            .div_ceil(bs)
+                            .saturating_sub(c.seq_capacity(s).unwrap() / bs);
                         match c.reserve(s, n) {
                             Err(KvError::OutOfBlocks { .. }) => {
+                                seen.1 += 1;
                                 assert_eq!(c.n_free_blocks(), free, "failed reserve changed state");
                             }
                             Err(e) => panic!("{e}"),
                             Ok(()) => {
+                                if free - c.n_free_blocks() > growth {
+                                    seen.2 += 1;
+                                }
                                 let start = c.seq_len(s).unwrap();
                                 for pos in start..start + n {
                                     let entry: [(Vec<f32>, Vec<f32>); L] =
@@ -738,6 +748,31 @@ mod tests {
                             }
                         }
                     }
+                    10 if !live.is_empty() => {
+                        // Overwrite a valid position of one layer (copy on write if shared).
+                        let i = rng.below(live.len());
+                        if !live[i].1.is_empty() {
+                            let pos = rng.below(live[i].1.len());
+                            let l = rng.below(L);
+                            let k: Vec<f32> = (0..H * D).map(|_| rng.f32()).collect();
+                            let v: Vec<f32> = (0..H * DV).map(|_| rng.f32()).collect();
+                            let free = c.n_free_blocks();
+                            match c.store(live[i].0, l, pos, &k, &v) {
+                                Ok(()) => {
+                                    if c.n_free_blocks() < free {
+                                        seen.2 += 1;
+                                    }
+                                    live[i].1[pos][l] = (round(&k), round(&v));
+                                }
+                                Err(KvError::OutOfBlocks { .. }) => seen.1 += 1,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    11 if c.n_free_blocks() < 4 && !live.is_empty() => {
+                        let i = rng.below(live.len());
+                        c.free_seq(live.swap_remove(i).0).unwrap();
+                    }
                     _ => {}
                 }
                 c.check_invariants().unwrap();
@@ -749,6 +784,10 @@ mod tests {
             assert_eq!(c.n_free_blocks(), c.n_blocks());
             c.check_invariants().unwrap();
         }
+        assert!(
+            seen.0 > 100 && seen.1 > 100 && seen.2 > 100,
+            "weak coverage: {seen:?}"
+        );
     }
 
     #[test]
