@@ -67,8 +67,7 @@ pub fn attend_prefill(
         for kvh in 0..s.n_head_kv {
             let kt = &mut kt[..nk * s.head_dim];
             let vt = &mut vt[..nk * s.head_dim_v];
-            cache.read_keys(block, layer, kvh, kt);
-            cache.read_values(block, layer, kvh, vt);
+            cache.read_tile(block, layer, kvh, kt, vt);
             // Queries before p0 see nothing of this tile.
             for t in p0.saturating_sub(start)..n {
                 // Keys p0..=start+t of this tile are visible.

@@ -512,34 +512,29 @@ impl PagedKvCache {
         Ok(seq.blocks[..n].iter().map(|&b| BlockId(b)).collect())
     }
 
-    /// Keys of one tile in place (F16 only): `block_size × head_dim`, slot-major.
-    pub fn keys_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<&[f16]> {
-        let o = self.k_offset(b.0, layer, kvh, 0);
+    /// Keys (`block_size × head_dim`) and values (`block_size × head_dim_v`) of one tile, in place,
+    /// slot-major (F16 storage only; `None` for Q8_0).
+    pub fn tile_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<(&[f16], &[f16])> {
+        let (ko, vo) = (
+            self.k_offset(b.0, layer, kvh, 0),
+            self.v_offset(b.0, layer, kvh, 0),
+        );
         match &self.store {
-            Store::F16(x) => Some(&x[o..o + self.block_size * self.head_dim]),
+            Store::F16(x) => Some((
+                &x[ko..ko + self.block_size * self.head_dim],
+                &x[vo..vo + self.block_size * self.head_dim_v],
+            )),
             Store::Q8 { .. } => None,
         }
     }
 
-    /// Values of one tile in place (F16 only): `block_size × head_dim_v`, slot-major.
-    pub fn values_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<&[f16]> {
-        let o = self.v_offset(b.0, layer, kvh, 0);
-        match &self.store {
-            Store::F16(x) => Some(&x[o..o + self.block_size * self.head_dim_v]),
-            Store::Q8 { .. } => None,
-        }
-    }
-
-    /// Convert the keys of the first `out.len() / head_dim` slots of a tile to f32.
-    pub fn read_keys(&self, b: BlockId, layer: usize, kvh: usize, out: &mut [f32]) {
-        debug_assert!(out.len() <= self.block_size * self.head_dim);
-        self.read(self.k_offset(b.0, layer, kvh, 0), out);
-    }
-
-    /// Convert the values of the first `out.len() / head_dim_v` slots of a tile to f32.
-    pub fn read_values(&self, b: BlockId, layer: usize, kvh: usize, out: &mut [f32]) {
-        debug_assert!(out.len() <= self.block_size * self.head_dim_v);
-        self.read(self.v_offset(b.0, layer, kvh, 0), out);
+    /// Convert the keys and values of the first `k.len() / head_dim` (= `v.len() / head_dim_v`)
+    /// slots of a tile to f32.
+    pub fn read_tile(&self, b: BlockId, layer: usize, kvh: usize, k: &mut [f32], v: &mut [f32]) {
+        debug_assert!(k.len() <= self.block_size * self.head_dim);
+        debug_assert!(v.len() <= self.block_size * self.head_dim_v);
+        self.read(self.k_offset(b.0, layer, kvh, 0), k);
+        self.read(self.v_offset(b.0, layer, kvh, 0), v);
     }
 
     /// Key of one position as f32 (`head_dim` floats), for tests and debugging.
@@ -818,6 +813,14 @@ mod tests {
         // The first block is still shared; storing there from `a` copies it too.
         c.store(a, 0, 0, &[3.0, 3.0], &[3.0, 3.0]).unwrap();
         assert_eq!(c.key(b, 0, 0, 0).unwrap(), vec![0.0, 0.5]);
+        let blocks = c.seq_blocks(b).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1].0, 4..7);
+        let (k, v) = c.tile_f16(blocks[1].1, 0, 0).unwrap();
+        assert_eq!(
+            (k[2].to_f32(), k[4].to_f32(), v[1].to_f32()),
+            (7.0, 9.0, 0.5)
+        );
         c.check_invariants().unwrap();
         c.free_seq(a).unwrap();
         c.free_seq(b).unwrap();
