@@ -504,4 +504,33 @@ mod tests {
         pc.truncate(33).unwrap();
         assert_eq!((pc.len(), pc.remaining()), (33, 37));
     }
+
+    /// Timing against the contiguous `attend_one` (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn timing_against_attend_one() {
+        let (ctx, s) = (2048, shape(32, 8, 128, 128));
+        let mut rng = Rng(3);
+        let mut pc = PagedSeqCache::new(ctx, 1, 8, 128, 128, KvType::F16).unwrap();
+        let mut kc = super::super::KvCache::new(ctx, 1, 8, 128, 128);
+        for pos in 0..ctx {
+            let (k, v) = (rng.vec(1024, 1.0), rng.vec(1024, 1.0));
+            pc.store(0, pos, &k, &v).unwrap();
+            kc.store(0, pos, &k, &v);
+        }
+        let q = rng.vec(32 * 128, 1.0);
+        let (mut a, mut b, mut scores) = (vec![0.0; 4096], vec![0.0; 4096], Vec::new());
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            pc.attend(0, s, &q, ctx - 1, &mut a).unwrap();
+        }
+        let flash = t.elapsed() / 10;
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            super::super::attend_one(&kc, 0, s, &q, ctx - 1, &mut scores, &mut b);
+        }
+        let naive = t.elapsed() / 10;
+        eprintln!("decode at {ctx}: flash {flash:?}, attend_one {naive:?}");
+        assert_close(&a, &b);
+    }
 }
