@@ -1,6 +1,8 @@
 //! Attention over the KV cache: causal, grouped-query (several query heads share one K/V head,
 //! read in place, never copied per head).
+pub mod flash;
 pub mod kv_cache;
+pub mod paged;
 
 pub use kv_cache::KvCache;
 

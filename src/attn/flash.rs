@@ -1,0 +1,536 @@
+//! FlashAttention-style attention over the paged KV cache.
+//!
+//! Keys and values are visited one tile at a time (a tile is one cache block of one layer and one
+//! KV head), converted once to f32 into a small buffer, and used by every query head of the group
+//! (GQA: query head `h` reads KV head `h / (n_head / n_head_kv)` in place, no per-head copies)
+//! and every query token of the batch. Each (token, head) keeps an online softmax state: the
+//! running maximum `m`, the running sum `l` of `exp(s - m)`, and the accumulator
+//! `acc = Σ exp(s - m)·v`; when a tile raises the maximum the sum and accumulator are rescaled by
+//! `exp(m_old - m_new)`. The full score matrix is never materialised; scratch is one tile.
+//!
+//! Causality: the query at absolute position `p` sees keys `0..=p`. A batch of `n` queries at
+//! positions `start..start + n` (prefill) and a single query (decode, `n = 1`) go through the same
+//! function.
+use super::paged::{KvError, PagedKvCache, SeqId};
+use super::AttnShape;
+
+/// Attention of `n` query tokens at positions `start..start + n` of sequence `seq` in `layer`.
+/// `q` is `n × n_head × head_dim` (row-major by token), `out` is `n × n_head × head_dim_v`.
+/// The cache must already hold keys and values for positions `0..start + n` (stored, not
+/// necessarily advanced: positions up to `start + n` are read from the block table).
+pub fn attend_prefill(
+    cache: &PagedKvCache,
+    seq: SeqId,
+    layer: usize,
+    s: AttnShape,
+    q: &[f32],
+    start: usize,
+    out: &mut [f32],
+) -> Result<(), KvError> {
+    let qd = s.n_head * s.head_dim;
+    let od = s.n_head * s.head_dim_v;
+    assert!(
+        s.n_head > 0 && s.n_head_kv > 0 && s.n_head.is_multiple_of(s.n_head_kv),
+        "attention: bad head counts"
+    );
+    assert!(
+        s.n_head_kv == cache.n_head_kv()
+            && s.head_dim == cache.head_dim()
+            && s.head_dim_v == cache.head_dim_v(),
+        "attention: shape does not match the cache"
+    );
+    assert!(q.len().is_multiple_of(qd), "attention: q is not whole rows");
+    let n = q.len() / qd;
+    assert_eq!(out.len(), n * od, "attention: out size");
+    if n == 0 {
+        return Ok(());
+    }
+    let end = start + n;
+    let cap = cache.seq_capacity(seq)?;
+    if end > cap {
+        return Err(KvError::OutOfRange { pos: end - 1, cap });
+    }
+    let bs = cache.block_size();
+    let group = s.n_head / s.n_head_kv;
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
+
+    let mut m = vec![f32::NEG_INFINITY; n * s.n_head];
+    let mut l = vec![0.0f32; n * s.n_head];
+    out.fill(0.0);
+    let mut kt = vec![0.0f32; bs * s.head_dim];
+    let mut vt = vec![0.0f32; bs * s.head_dim_v];
+    let mut sc = vec![0.0f32; bs];
+
+    for (bi, block) in cache.seq_block_ids(seq, end)?.into_iter().enumerate() {
+        let p0 = bi * bs;
+        let nk = bs.min(end - p0);
+        for kvh in 0..s.n_head_kv {
+            let kt = &mut kt[..nk * s.head_dim];
+            let vt = &mut vt[..nk * s.head_dim_v];
+            cache.read_tile(block, layer, kvh, kt, vt);
+            // Queries before p0 see nothing of this tile.
+            for t in p0.saturating_sub(start)..n {
+                // Keys p0..=start+t of this tile are visible.
+                let nv = nk.min(start + t + 1 - p0);
+                for h in kvh * group..(kvh + 1) * group {
+                    let qh = &q[t * qd + h * s.head_dim..t * qd + (h + 1) * s.head_dim];
+                    let mut tile_max = f32::NEG_INFINITY;
+                    for (j, x) in sc[..nv].iter_mut().enumerate() {
+                        let k = &kt[j * s.head_dim..(j + 1) * s.head_dim];
+                        *x = dot(qh, k) * scale;
+                        tile_max = tile_max.max(*x);
+                    }
+                    let i = t * s.n_head + h;
+                    let m_new = m[i].max(tile_max);
+                    let acc = &mut out[t * od + h * s.head_dim_v..t * od + (h + 1) * s.head_dim_v];
+                    if m_new > m[i] {
+                        // exp(-inf) = 0 on the first tile: acc and l are zero anyway.
+                        let c = (m[i] - m_new).exp();
+                        l[i] *= c;
+                        for a in acc.iter_mut() {
+                            *a *= c;
+                        }
+                        m[i] = m_new;
+                    }
+                    for (j, &x) in sc[..nv].iter().enumerate() {
+                        let p = (x - m_new).exp();
+                        l[i] += p;
+                        let v = &vt[j * s.head_dim_v..(j + 1) * s.head_dim_v];
+                        for (a, &vv) in acc.iter_mut().zip(v) {
+                            *a += p * vv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (row, &li) in out.chunks_exact_mut(s.head_dim_v).zip(&l) {
+        let inv = if li > 0.0 { 1.0 / li } else { 0.0 };
+        for o in row {
+            *o *= inv;
+        }
+    }
+    Ok(())
+}
+
+/// Decode: one query token at position `pos` (attends to `0..=pos`).
+pub fn attend_decode(
+    cache: &PagedKvCache,
+    seq: SeqId,
+    layer: usize,
+    s: AttnShape,
+    q: &[f32],
+    pos: usize,
+    out: &mut [f32],
+) -> Result<(), KvError> {
+    attend_prefill(cache, seq, layer, s, q, pos, out)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// One sequence of a paged cache, with the interface of the contiguous [`super::KvCache`], so the
+/// model can switch caches with few changes. Owns its cache; use [`Self::cache_mut`] and
+/// [`Self::seq`] to fork further sequences.
+pub struct PagedSeqCache {
+    cache: PagedKvCache,
+    seq: SeqId,
+    n_ctx: usize,
+}
+
+/// Default positions per block.
+pub const DEFAULT_BLOCK_SIZE: usize = 32;
+
+impl PagedSeqCache {
+    /// A cache for one sequence of up to `n_ctx` positions (blocks for all of them are in the pool).
+    pub fn new(
+        n_ctx: usize,
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        head_dim_v: usize,
+        kv_type: super::paged::KvType,
+    ) -> Result<PagedSeqCache, KvError> {
+        let n_blocks = n_ctx.div_ceil(DEFAULT_BLOCK_SIZE).max(1);
+        let mut cache = PagedKvCache::new(
+            n_blocks,
+            DEFAULT_BLOCK_SIZE,
+            n_layer,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            kv_type,
+        )?;
+        let seq = cache.new_seq();
+        Ok(PagedSeqCache { cache, seq, n_ctx })
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Number of valid positions.
+    pub fn len(&self) -> usize {
+        self.cache.seq_len(self.seq).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Positions still free.
+    pub fn remaining(&self) -> usize {
+        self.n_ctx.saturating_sub(self.len())
+    }
+
+    pub fn n_layer(&self) -> usize {
+        self.cache.n_layer()
+    }
+
+    /// Store the key and value of `pos` in `layer` (all KV heads).
+    pub fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) -> Result<(), KvError> {
+        if pos >= self.n_ctx {
+            return Err(KvError::OutOfRange {
+                pos,
+                cap: self.n_ctx,
+            });
+        }
+        self.cache.store(self.seq, layer, pos, k, v)
+    }
+
+    /// Mark `n` more positions valid.
+    pub fn advance(&mut self, n: usize) -> Result<(), KvError> {
+        let len = self.len();
+        if len + n > self.n_ctx {
+            return Err(KvError::OutOfRange {
+                pos: len + n - 1,
+                cap: self.n_ctx,
+            });
+        }
+        self.cache.advance(self.seq, n)
+    }
+
+    /// Forget positions from `len` on.
+    pub fn truncate(&mut self, len: usize) -> Result<(), KvError> {
+        self.cache.truncate(self.seq, len)
+    }
+
+    /// Attention of the query rows `q_rows` (`n × n_head × head_dim`) at positions
+    /// `start..start + n`, whose keys and values are already stored, into `out`
+    /// (`n × n_head × head_dim_v`).
+    pub fn attend(
+        &self,
+        layer: usize,
+        shape: AttnShape,
+        q_rows: &[f32],
+        start: usize,
+        out: &mut [f32],
+    ) -> Result<(), KvError> {
+        attend_prefill(&self.cache, self.seq, layer, shape, q_rows, start, out)
+    }
+
+    pub fn seq(&self) -> SeqId {
+        self.seq
+    }
+
+    pub fn cache(&self) -> &PagedKvCache {
+        &self.cache
+    }
+
+    pub fn cache_mut(&mut self) -> &mut PagedKvCache {
+        &mut self.cache
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::paged::KvType;
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn f32(&mut self) -> f32 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            (x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        }
+        fn vec(&mut self, n: usize, amp: f32) -> Vec<f32> {
+            (0..n).map(|_| self.f32() * amp).collect()
+        }
+    }
+
+    /// Naive softmax(q·Kᵀ/√d)·V over the stored (rounded) keys and values, in f64.
+    fn naive(
+        c: &PagedKvCache,
+        seq: SeqId,
+        layer: usize,
+        s: AttnShape,
+        q: &[f32],
+        start: usize,
+    ) -> Vec<f32> {
+        let n = q.len() / (s.n_head * s.head_dim);
+        let group = s.n_head / s.n_head_kv;
+        let mut out = vec![0.0f32; n * s.n_head * s.head_dim_v];
+        for t in 0..n {
+            for h in 0..s.n_head {
+                let kvh = h / group;
+                let qh = &q[(t * s.n_head + h) * s.head_dim..][..s.head_dim];
+                let scores: Vec<f64> = (0..=start + t)
+                    .map(|j| {
+                        let k = c.key(seq, layer, j, kvh).unwrap();
+                        let d: f64 = qh.iter().zip(&k).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        d / (s.head_dim as f64).sqrt()
+                    })
+                    .collect();
+                let mx = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = scores.iter().map(|x| (x - mx).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for d in 0..s.head_dim_v {
+                    let mut acc = 0.0f64;
+                    for (j, p) in e.iter().enumerate() {
+                        acc += p / sum * c.value(seq, layer, j, kvh).unwrap()[d] as f64;
+                    }
+                    out[(t * s.n_head + h) * s.head_dim_v + d] = acc as f32;
+                }
+            }
+        }
+        out
+    }
+
+    fn assert_close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * scale + 1e-6,
+                "element {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    /// Fill positions `0..len` of `seq` in every layer with random keys and values.
+    fn fill(c: &mut PagedKvCache, seq: SeqId, from: usize, to: usize, rng: &mut Rng) {
+        let (kd, vd) = (c.n_head_kv() * c.head_dim(), c.n_head_kv() * c.head_dim_v());
+        c.reserve(seq, to - from).unwrap();
+        for pos in from..to {
+            for l in 0..c.n_layer() {
+                let k = rng.vec(kd, 2.0);
+                let v = rng.vec(vd, 1.0);
+                c.store(seq, l, pos, &k, &v).unwrap();
+            }
+        }
+        c.advance(seq, to - from).unwrap();
+    }
+
+    fn shape(n_head: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> AttnShape {
+        AttnShape {
+            n_head,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+        }
+    }
+
+    /// Prefill of `n` queries after `start` cached positions, compared with the naive reference.
+    fn check(s: AttnShape, bs: usize, start: usize, n: usize, kv_type: KvType, seed: u64) {
+        let mut rng = Rng(seed | 1);
+        let blocks = (start + n).div_ceil(bs) + 1;
+        let mut c = PagedKvCache::new(
+            blocks,
+            bs,
+            2,
+            s.n_head_kv,
+            s.head_dim,
+            s.head_dim_v,
+            kv_type,
+        )
+        .unwrap();
+        let seq = c.new_seq();
+        fill(&mut c, seq, 0, start + n, &mut rng);
+        for layer in 0..2 {
+            let q = rng.vec(n * s.n_head * s.head_dim, 1.5);
+            let mut out = vec![f32::NAN; n * s.n_head * s.head_dim_v];
+            attend_prefill(&c, seq, layer, s, &q, start, &mut out).unwrap();
+            assert_close(&out, &naive(&c, seq, layer, s, &q, start));
+        }
+    }
+
+    #[test]
+    fn prefill_from_zero() {
+        check(shape(4, 4, 16, 16), 32, 0, 7, KvType::F16, 1);
+        check(shape(4, 4, 16, 16), 4, 0, 19, KvType::F16, 2);
+    }
+
+    #[test]
+    fn decode_single_token() {
+        for start in [0, 1, 31, 32, 33, 100] {
+            check(
+                shape(8, 2, 16, 16),
+                32,
+                start,
+                1,
+                KvType::F16,
+                start as u64 + 3,
+            );
+        }
+    }
+
+    #[test]
+    fn gqa_groups() {
+        for (h, hkv) in [(8, 2), (4, 4), (8, 1)] {
+            check(
+                shape(h, hkv, 8, 8),
+                8,
+                5,
+                12,
+                KvType::F16,
+                (h * 10 + hkv) as u64,
+            );
+            check(
+                shape(h, hkv, 8, 8),
+                8,
+                0,
+                1,
+                KvType::F16,
+                (h * 10 + hkv) as u64 + 1,
+            );
+        }
+    }
+
+    #[test]
+    fn nonzero_start_many_blocks_partial_last() {
+        // 3 × 32 + 5 cached positions, then 20 queries: many blocks, a partial last block.
+        check(shape(4, 2, 32, 32), 32, 101, 20, KvType::F16, 7);
+        check(shape(6, 3, 8, 12), 3, 50, 9, KvType::F16, 8);
+        check(shape(2, 1, 4, 4), 1, 17, 6, KvType::F16, 9);
+    }
+
+    #[test]
+    fn different_value_head_dim_and_q8_0() {
+        check(shape(4, 2, 32, 64), 16, 40, 8, KvType::Q8_0, 10);
+        check(shape(8, 1, 32, 32), 32, 0, 70, KvType::Q8_0, 11);
+    }
+
+    #[test]
+    fn forked_sequence_sees_shared_prefix_and_its_own_suffix() {
+        let s = shape(8, 2, 16, 16);
+        let mut rng = Rng(99);
+        let mut c = PagedKvCache::new(12, 8, 2, 2, 16, 16, KvType::F16).unwrap();
+        let a = c.new_seq();
+        fill(&mut c, a, 0, 21, &mut rng);
+        let b = c.fork(a).unwrap();
+        fill(&mut c, b, 21, 30, &mut rng);
+        fill(&mut c, a, 21, 25, &mut rng);
+        assert_ne!(c.key(a, 0, 22, 0).unwrap(), c.key(b, 0, 22, 0).unwrap());
+        for (seq, start, n) in [(a, 21, 4), (b, 21, 9), (b, 29, 1), (a, 0, 25)] {
+            let q = rng.vec(n * 8 * 16, 1.0);
+            let mut out = vec![0.0; n * 8 * 16];
+            attend_prefill(&c, seq, 1, s, &q, start, &mut out).unwrap();
+            assert_close(&out, &naive(&c, seq, 1, s, &q, start));
+        }
+        c.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn prefill_rows_equal_decode_one_by_one() {
+        let s = shape(4, 2, 16, 16);
+        let mut rng = Rng(5);
+        let mut c = PagedKvCache::new(4, 8, 1, 2, 16, 16, KvType::F16).unwrap();
+        let seq = c.new_seq();
+        fill(&mut c, seq, 0, 20, &mut rng);
+        let q = rng.vec(20 * 4 * 16, 1.0);
+        let mut all = vec![0.0; 20 * 64];
+        attend_prefill(&c, seq, 0, s, &q, 0, &mut all).unwrap();
+        for t in 0..20 {
+            let mut one = vec![0.0; 64];
+            attend_decode(&c, seq, 0, s, &q[t * 64..(t + 1) * 64], t, &mut one).unwrap();
+            assert_close(&one, &all[t * 64..(t + 1) * 64]);
+        }
+    }
+
+    #[test]
+    fn large_scores_do_not_overflow() {
+        // Scores near ±80 would overflow exp() without the running maximum.
+        let s = shape(2, 1, 4, 4);
+        let mut c = PagedKvCache::new(4, 2, 1, 1, 4, 4, KvType::F16).unwrap();
+        let seq = c.new_seq();
+        c.reserve(seq, 7).unwrap();
+        for p in 0..7 {
+            let k = [40.0 * (p as f32 - 3.0), 0.0, 0.0, 0.0];
+            c.store(seq, 0, p, &k, &[p as f32, 1.0, -1.0, 0.5]).unwrap();
+        }
+        c.advance(seq, 7).unwrap();
+        let q = [4.0, 0.0, 0.0, 0.0, -4.0, 0.0, 0.0, 0.0];
+        let mut out = vec![0.0; 8];
+        attend_prefill(&c, seq, 0, s, &q, 6, &mut out).unwrap();
+        assert!(out.iter().all(|x| x.is_finite()));
+        assert_close(&out, &naive(&c, seq, 0, s, &q, 6));
+    }
+
+    #[test]
+    fn adapter_mirrors_kv_cache() {
+        let s = shape(4, 2, 8, 8);
+        let mut rng = Rng(42);
+        let mut pc = PagedSeqCache::new(70, 2, 2, 8, 8, KvType::F16).unwrap();
+        let mut kc = super::super::KvCache::new(70, 2, 2, 8, 8);
+        let mut scores = Vec::new();
+        for (start, n) in [(0, 40), (40, 1), (41, 29)] {
+            for layer in 0..2 {
+                let q = rng.vec(n * 32, 1.0);
+                for pos in start..start + n {
+                    let k = rng.vec(16, 1.0);
+                    let v = rng.vec(16, 1.0);
+                    pc.store(layer, pos, &k, &v).unwrap();
+                    kc.store(layer, pos, &k, &v);
+                }
+                let mut got = vec![0.0; n * 32];
+                pc.attend(layer, s, &q, start, &mut got).unwrap();
+                let mut want = vec![0.0; n * 32];
+                for t in 0..n {
+                    let (qt, ot) = (&q[t * 32..(t + 1) * 32], &mut want[t * 32..(t + 1) * 32]);
+                    super::super::attend_one(&kc, layer, s, qt, start + t, &mut scores, ot);
+                }
+                assert_close(&got, &want);
+            }
+            pc.advance(n).unwrap();
+            kc.advance(n);
+        }
+        assert_eq!((pc.len(), pc.remaining(), pc.n_ctx()), (70, 0, 70));
+        assert!(pc.advance(1).is_err());
+        assert!(pc.store(0, 70, &[0.0; 16], &[0.0; 16]).is_err());
+        pc.truncate(33).unwrap();
+        assert_eq!((pc.len(), pc.remaining()), (33, 37));
+    }
+
+    /// Timing against the contiguous `attend_one` (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn timing_against_attend_one() {
+        let (ctx, s) = (2048, shape(32, 8, 128, 128));
+        let mut rng = Rng(3);
+        let mut pc = PagedSeqCache::new(ctx, 1, 8, 128, 128, KvType::F16).unwrap();
+        let mut kc = super::super::KvCache::new(ctx, 1, 8, 128, 128);
+        for pos in 0..ctx {
+            let (k, v) = (rng.vec(1024, 1.0), rng.vec(1024, 1.0));
+            pc.store(0, pos, &k, &v).unwrap();
+            kc.store(0, pos, &k, &v);
+        }
+        let q = rng.vec(32 * 128, 1.0);
+        let (mut a, mut b, mut scores) = (vec![0.0; 4096], vec![0.0; 4096], Vec::new());
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            pc.attend(0, s, &q, ctx - 1, &mut a).unwrap();
+        }
+        let flash = t.elapsed() / 10;
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            super::super::attend_one(&kc, 0, s, &q, ctx - 1, &mut scores, &mut b);
+        }
+        let naive = t.elapsed() / 10;
+        eprintln!("decode at {ctx}: flash {flash:?}, attend_one {naive:?}");
+        assert_close(&a, &b);
+    }
+}

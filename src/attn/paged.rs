@@ -1,0 +1,883 @@
+//! A paged key/value cache: a pool of fixed-size blocks shared by many sequences.
+//!
+//! Each block holds `block_size` consecutive positions of one sequence, for every layer and every
+//! KV head: keys and values, stored as f16 (llama.cpp's default F16 cache) or Q8_0
+//! (`-ctk/-ctv q8_0`, 32 values share one f16 scale). Within a block, for each layer, keys are laid
+//! out `[kv_head][slot][head_dim]` then values `[kv_head][slot][head_dim_v]`, so one tile (one
+//! block, one layer, one KV head) is contiguous and attention reads it in place.
+//!
+//! A sequence is a block table (block ids, position `p` lives in `blocks[p / block_size]`, slot
+//! `p % block_size`) plus a length. Free blocks form an intrusive singly linked list threaded through
+//! `next_free`. `fork` makes a new sequence sharing every block of the old one (reference count
+//! + 1); writing into a shared block first copies it (copy on write).
+//!
+//! Invariants (checked by `check_invariants`, property-tested below):
+//! 1. free + used = total: every block is either on the free list (exactly once) or has a
+//!    reference count > 0, never both.
+//! 2. A block's reference count equals the number of block-table entries referencing it.
+//! 3. No block on the free list is referenced by any sequence.
+//! 4. Copy on write never changes another sequence's view: a store into a block whose refcount is
+//!    above 1 copies the block first, so only the writing sequence sees the new value.
+//! 5. Positions `< seq_len` are valid (written) and lie in blocks of the table:
+//!    `seq_len <= blocks.len() * block_size`.
+use std::ops::Range;
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+
+/// Storage type of cached keys and values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F16,
+    /// Blocks of 32 values: one f16 scale and 32 signed bytes. Head dims must be multiples of 32.
+    Q8_0,
+}
+
+/// Identifies a sequence in a [`PagedKvCache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeqId(pub u32);
+
+/// Identifies a block of the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockId(pub u32);
+
+/// Errors of the paged cache.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    #[error("KV cache out of blocks: {needed} needed, {free} free")]
+    OutOfBlocks { needed: usize, free: usize },
+    #[error("unknown KV sequence {0:?}")]
+    UnknownSeq(SeqId),
+    #[error("KV position {pos} beyond the reserved capacity {cap}")]
+    OutOfRange { pos: usize, cap: usize },
+    #[error("q8_0 KV cache needs head dims divisible by 32, got {0}")]
+    BadHeadDim(usize),
+    #[error("KV cache shape has a zero dimension")]
+    EmptyShape,
+}
+
+const Q8_BLOCK: usize = 32;
+const NO_BLOCK: u32 = u32::MAX;
+
+enum Store {
+    F16(Vec<f16>),
+    /// Quants and one scale per 32 elements (element offset / 32).
+    Q8 {
+        q: Vec<i8>,
+        d: Vec<f16>,
+    },
+}
+
+#[derive(Clone, Default)]
+struct Seq {
+    blocks: Vec<u32>,
+    len: usize,
+}
+
+/// The block pool and the sequences' block tables.
+pub struct PagedKvCache {
+    block_size: usize,
+    n_layer: usize,
+    n_head_kv: usize,
+    head_dim: usize,
+    head_dim_v: usize,
+    kv_type: KvType,
+    /// Elements per block and per layer within a block.
+    block_elems: usize,
+    layer_elems: usize,
+    store: Store,
+    refcount: Vec<u32>,
+    next_free: Vec<u32>,
+    free_head: u32,
+    n_free: usize,
+    seqs: Vec<Option<Seq>>,
+}
+
+impl PagedKvCache {
+    pub fn new(
+        n_blocks: usize,
+        block_size: usize,
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        head_dim_v: usize,
+        kv_type: KvType,
+    ) -> Result<PagedKvCache, KvError> {
+        if n_blocks == 0
+            || block_size == 0
+            || n_layer == 0
+            || n_head_kv == 0
+            || head_dim == 0
+            || head_dim_v == 0
+        {
+            return Err(KvError::EmptyShape);
+        }
+        if n_blocks >= NO_BLOCK as usize {
+            return Err(KvError::OutOfBlocks {
+                needed: n_blocks,
+                free: NO_BLOCK as usize - 1,
+            });
+        }
+        if kv_type == KvType::Q8_0 {
+            for d in [head_dim, head_dim_v] {
+                if !d.is_multiple_of(Q8_BLOCK) {
+                    return Err(KvError::BadHeadDim(d));
+                }
+            }
+        }
+        let layer_elems = n_head_kv * block_size * (head_dim + head_dim_v);
+        let block_elems = n_layer * layer_elems;
+        let total = n_blocks * block_elems;
+        let store = match kv_type {
+            KvType::F16 => Store::F16(vec![f16::ZERO; total]),
+            KvType::Q8_0 => Store::Q8 {
+                q: vec![0; total],
+                d: vec![f16::ZERO; total / Q8_BLOCK],
+            },
+        };
+        let next_free = (0..n_blocks)
+            .map(|b| {
+                if b + 1 < n_blocks {
+                    b as u32 + 1
+                } else {
+                    NO_BLOCK
+                }
+            })
+            .collect();
+        Ok(PagedKvCache {
+            block_size,
+            n_layer,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            kv_type,
+            block_elems,
+            layer_elems,
+            store,
+            refcount: vec![0; n_blocks],
+            next_free,
+            free_head: 0,
+            n_free: n_blocks,
+            seqs: Vec::new(),
+        })
+    }
+
+    /// Bytes the pool of `n_blocks` blocks holds.
+    pub fn memory_bytes(
+        n_blocks: usize,
+        block_size: usize,
+        n_layer: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        head_dim_v: usize,
+        kv_type: KvType,
+    ) -> usize {
+        let elems = n_blocks * block_size * n_layer * n_head_kv * (head_dim + head_dim_v);
+        match kv_type {
+            KvType::F16 => elems * 2,
+            KvType::Q8_0 => elems + elems / Q8_BLOCK * 2,
+        }
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+    pub fn n_layer(&self) -> usize {
+        self.n_layer
+    }
+    pub fn n_head_kv(&self) -> usize {
+        self.n_head_kv
+    }
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+    pub fn head_dim_v(&self) -> usize {
+        self.head_dim_v
+    }
+    pub fn kv_type(&self) -> KvType {
+        self.kv_type
+    }
+    pub fn n_blocks(&self) -> usize {
+        self.refcount.len()
+    }
+    pub fn n_free_blocks(&self) -> usize {
+        self.n_free
+    }
+
+    fn seq(&self, s: SeqId) -> Result<&Seq, KvError> {
+        self.seqs
+            .get(s.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(KvError::UnknownSeq(s))
+    }
+
+    fn seq_mut(&mut self, s: SeqId) -> Result<&mut Seq, KvError> {
+        self.seqs
+            .get_mut(s.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(KvError::UnknownSeq(s))
+    }
+
+    fn add_seq(&mut self, seq: Seq) -> SeqId {
+        if let Some(i) = self.seqs.iter().position(Option::is_none) {
+            self.seqs[i] = Some(seq);
+            SeqId(i as u32)
+        } else {
+            self.seqs.push(Some(seq));
+            SeqId(self.seqs.len() as u32 - 1)
+        }
+    }
+
+    /// A new empty sequence (holds no blocks).
+    pub fn new_seq(&mut self) -> SeqId {
+        self.add_seq(Seq::default())
+    }
+
+    /// A new sequence sharing every block of `s` that holds its positions (refcount + 1).
+    pub fn fork(&mut self, s: SeqId) -> Result<SeqId, KvError> {
+        let old = self.seq(s)?;
+        let used = old.len.div_ceil(self.block_size);
+        let new = Seq {
+            blocks: old.blocks[..used].to_vec(),
+            len: old.len,
+        };
+        for &b in &new.blocks {
+            self.refcount[b as usize] += 1;
+        }
+        Ok(self.add_seq(new))
+    }
+
+    /// Release the sequence and its references to blocks.
+    pub fn free_seq(&mut self, s: SeqId) -> Result<(), KvError> {
+        self.seq(s)?;
+        let seq = self.seqs[s.0 as usize].take().unwrap_or_default();
+        for b in seq.blocks {
+            self.release(b);
+        }
+        Ok(())
+    }
+
+    /// Valid positions of `s`.
+    pub fn seq_len(&self, s: SeqId) -> Result<usize, KvError> {
+        Ok(self.seq(s)?.len)
+    }
+
+    /// Positions `s` can hold without allocating.
+    pub fn seq_capacity(&self, s: SeqId) -> Result<usize, KvError> {
+        Ok(self.seq(s)?.blocks.len() * self.block_size)
+    }
+
+    fn alloc(&mut self) -> Option<u32> {
+        if self.free_head == NO_BLOCK {
+            return None;
+        }
+        let b = self.free_head;
+        self.free_head = self.next_free[b as usize];
+        self.next_free[b as usize] = NO_BLOCK;
+        self.refcount[b as usize] = 1;
+        self.n_free -= 1;
+        Some(b)
+    }
+
+    fn release(&mut self, b: u32) {
+        let rc = &mut self.refcount[b as usize];
+        *rc -= 1;
+        if *rc == 0 {
+            self.next_free[b as usize] = self.free_head;
+            self.free_head = b;
+            self.n_free += 1;
+        }
+    }
+
+    fn copy_block(&mut self, from: u32, to: u32) {
+        let n = self.block_elems;
+        let (f, t) = (from as usize * n, to as usize * n);
+        match &mut self.store {
+            Store::F16(x) => x.copy_within(f..f + n, t),
+            Store::Q8 { q, d } => {
+                q.copy_within(f..f + n, t);
+                let (f, t, n) = (f / Q8_BLOCK, t / Q8_BLOCK, n / Q8_BLOCK);
+                d.copy_within(f..f + n, t);
+            }
+        }
+    }
+
+    /// Blocks needed to make positions `len..len + n` writable by `s`: new blocks past its table,
+    /// plus copies of shared blocks in that range.
+    fn blocks_needed(&self, seq: &Seq, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        let first = seq.len / self.block_size;
+        let end = (seq.len + n).div_ceil(self.block_size);
+        let shared = seq.blocks[first.min(seq.blocks.len())..end.min(seq.blocks.len())]
+            .iter()
+            .filter(|&&b| self.refcount[b as usize] > 1)
+            .count();
+        end.saturating_sub(seq.blocks.len()) + shared
+    }
+
+    /// Make positions `len..len + n` of `s` writable: allocate missing blocks and copy shared
+    /// blocks in that range (copy on write). All or nothing: on `OutOfBlocks` nothing changes.
+    pub fn reserve(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
+        let seq = self.seq(s)?;
+        let needed = self.blocks_needed(seq, n);
+        if needed > self.n_free {
+            return Err(KvError::OutOfBlocks {
+                needed,
+                free: self.n_free,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let first = seq.len / self.block_size;
+        let end = (seq.len + n).div_ceil(self.block_size);
+        for i in first..end {
+            self.make_writable(s, i)?;
+        }
+        Ok(())
+    }
+
+    /// Ensure table entry `i` of `s` exists and is exclusively owned.
+    fn make_writable(&mut self, s: SeqId, i: usize) -> Result<u32, KvError> {
+        let seq = self.seq(s)?;
+        if i < seq.blocks.len() {
+            let b = seq.blocks[i];
+            if self.refcount[b as usize] == 1 {
+                return Ok(b);
+            }
+            let nb = self
+                .alloc()
+                .ok_or(KvError::OutOfBlocks { needed: 1, free: 0 })?;
+            self.copy_block(b, nb);
+            self.release(b);
+            self.seq_mut(s)?.blocks[i] = nb;
+            return Ok(nb);
+        }
+        let missing = i + 1 - seq.blocks.len();
+        if missing > self.n_free {
+            return Err(KvError::OutOfBlocks {
+                needed: missing,
+                free: self.n_free,
+            });
+        }
+        let mut last = NO_BLOCK;
+        for _ in 0..missing {
+            last = self
+                .alloc()
+                .ok_or(KvError::OutOfBlocks { needed: 1, free: 0 })?;
+            self.seq_mut(s)?.blocks.push(last);
+        }
+        Ok(last)
+    }
+
+    fn k_offset(&self, b: u32, layer: usize, kvh: usize, slot: usize) -> usize {
+        b as usize * self.block_elems
+            + layer * self.layer_elems
+            + (kvh * self.block_size + slot) * self.head_dim
+    }
+
+    fn v_offset(&self, b: u32, layer: usize, kvh: usize, slot: usize) -> usize {
+        b as usize * self.block_elems
+            + layer * self.layer_elems
+            + self.n_head_kv * self.block_size * self.head_dim
+            + (kvh * self.block_size + slot) * self.head_dim_v
+    }
+
+    /// Store the key and value of `pos` in `layer` (all KV heads: `k` is
+    /// `n_head_kv × head_dim`, `v` is `n_head_kv × head_dim_v`). Allocates, or copies a shared
+    /// block, if `reserve` did not already. Does not change `seq_len`; see [`Self::advance`].
+    pub fn store(
+        &mut self,
+        s: SeqId,
+        layer: usize,
+        pos: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<(), KvError> {
+        assert!(layer < self.n_layer, "KV store: layer out of range");
+        assert_eq!(
+            k.len(),
+            self.n_head_kv * self.head_dim,
+            "KV store: key size"
+        );
+        assert_eq!(
+            v.len(),
+            self.n_head_kv * self.head_dim_v,
+            "KV store: value size"
+        );
+        let b = self.make_writable(s, pos / self.block_size)?;
+        let slot = pos % self.block_size;
+        for h in 0..self.n_head_kv {
+            let ko = self.k_offset(b, layer, h, slot);
+            let vo = self.v_offset(b, layer, h, slot);
+            let kh = &k[h * self.head_dim..(h + 1) * self.head_dim];
+            let vh = &v[h * self.head_dim_v..(h + 1) * self.head_dim_v];
+            self.write(ko, kh);
+            self.write(vo, vh);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, off: usize, src: &[f32]) {
+        match &mut self.store {
+            Store::F16(x) => {
+                for (d, s) in x[off..off + src.len()].iter_mut().zip(src) {
+                    *d = f16::from_f32(*s);
+                }
+            }
+            Store::Q8 { q, d } => {
+                for (c, chunk) in src.chunks_exact(Q8_BLOCK).enumerate() {
+                    let o = off + c * Q8_BLOCK;
+                    let amax = chunk.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                    let scale = amax / 127.0;
+                    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                    for (dst, x) in q[o..o + Q8_BLOCK].iter_mut().zip(chunk) {
+                        *dst = (x * inv).round().clamp(-127.0, 127.0) as i8;
+                    }
+                    d[o / Q8_BLOCK] = f16::from_f32(scale);
+                }
+            }
+        }
+    }
+
+    fn read(&self, off: usize, out: &mut [f32]) {
+        match &self.store {
+            Store::F16(x) => {
+                let n = out.len();
+                x[off..off + n].convert_to_f32_slice(out);
+            }
+            Store::Q8 { q, d } => {
+                for (c, chunk) in out.chunks_exact_mut(Q8_BLOCK).enumerate() {
+                    let o = off + c * Q8_BLOCK;
+                    let scale = d[o / Q8_BLOCK].to_f32();
+                    for (dst, &x) in chunk.iter_mut().zip(&q[o..o + Q8_BLOCK]) {
+                        *dst = x as f32 * scale;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mark `n` more positions of `s` valid; they must lie within its blocks.
+    pub fn advance(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
+        let cap = self.seq_capacity(s)?;
+        let seq = self.seq_mut(s)?;
+        if seq.len + n > cap {
+            return Err(KvError::OutOfRange {
+                pos: seq.len + n - 1,
+                cap,
+            });
+        }
+        seq.len += n;
+        Ok(())
+    }
+
+    /// Forget positions from `len` on and release blocks no longer holding any valid position
+    /// (e.g. speculative rollback). A no-op when `len >= seq_len`.
+    pub fn truncate(&mut self, s: SeqId, len: usize) -> Result<(), KvError> {
+        let bs = self.block_size;
+        let seq = self.seq_mut(s)?;
+        seq.len = seq.len.min(len);
+        let keep = seq.len.div_ceil(bs);
+        let dropped: Vec<u32> = seq.blocks.drain(keep.min(seq.blocks.len())..).collect();
+        for b in dropped {
+            self.release(b);
+        }
+        Ok(())
+    }
+
+    /// The blocks holding the valid positions of `s`, with the positions each holds.
+    pub fn seq_blocks(&self, s: SeqId) -> Result<Vec<(Range<usize>, BlockId)>, KvError> {
+        let seq = self.seq(s)?;
+        let bs = self.block_size;
+        Ok(seq
+            .blocks
+            .iter()
+            .enumerate()
+            .take(seq.len.div_ceil(bs))
+            .map(|(i, &b)| (i * bs..((i + 1) * bs).min(seq.len), BlockId(b)))
+            .collect())
+    }
+
+    /// The blocks holding positions `0..end` of `s` (stored, not necessarily advanced yet).
+    pub fn seq_block_ids(&self, s: SeqId, end: usize) -> Result<Vec<BlockId>, KvError> {
+        let seq = self.seq(s)?;
+        let cap = seq.blocks.len() * self.block_size;
+        if end > cap {
+            return Err(KvError::OutOfRange { pos: end - 1, cap });
+        }
+        let n = end.div_ceil(self.block_size);
+        Ok(seq.blocks[..n].iter().map(|&b| BlockId(b)).collect())
+    }
+
+    /// Keys (`block_size × head_dim`) and values (`block_size × head_dim_v`) of one tile, in place,
+    /// slot-major (F16 storage only; `None` for Q8_0).
+    pub fn tile_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<(&[f16], &[f16])> {
+        let (ko, vo) = (
+            self.k_offset(b.0, layer, kvh, 0),
+            self.v_offset(b.0, layer, kvh, 0),
+        );
+        match &self.store {
+            Store::F16(x) => Some((
+                &x[ko..ko + self.block_size * self.head_dim],
+                &x[vo..vo + self.block_size * self.head_dim_v],
+            )),
+            Store::Q8 { .. } => None,
+        }
+    }
+
+    /// Convert the keys and values of the first `k.len() / head_dim` (= `v.len() / head_dim_v`)
+    /// slots of a tile to f32.
+    pub fn read_tile(&self, b: BlockId, layer: usize, kvh: usize, k: &mut [f32], v: &mut [f32]) {
+        debug_assert!(k.len() <= self.block_size * self.head_dim);
+        debug_assert!(v.len() <= self.block_size * self.head_dim_v);
+        self.read(self.k_offset(b.0, layer, kvh, 0), k);
+        self.read(self.v_offset(b.0, layer, kvh, 0), v);
+    }
+
+    /// Key of one position as f32 (`head_dim` floats), for tests and debugging.
+    pub fn key(&self, s: SeqId, layer: usize, pos: usize, kvh: usize) -> Result<Vec<f32>, KvError> {
+        let b = self.block_at(s, pos)?;
+        let mut out = vec![0.0; self.head_dim];
+        self.read(
+            self.k_offset(b, layer, kvh, pos % self.block_size),
+            &mut out,
+        );
+        Ok(out)
+    }
+
+    /// Value of one position as f32 (`head_dim_v` floats), for tests and debugging.
+    pub fn value(
+        &self,
+        s: SeqId,
+        layer: usize,
+        pos: usize,
+        kvh: usize,
+    ) -> Result<Vec<f32>, KvError> {
+        let b = self.block_at(s, pos)?;
+        let mut out = vec![0.0; self.head_dim_v];
+        self.read(
+            self.v_offset(b, layer, kvh, pos % self.block_size),
+            &mut out,
+        );
+        Ok(out)
+    }
+
+    fn block_at(&self, s: SeqId, pos: usize) -> Result<u32, KvError> {
+        let seq = self.seq(s)?;
+        let cap = seq.blocks.len() * self.block_size;
+        seq.blocks
+            .get(pos / self.block_size)
+            .copied()
+            .ok_or(KvError::OutOfRange { pos, cap })
+    }
+
+    /// Check invariants 1–3 and 5 of the module doc; returns a description of the first broken one.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let n = self.n_blocks();
+        let mut on_free = vec![false; n];
+        let mut cur = self.free_head;
+        let mut count = 0;
+        while cur != NO_BLOCK {
+            let c = cur as usize;
+            if c >= n || on_free[c] {
+                return Err(format!("free list broken at block {c}"));
+            }
+            on_free[c] = true;
+            count += 1;
+            cur = self.next_free[c];
+        }
+        if count != self.n_free {
+            return Err(format!(
+                "free list has {count} blocks, n_free says {}",
+                self.n_free
+            ));
+        }
+        let mut refs = vec![0u32; n];
+        for (i, seq) in self.seqs.iter().enumerate() {
+            let Some(seq) = seq else { continue };
+            if seq.len > seq.blocks.len() * self.block_size {
+                return Err(format!("seq {i}: len {} beyond its blocks", seq.len));
+            }
+            for &b in &seq.blocks {
+                refs[b as usize] += 1;
+            }
+        }
+        for b in 0..n {
+            if refs[b] != self.refcount[b] {
+                return Err(format!(
+                    "block {b}: refcount {} but {} refs",
+                    self.refcount[b], refs[b]
+                ));
+            }
+            if on_free[b] == (refs[b] > 0) {
+                return Err(format!(
+                    "block {b}: free {} with {} refs",
+                    on_free[b], refs[b]
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: small deterministic PRNG for the property tests.
+    pub(crate) struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        pub fn f32(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        }
+    }
+
+    const L: usize = 2;
+    const H: usize = 2;
+    const D: usize = 4;
+    const DV: usize = 3;
+
+    /// Reference model of one sequence: per position, per layer, (k, v) as stored (f16-rounded).
+    type Model = Vec<[(Vec<f32>, Vec<f32>); L]>;
+
+    fn check_contents(c: &PagedKvCache, live: &[(SeqId, Model)]) {
+        for (s, model) in live {
+            let len = c.seq_len(*s).unwrap();
+            assert!(len <= model.len());
+            for (pos, layers) in model.iter().enumerate().take(len) {
+                for (l, (k, v)) in layers.iter().enumerate() {
+                    for h in 0..H {
+                        assert_eq!(c.key(*s, l, pos, h).unwrap(), k[h * D..(h + 1) * D]);
+                        assert_eq!(c.value(*s, l, pos, h).unwrap(), v[h * DV..(h + 1) * DV]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn round(x: &[f32]) -> Vec<f32> {
+        x.iter().map(|&v| f16::from_f32(v).to_f32()).collect()
+    }
+
+    #[test]
+    fn random_operations_keep_invariants_and_contents() {
+        // (forks, failed reserves, writes that copied a shared block)
+        let mut seen = (0, 0, 0);
+        for seed in 1..=4u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let bs = [1, 2, 3, 4][seed as usize - 1];
+            let mut c = PagedKvCache::new(24, bs, L, H, D, DV, KvType::F16).unwrap();
+            let mut live: Vec<(SeqId, Model)> = Vec::new();
+            for _ in 0..3000 {
+                match rng.below(12) {
+                    0 if live.len() < 8 => live.push((c.new_seq(), Vec::new())),
+                    1 if !live.is_empty() => {
+                        seen.0 += 1;
+                        let i = rng.below(live.len());
+                        let f = c.fork(live[i].0).unwrap();
+                        let len = c.seq_len(f).unwrap();
+                        let m = live[i].1[..len].to_vec();
+                        live.push((f, m));
+                    }
+                    2 if !live.is_empty() => {
+                        let i = rng.below(live.len());
+                        c.free_seq(live.swap_remove(i).0).unwrap();
+                    }
+                    3 if !live.is_empty() => {
+                        let i = rng.below(live.len());
+                        let len = rng.below(live[i].1.len() + 2);
+                        c.truncate(live[i].0, len).unwrap();
+                        live[i].1.truncate(len);
+                    }
+                    4..=9 if !live.is_empty() => {
+                        // Append n positions: reserve, store every layer, advance.
+                        let i = rng.below(live.len());
+                        let s = live[i].0;
+                        let n = 1 + rng.below(5);
+                        let free = c.n_free_blocks();
+                        let growth = (c.seq_len(s).unwrap() + n)
+                            .div_ceil(bs)
+                            .saturating_sub(c.seq_capacity(s).unwrap() / bs);
+                        match c.reserve(s, n) {
+                            Err(KvError::OutOfBlocks { .. }) => {
+                                seen.1 += 1;
+                                assert_eq!(c.n_free_blocks(), free, "failed reserve changed state");
+                            }
+                            Err(e) => panic!("{e}"),
+                            Ok(()) => {
+                                if free - c.n_free_blocks() > growth {
+                                    seen.2 += 1;
+                                }
+                                let start = c.seq_len(s).unwrap();
+                                for pos in start..start + n {
+                                    let entry: [(Vec<f32>, Vec<f32>); L] =
+                                        std::array::from_fn(|l| {
+                                            let k: Vec<f32> =
+                                                (0..H * D).map(|_| rng.f32()).collect();
+                                            let v: Vec<f32> =
+                                                (0..H * DV).map(|_| rng.f32()).collect();
+                                            let free = c.n_free_blocks();
+                                            c.store(s, l, pos, &k, &v).unwrap();
+                                            assert_eq!(
+                                                c.n_free_blocks(),
+                                                free,
+                                                "store after reserve allocated"
+                                            );
+                                            (round(&k), round(&v))
+                                        });
+                                    live[i].1.push(entry);
+                                }
+                                c.advance(s, n).unwrap();
+                            }
+                        }
+                    }
+                    10 if !live.is_empty() => {
+                        // Overwrite a valid position of one layer (copy on write if shared).
+                        let i = rng.below(live.len());
+                        if !live[i].1.is_empty() {
+                            let pos = rng.below(live[i].1.len());
+                            let l = rng.below(L);
+                            let k: Vec<f32> = (0..H * D).map(|_| rng.f32()).collect();
+                            let v: Vec<f32> = (0..H * DV).map(|_| rng.f32()).collect();
+                            let free = c.n_free_blocks();
+                            match c.store(live[i].0, l, pos, &k, &v) {
+                                Ok(()) => {
+                                    if c.n_free_blocks() < free {
+                                        seen.2 += 1;
+                                    }
+                                    live[i].1[pos][l] = (round(&k), round(&v));
+                                }
+                                Err(KvError::OutOfBlocks { .. }) => seen.1 += 1,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    11 if c.n_free_blocks() < 4 && !live.is_empty() => {
+                        let i = rng.below(live.len());
+                        c.free_seq(live.swap_remove(i).0).unwrap();
+                    }
+                    _ => {}
+                }
+                c.check_invariants().unwrap();
+                check_contents(&c, &live);
+            }
+            for (s, _) in live.drain(..) {
+                c.free_seq(s).unwrap();
+            }
+            assert_eq!(c.n_free_blocks(), c.n_blocks());
+            c.check_invariants().unwrap();
+        }
+        assert!(
+            seen.0 > 100 && seen.1 > 100 && seen.2 > 100,
+            "weak coverage: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn fork_shares_blocks_and_copy_on_write_isolates() {
+        let mut c = PagedKvCache::new(8, 4, 1, 1, 2, 2, KvType::F16).unwrap();
+        let a = c.new_seq();
+        c.reserve(a, 6).unwrap();
+        for p in 0..6 {
+            let x = [p as f32, 0.5];
+            c.store(a, 0, p, &x, &x).unwrap();
+        }
+        c.advance(a, 6).unwrap();
+        assert_eq!(c.n_free_blocks(), 6);
+        let b = c.fork(a).unwrap();
+        assert_eq!(c.n_free_blocks(), 6, "fork allocates nothing");
+        c.reserve(b, 1).unwrap();
+        assert_eq!(
+            c.n_free_blocks(),
+            5,
+            "writing into the shared last block copies it"
+        );
+        c.store(b, 0, 6, &[9.0, 9.0], &[9.0, 9.0]).unwrap();
+        c.store(b, 0, 5, &[7.0, 7.0], &[7.0, 7.0]).unwrap();
+        c.advance(b, 1).unwrap();
+        assert_eq!(c.key(a, 0, 5, 0).unwrap(), vec![5.0, 0.5]);
+        assert_eq!(c.key(b, 0, 5, 0).unwrap(), vec![7.0, 7.0]);
+        assert_eq!(c.seq_len(a).unwrap(), 6);
+        // The first block is still shared; storing there from `a` copies it too.
+        c.store(a, 0, 0, &[3.0, 3.0], &[3.0, 3.0]).unwrap();
+        assert_eq!(c.key(b, 0, 0, 0).unwrap(), vec![0.0, 0.5]);
+        let blocks = c.seq_blocks(b).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1].0, 4..7);
+        let (k, v) = c.tile_f16(blocks[1].1, 0, 0).unwrap();
+        assert_eq!(
+            (k[2].to_f32(), k[4].to_f32(), v[1].to_f32()),
+            (7.0, 9.0, 0.5)
+        );
+        c.check_invariants().unwrap();
+        c.free_seq(a).unwrap();
+        c.free_seq(b).unwrap();
+        assert_eq!(c.n_free_blocks(), 8);
+        assert_eq!(c.free_seq(a), Err(KvError::UnknownSeq(a)));
+    }
+
+    #[test]
+    fn out_of_blocks_and_range_errors() {
+        let mut c = PagedKvCache::new(2, 4, 1, 1, 2, 2, KvType::F16).unwrap();
+        let a = c.new_seq();
+        assert_eq!(
+            c.reserve(a, 9),
+            Err(KvError::OutOfBlocks { needed: 3, free: 2 })
+        );
+        assert_eq!(c.n_free_blocks(), 2);
+        c.reserve(a, 8).unwrap();
+        assert!(matches!(c.advance(a, 9), Err(KvError::OutOfRange { .. })));
+        c.advance(a, 8).unwrap();
+        let b = c.new_seq();
+        assert!(matches!(
+            c.store(b, 0, 0, &[0.0; 2], &[0.0; 2]),
+            Err(KvError::OutOfBlocks { .. })
+        ));
+        c.truncate(a, 3).unwrap();
+        assert_eq!(c.n_free_blocks(), 1);
+        c.store(b, 0, 0, &[0.0; 2], &[0.0; 2]).unwrap();
+        c.check_invariants().unwrap();
+        assert_eq!(
+            PagedKvCache::new(1, 4, 1, 1, 16, 32, KvType::Q8_0).err(),
+            Some(KvError::BadHeadDim(16))
+        );
+    }
+
+    #[test]
+    fn q8_0_round_trip_within_budget() {
+        let mut c = PagedKvCache::new(2, 4, 1, 2, 32, 64, KvType::Q8_0).unwrap();
+        let s = c.new_seq();
+        let k: Vec<f32> = (0..64).map(|i| 0.1 + 2.0 * (i as f32).cos()).collect();
+        let v: Vec<f32> = (0..128)
+            .map(|i| 0.1 + 2.0 * (i as f32 * 0.7).sin())
+            .collect();
+        c.store(s, 0, 5, &k, &v).unwrap();
+        c.advance(s, 6).unwrap();
+        for h in 0..2 {
+            let got = c.key(s, 0, 5, h).unwrap();
+            for (a, b) in got.iter().zip(&k[h * 32..]) {
+                assert!((a - b).abs() < 2.2 / 127.0, "{a} vs {b}");
+            }
+            let got = c.value(s, 0, 5, h).unwrap();
+            for (a, b) in got.iter().zip(&v[h * 64..]) {
+                assert!((a - b).abs() < 2.2 / 127.0, "{a} vs {b}");
+            }
+        }
+        assert_eq!(
+            PagedKvCache::memory_bytes(2, 4, 1, 2, 32, 64, KvType::Q8_0),
+            2 * 4 * 2 * 96 * 34 / 32
+        );
+    }
+}
