@@ -83,12 +83,15 @@ pub fn main(a: RunArgs) -> CliResult {
     } else {
         a.ctx_size.min(train_ctx)
     };
-    let kv_bytes = crate::attn::KvCache::memory_bytes(
-        n_ctx,
+    let block = crate::attn::flash::DEFAULT_BLOCK_SIZE;
+    let kv_bytes = crate::attn::paged::PagedKvCache::memory_bytes(
+        n_ctx.div_ceil(block),
+        block,
         model.config.n_layer,
         model.config.n_head_kv,
         model.config.head_dim,
         model.config.head_dim_v,
+        crate::attn::paged::KvType::F16,
     );
     log.info(format!(
         "brisk: context {n_ctx} tokens (model trained at {train_ctx}), KV cache {:.1} MiB",

@@ -1,6 +1,6 @@
 //! A generation session: one sequence's tokens and KV cache, evaluated in batches. `run`,
 //! `tokenize`'s checks, and later chat/bench/perplexity/speculate all drive the model through it.
-use crate::attn::KvCache;
+use crate::attn::flash::PagedSeqCache;
 use crate::model::{Logits, Model};
 
 /// Tokens evaluated per forward call during prompt processing (bounds scratch memory).
@@ -16,7 +16,7 @@ pub enum SessionError {
 
 pub struct Session<'m> {
     model: &'m Model,
-    kv: KvCache,
+    kv: PagedSeqCache,
     tokens: Vec<u32>,
     batch: usize,
     /// Tokens run through the model since creation (prompt and generated): counters for tests
@@ -54,7 +54,8 @@ impl<'m> Session<'m> {
 
     /// Forget everything.
     pub fn reset(&mut self) {
-        self.kv.truncate(0);
+        // Truncating to zero frees every block; it cannot fail for the session's own sequence.
+        let _ = self.kv.truncate(0);
         self.tokens.clear();
     }
 

@@ -3,7 +3,9 @@
 //! attention with RoPE and a SwiGLU feed-forward, as in Touvron et al. 2023.
 use super::config::Config;
 use super::weights::Weights;
-use crate::attn::{attend_one, AttnShape, KvCache};
+use crate::attn::flash::PagedSeqCache;
+use crate::attn::paged::KvType;
+use crate::attn::AttnShape;
 use crate::backend::ops::{add_assign, rms_norm, rope, silu_mul};
 use crate::backend::Cpu;
 
@@ -23,15 +25,24 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new_kv_cache(&self, n_ctx: usize) -> KvCache {
+    /// A paged F16 KV cache for one sequence of up to `n_ctx` positions.
+    pub fn new_kv_cache(&self, n_ctx: usize) -> PagedSeqCache {
         let c = &self.config;
-        KvCache::new(n_ctx, c.n_layer, c.n_head_kv, c.head_dim, c.head_dim_v)
+        PagedSeqCache::new(
+            n_ctx,
+            c.n_layer,
+            c.n_head_kv,
+            c.head_dim,
+            c.head_dim_v,
+            KvType::F16,
+        )
+        .expect("an F16 cache takes every validated model shape")
     }
 
     /// Run `tokens` (at positions `kv.len()..`) through the model, appending to the cache.
     /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`.
     /// The caller ensures `tokens` is non-empty, fits in the cache and holds valid ids.
-    pub fn forward(&self, tokens: &[u32], kv: &mut KvCache, want: Logits) -> Vec<f32> {
+    pub fn forward(&self, tokens: &[u32], kv: &mut PagedSeqCache, want: Logits) -> Vec<f32> {
         let c = &self.config;
         let w = &self.weights;
         let be = &self.backend;
@@ -64,7 +75,6 @@ impl Model {
         let mut proj = vec![0.0f32; n * d];
         let mut gate = vec![0.0f32; n * c.n_ff];
         let mut up = vec![0.0f32; n * c.n_ff];
-        let mut scores = Vec::new();
 
         for (li, l) in w.layers.iter().enumerate() {
             // Attention block.
@@ -112,19 +122,11 @@ impl Model {
                         c.rope_style,
                     );
                 }
-                kv.store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd]);
+                kv.store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd])
+                    .expect("positions below n_ctx are always storable");
             }
-            for t in 0..n {
-                attend_one(
-                    kv,
-                    li,
-                    shape,
-                    &q[t * qd..(t + 1) * qd],
-                    start + t,
-                    &mut scores,
-                    &mut att[t * attn_out_dim..(t + 1) * attn_out_dim],
-                );
-            }
+            kv.attend(li, shape, &q, start, &mut att)
+                .expect("the batch's keys and values were stored above");
             be.matmul(&l.wo, &att, n, &mut proj);
             add_assign(&mut x, &proj);
 
@@ -143,7 +145,7 @@ impl Model {
             be.matmul(&l.w_down, &gate, n, &mut proj);
             add_assign(&mut x, &proj);
         }
-        kv.advance(n);
+        kv.advance(n).expect("checked against n_ctx above");
 
         let rows: Vec<usize> = match want {
             Logits::Last => vec![n - 1],
