@@ -334,3 +334,16 @@ fn ctrl_c_stops_generation_with_status_130() {
     assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn unavailable_kernel_override_is_an_error_not_a_fallback() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.env("BRISK_CPU", "no-such-isa")
+        .args(["run", "-p", "hi", "-n", "1", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(1));
+    assert!(o.stderr.contains("BRISK_CPU=no-such-isa"), "{}", o.stderr);
+    assert_eq!(o.stdout, "");
+}

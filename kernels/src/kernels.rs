@@ -219,9 +219,45 @@ pub fn selected() -> &'static Kernels {
     TABLES[i]
 }
 
+/// The table `BRISK_CPU` asks for, as an error when it names a table this CPU cannot run (or
+/// none at all); the best available table when it is unset or empty. Programs that take user
+/// input call this once at start-up so a wrong override is reported, never silently replaced.
+pub fn requested() -> Result<&'static Kernels, String> {
+    requested_from(std::env::var("BRISK_CPU").ok().as_deref())
+}
+
+fn requested_from(env: Option<&str>) -> Result<&'static Kernels, String> {
+    match env.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(selected()),
+        Some(name) => by_name(name).ok_or_else(|| {
+            let names: Vec<&str> = available().iter().map(|k| k.name).collect();
+            format!(
+                "BRISK_CPU={name} is not available on this CPU (available: {})",
+                names.join(", ")
+            )
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_rejects_unavailable_names() {
+        assert_eq!(requested_from(Some("scalar")).map(|k| k.name), Ok("scalar"));
+        assert_eq!(
+            requested_from(Some(" AVX2 ")).is_ok(),
+            by_name("avx2").is_some()
+        );
+        let err = requested_from(Some("sparc")).unwrap_err();
+        assert!(err.contains("sparc") && err.contains("scalar"), "{err}");
+        assert_eq!(requested_from(None).map(|k| k.name), Ok(selected().name));
+        assert_eq!(
+            requested_from(Some("")).map(|k| k.name),
+            Ok(selected().name)
+        );
+    }
 
     #[test]
     fn scalar_is_always_available_and_last() {

@@ -57,11 +57,12 @@ impl SharedOut {
 }
 
 impl Cpu {
-    pub fn new(threads: usize) -> Cpu {
+    /// A backend on `threads` threads using `kernels` (see `brisk_kernels::requested`).
+    pub fn new(threads: usize, kernels: &'static Kernels) -> Cpu {
         let threads = threads.max(1);
         Cpu {
             threads,
-            kernels: brisk_kernels::selected(),
+            kernels,
             pool: Pool::new(threads),
         }
     }

@@ -124,6 +124,7 @@ fn finish(
             config.n_vocab
         )));
     }
+    let kernels = brisk_kernels::requested().map_err(ModelError::Kernels)?;
     let mut types: Vec<&str> = views.iter().map(|t| t.ty.name()).collect();
     types.sort_unstable();
     types.dedup();
@@ -144,7 +145,7 @@ fn finish(
         model: Model {
             config,
             weights,
-            backend: Cpu::new(threads),
+            backend: Cpu::new(threads, kernels),
         },
         tokenizer,
         path: path.to_path_buf(),

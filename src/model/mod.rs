@@ -21,6 +21,9 @@ pub enum ModelError {
     Shape(String),
     #[error(transparent)]
     Format(#[from] crate::format::error::FormatError),
+    /// The kernel set asked for (`BRISK_CPU`) cannot run here.
+    #[error("{0}")]
+    Kernels(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 }
