@@ -347,3 +347,61 @@ fn unavailable_kernel_override_is_an_error_not_a_fallback() {
     assert!(o.stderr.contains("BRISK_CPU=no-such-isa"), "{}", o.stderr);
     assert_eq!(o.stdout, "");
 }
+
+#[test]
+fn bench_reports_llama_bench_fields_as_json() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.args([
+        "bench", "-p", "8", "-n", "4", "-pg", "4,2", "-d", "0,4", "-r", "2", "-t", "1", "-o",
+        "json", "-m",
+    ])
+    .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("one JSON array");
+    let rows = v.as_array().unwrap();
+    let tests: Vec<&str> = rows.iter().map(|r| r["test"].as_str().unwrap()).collect();
+    assert_eq!(
+        tests,
+        [
+            "pp8",
+            "tg4",
+            "pp4+tg2",
+            "pp8 @ d4",
+            "tg4 @ d4",
+            "pp4+tg2 @ d4"
+        ]
+    );
+    for r in rows {
+        for k in [
+            "model_filename",
+            "model_size",
+            "model_n_params",
+            "n_threads",
+            "n_prompt",
+            "n_gen",
+            "n_depth",
+            "avg_ts",
+            "stddev_ts",
+            "avg_ns",
+            "stddev_ns",
+        ] {
+            assert!(!r[k].is_null(), "field {k} in {r}");
+        }
+        assert_eq!(r["samples_ts"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            r["bw_gbs"].is_number(),
+            r["n_prompt"] == 0,
+            "bw_gbs only for generation"
+        );
+    }
+    let mut cmd = brisk();
+    cmd.args(["bench", "-p", "x", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    assert_eq!(
+        run_with_stdin(cmd, b"").code,
+        Some(2),
+        "a bad list is a usage error"
+    );
+}

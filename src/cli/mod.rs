@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, shared argument groups, and the exit-code policy.
 pub mod args;
+pub mod bench;
 pub mod common;
 pub mod interrupt;
 pub mod output;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Generate text from one prompt (-p, -f, or standard input).
     Run(run::RunArgs),
+    /// Measure prompt-processing and generation speed (llama-bench compatible).
+    Bench(bench::BenchArgs),
     /// Show how a model's tokenizer splits text.
     Tokenize(tokenize::TokenizeArgs),
 }
@@ -54,5 +57,6 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
     match cli.command {
         Command::Run(a) => run::main(a),
         Command::Tokenize(a) => tokenize::main(a),
+        Command::Bench(a) => bench::main(a),
     }
 }

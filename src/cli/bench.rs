@@ -1,0 +1,296 @@
+//! `brisk bench`, on llama-bench's model: prompt processing (`pp512`), generation (`tg128`),
+//! both (`pp512+tg128`), optionally at a depth (` @ d512`), repeated `-r` times, printed as
+//! markdown, CSV, JSON or JSON lines with llama-bench's field names — plus `bw_gbs`, the weight
+//! bytes read per generated token times tokens/s.
+use super::common::physical_cores;
+use super::{CliResult, Exit};
+use crate::generate::rng::Rng;
+use crate::generate::Session;
+use crate::model::{loader, LoadedModel, Logits};
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Model file (repeatable).
+    #[arg(short = 'm', long = "model", required = true)]
+    pub model: Vec<PathBuf>,
+    /// Prompt lengths to test (list: 128,512 or ranges 1-4; 0 skips).
+    #[arg(short = 'p', long = "n-prompt", default_value = "512")]
+    pub n_prompt: String,
+    /// Generation lengths to test (list; 0 skips).
+    #[arg(short = 'n', long = "n-gen", default_value = "128")]
+    pub n_gen: String,
+    /// Prompt + generation tests, as PP,TG (repeatable).
+    #[arg(long = "pg")]
+    pub pg: Vec<String>,
+    /// Context depths to run each test at (list).
+    #[arg(short = 'd', long = "n-depth", default_value = "0")]
+    pub n_depth: String,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub repetitions: usize,
+    /// Thread counts (list; default: physical cores).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<String>,
+    /// Output format: md, csv, json or jsonl.
+    #[arg(short = 'o', long = "output", default_value = "md")]
+    pub output: String,
+}
+
+/// Parse `1,2,8-10` into numbers.
+fn parse_list(what: &str, s: &str) -> Result<Vec<usize>, Exit> {
+    let bad = || {
+        Exit::Usage(format!(
+            "{what}: '{s}' is not a list of numbers like 1,2 or 1-4"
+        ))
+    };
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if b < a || b - a > 4096 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct Record {
+    build: String,
+    cpu_info: String,
+    backends: String,
+    model_filename: String,
+    model_type: String,
+    model_size: u64,
+    model_n_params: u64,
+    n_threads: usize,
+    n_prompt: usize,
+    n_gen: usize,
+    n_depth: usize,
+    test: String,
+    avg_ns: u64,
+    stddev_ns: u64,
+    avg_ts: f64,
+    stddev_ts: f64,
+    samples_ns: Vec<u64>,
+    samples_ts: Vec<f64>,
+    /// Weight bytes read per generated token × tokens/s (generation tests only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bw_gbs: Option<f64>,
+}
+
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// One timed run: prefill `depth` tokens (untimed), then `pp` prompt tokens in batches and `tg`
+/// tokens one at a time (timed). Returns nanoseconds.
+fn run_once(
+    lm: &LoadedModel,
+    depth: usize,
+    pp: usize,
+    tg: usize,
+    rng: &mut Rng,
+) -> anyhow::Result<u64> {
+    let n_vocab = lm.model.config.n_vocab as u64;
+    let mut tok = || (rng.next_u64() % n_vocab) as u32;
+    let mut s = Session::new(&lm.model, (depth + pp + tg).max(1));
+    if depth > 0 {
+        let d: Vec<u32> = (0..depth).map(|_| tok()).collect();
+        s.eval(&d, Logits::Last)?;
+    }
+    let prompt: Vec<u32> = (0..pp).map(|_| tok()).collect();
+    let t0 = Instant::now();
+    if pp > 0 {
+        s.eval(&prompt, Logits::Last)?;
+    }
+    for _ in 0..tg {
+        let t = tok();
+        s.eval(&[t], Logits::Last)?;
+    }
+    Ok(t0.elapsed().as_nanos() as u64)
+}
+
+pub fn main(a: BenchArgs) -> CliResult {
+    if !matches!(a.output.as_str(), "md" | "csv" | "json" | "jsonl") {
+        return Err(Exit::Usage(format!(
+            "-o {}: expected md, csv, json or jsonl",
+            a.output
+        )));
+    }
+    if a.repetitions == 0 {
+        return Err(Exit::Usage("-r must be at least 1".into()));
+    }
+    let prompts = parse_list("-p", &a.n_prompt)?;
+    let gens = parse_list("-n", &a.n_gen)?;
+    let depths = parse_list("-d", &a.n_depth)?;
+    let threads = match &a.threads {
+        Some(t) => parse_list("-t", t)?,
+        None => vec![physical_cores()],
+    };
+    let mut tests: Vec<(usize, usize)> = Vec::new();
+    tests.extend(prompts.iter().filter(|&&p| p > 0).map(|&p| (p, 0)));
+    tests.extend(gens.iter().filter(|&&n| n > 0).map(|&n| (0, n)));
+    for pg in &a.pg {
+        let v = parse_list("-pg", pg)?;
+        match v.as_slice() {
+            [p, n] => tests.push((*p, *n)),
+            _ => return Err(Exit::Usage(format!("-pg {pg}: expected PP,TG"))),
+        }
+    }
+    let mut records = Vec::new();
+    let mut printed_header = false;
+    for path in &a.model {
+        for &t in &threads {
+            let lm = loader::load(path, t.max(1))
+                .with_context(|| format!("cannot load model {}", path.display()))?;
+            let bytes_per_token = lm.model.weights.bytes_per_token() as f64;
+            let mut rng = Rng::new(1234);
+            for &depth in &depths {
+                for &(pp, tg) in &tests {
+                    let n_ctx = depth + pp + tg;
+                    if n_ctx > lm.model.config.n_ctx_train {
+                        eprintln!(
+                            "brisk: skipping pp{pp}/tg{tg} at depth {depth}: {n_ctx} tokens exceed the model's context {}",
+                            lm.model.config.n_ctx_train
+                        );
+                        continue;
+                    }
+                    // Warm-up (page in the weights, start the pool), as llama-bench does.
+                    run_once(&lm, 0, pp.min(16), tg.min(1), &mut rng)?;
+                    let mut samples_ns = Vec::with_capacity(a.repetitions);
+                    for _ in 0..a.repetitions {
+                        samples_ns.push(run_once(&lm, depth, pp, tg, &mut rng)?);
+                    }
+                    let samples_ts: Vec<f64> = samples_ns
+                        .iter()
+                        .map(|&ns| (pp + tg) as f64 * 1e9 / ns as f64)
+                        .collect();
+                    let ns: Vec<f64> = samples_ns.iter().map(|&n| n as f64).collect();
+                    let (avg_ns, std_ns) = mean_std(&ns);
+                    let (avg_ts, std_ts) = mean_std(&samples_ts);
+                    let mut name = match (pp, tg) {
+                        (p, 0) => format!("pp{p}"),
+                        (0, n) => format!("tg{n}"),
+                        (p, n) => format!("pp{p}+tg{n}"),
+                    };
+                    if depth > 0 {
+                        name.push_str(&format!(" @ d{depth}"));
+                    }
+                    let rec = Record {
+                        build: env!("CARGO_PKG_VERSION").to_string(),
+                        cpu_info: std::env::consts::ARCH.to_string(),
+                        backends: format!("CPU ({})", lm.model.backend.kernels.name),
+                        model_filename: path.display().to_string(),
+                        model_type: lm.description.clone(),
+                        model_size: lm.size_bytes,
+                        model_n_params: lm.n_params,
+                        n_threads: t,
+                        n_prompt: pp,
+                        n_gen: tg,
+                        n_depth: depth,
+                        test: name,
+                        avg_ns: avg_ns as u64,
+                        stddev_ns: std_ns as u64,
+                        avg_ts,
+                        stddev_ts: std_ts,
+                        samples_ns,
+                        samples_ts,
+                        bw_gbs: (pp == 0).then(|| bytes_per_token * avg_ts / 1e9),
+                    };
+                    print_streaming(&a.output, &rec, &mut printed_header)?;
+                    records.push(rec);
+                }
+            }
+        }
+    }
+    if a.output == "json" {
+        let s = serde_json::to_string_pretty(&records).map_err(anyhow::Error::from)?;
+        super::output::Out::new().write(format!("{s}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Print one record as soon as it is measured (md, csv, jsonl); json prints the array at the end.
+fn print_streaming(fmt: &str, r: &Record, header: &mut bool) -> anyhow::Result<()> {
+    let mut out = super::output::Out::new();
+    let mut s = String::new();
+    match fmt {
+        "md" => {
+            if !*header {
+                s.push_str(
+                    "| model | size | params | backend | threads | test | t/s | bw GB/s |\n",
+                );
+                s.push_str("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+            }
+            let name = std::path::Path::new(&r.model_filename)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "| {name} | {:.2} MiB | {:.2} M | {} | {} | {} | {:.2} ± {:.2} | {} |\n",
+                r.model_size as f64 / (1024.0 * 1024.0),
+                r.model_n_params as f64 / 1e6,
+                r.backends,
+                r.n_threads,
+                r.test,
+                r.avg_ts,
+                r.stddev_ts,
+                r.bw_gbs.map_or("-".into(), |b| format!("{b:.2}"))
+            ));
+        }
+        "csv" => {
+            if !*header {
+                s.push_str("build,cpu_info,backends,model_filename,model_size,model_n_params,n_threads,n_prompt,n_gen,n_depth,test,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbs\n");
+            }
+            s.push_str(&format!(
+                "{},{},\"{}\",\"{}\",{},{},{},{},{},{},\"{}\",{},{},{:.6},{:.6},{}\n",
+                r.build,
+                r.cpu_info,
+                r.backends,
+                r.model_filename,
+                r.model_size,
+                r.model_n_params,
+                r.n_threads,
+                r.n_prompt,
+                r.n_gen,
+                r.n_depth,
+                r.test,
+                r.avg_ns,
+                r.stddev_ns,
+                r.avg_ts,
+                r.stddev_ts,
+                r.bw_gbs.map_or(String::new(), |b| format!("{b:.4}"))
+            ));
+        }
+        "jsonl" => {
+            s = serde_json::to_string(r)?;
+            s.push('\n');
+        }
+        _ => return Ok(()),
+    }
+    *header = true;
+    out.write(s.as_bytes())?;
+    Ok(())
+}
