@@ -130,7 +130,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// One sequence of a paged cache, with the interface of the contiguous [`super::KvCache`], so the
+/// One sequence of a paged cache, with the interface of the contiguous reference `KvCache`, so the
 /// model can switch caches with few changes. Owns its cache; use [`Self::cache_mut`] and
 /// [`Self::seq`] to fork further sequences.
 pub struct PagedSeqCache {

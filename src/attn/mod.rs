@@ -1,11 +1,16 @@
 //! Attention over the KV cache: causal, grouped-query (several query heads share one K/V head,
 //! read in place, never copied per head).
 pub mod flash;
+/// The contiguous cache and naive attention: the reference the paged cache and tiled attention
+/// are tested against.
+#[cfg(test)]
 pub mod kv_cache;
 pub mod paged;
 
+#[cfg(test)]
 pub use kv_cache::KvCache;
 
+#[cfg(test)]
 use crate::backend::ops::softmax;
 
 /// Shapes of one attention call.
@@ -20,6 +25,7 @@ pub struct AttnShape {
 /// Attention for one query token at absolute position `pos` in `layer`: attends to cached
 /// positions `0..=pos`. `q` is `n_head × head_dim`, `out` is `n_head × head_dim_v`.
 /// `scores` is scratch of at least `pos + 1` floats.
+#[cfg(test)]
 pub fn attend_one(
     kv: &KvCache,
     layer: usize,
