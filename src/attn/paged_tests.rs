@@ -1,5 +1,6 @@
 //! Tests of the paged KV cache: invariants under random operation sequences, copy-on-write,
 //! errors, and Q8_0 storage.
+#![cfg(test)]
 use super::*;
 
 /// xorshift64*: small deterministic PRNG for the property tests.

@@ -58,13 +58,13 @@ impl SharedOut {
 
 impl Cpu {
     /// A backend on `threads` threads using `kernels` (see `brisk_kernels::requested`).
-    pub fn new(threads: usize, kernels: &'static Kernels) -> Cpu {
+    pub fn new(threads: usize, kernels: &'static Kernels) -> std::io::Result<Cpu> {
         let threads = threads.max(1);
-        Cpu {
+        Ok(Cpu {
             threads,
             kernels,
-            pool: Pool::new(threads),
-        }
+            pool: Pool::new(threads)?,
+        })
     }
 
     /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for `n` token rows of `x` (each `w.cols` long);

@@ -43,7 +43,8 @@ pub struct Pool {
 
 impl Pool {
     /// A pool running jobs on `threads` threads in all (the caller plus `threads − 1` workers).
-    pub fn new(threads: usize) -> Pool {
+    /// Fails only when the operating system refuses to start a thread.
+    pub fn new(threads: usize) -> std::io::Result<Pool> {
         let shared = Arc::new(Shared {
             epoch: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -52,20 +53,21 @@ impl Pool {
             wake: Condvar::new(),
             shutdown: AtomicUsize::new(0),
         });
-        let workers = (1..threads.max(1))
-            .map(|i| {
-                let s = shared.clone();
+        let mut pool = Pool {
+            shared,
+            workers: Vec::new(),
+            lock: Mutex::new(()),
+        };
+        for i in 1..threads.max(1) {
+            let s = pool.shared.clone();
+            // On failure, dropping `pool` stops the workers already started.
+            pool.workers.push(
                 std::thread::Builder::new()
                     .name(format!("brisk-worker-{i}"))
-                    .spawn(move || worker(&s))
-                    .expect("cannot spawn a worker thread")
-            })
-            .collect();
-        Pool {
-            shared,
-            workers,
-            lock: Mutex::new(()),
+                    .spawn(move || worker(&s))?,
+            );
         }
+        Ok(pool)
     }
 
     pub fn threads(&self) -> usize {
@@ -171,7 +173,7 @@ mod tests {
     #[test]
     fn every_task_runs_exactly_once_across_many_jobs() {
         for threads in [1, 2, 4] {
-            let pool = Pool::new(threads);
+            let pool = Pool::new(threads).unwrap();
             for n in [0, 1, 2, 3, 17, 1000] {
                 let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
                 pool.run(n, &|i| {
@@ -187,7 +189,7 @@ mod tests {
 
     #[test]
     fn jobs_borrowing_stack_data_complete_before_run_returns() {
-        let pool = Pool::new(3);
+        let pool = Pool::new(3).unwrap();
         for round in 0..200u64 {
             let sum = AtomicU64::new(0);
             let data: Vec<u64> = (0..64).map(|i| i + round).collect();

@@ -211,8 +211,15 @@ impl Config {
     /// Checks the relations the forward pass relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Metadata(m));
-        if self.n_head == 0 || self.n_head_kv == 0 || self.n_layer == 0 || self.n_embd == 0 {
-            return bad("zero heads, layers or embedding width".into());
+        if self.n_head == 0
+            || self.n_head_kv == 0
+            || self.n_layer == 0
+            || self.n_embd == 0
+            || self.head_dim == 0
+            || self.head_dim_v == 0
+            || self.n_ff == 0
+        {
+            return bad("zero heads, head width, layers, feed-forward or embedding width".into());
         }
         if !self.n_head.is_multiple_of(self.n_head_kv) {
             return bad(format!(

@@ -145,7 +145,7 @@ fn finish(
         model: Model {
             config,
             weights,
-            backend: Cpu::new(threads, kernels),
+            backend: Cpu::new(threads, kernels).map_err(ModelError::Threads)?,
         },
         tokenizer,
         path: path.to_path_buf(),

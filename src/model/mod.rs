@@ -24,6 +24,8 @@ pub enum ModelError {
     /// The kernel set asked for (`BRISK_CPU`) cannot run here.
     #[error("{0}")]
     Kernels(String),
+    #[error("cannot start worker threads: {0}")]
+    Threads(std::io::Error),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 }
