@@ -140,9 +140,8 @@ fn generation_ends_at_eos_or_full_context() {
     );
 }
 
-#[test]
-fn closed_stdout_ends_quietly_with_status_zero() {
-    let Some(fx) = common::fixtures() else { return };
+/// Start a long sampled generation on stories260K and return once it has printed `n` bytes.
+fn spawn_generating(fx: &std::path::Path, seed: &str, n: usize) -> std::process::Child {
     let mut child = brisk()
         .args([
             "run",
@@ -154,24 +153,29 @@ fn closed_stdout_ends_quietly_with_status_zero() {
             "--temp",
             "1",
             "-s",
-            "3",
-            "-p",
-            "Once",
-            "-m",
+            seed,
         ])
+        .args(["-p", "Once", "-m"])
         .arg(fx.join("models/stories260K.gguf"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = [0u8; 16];
+    let mut first = vec![0u8; n];
     child
         .stdout
         .as_mut()
         .unwrap()
         .read_exact(&mut first)
         .unwrap();
+    child
+}
+
+#[test]
+fn closed_stdout_ends_quietly_with_status_zero() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut child = spawn_generating(&fx, "3", 16);
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -296,34 +300,8 @@ fn tokenize_prints_ids_and_pieces() {
 #[test]
 fn ctrl_c_stops_generation_with_status_130() {
     let Some(fx) = common::fixtures() else { return };
-    let mut child = brisk()
-        .args([
-            "run",
-            "--ignore-eos",
-            "-c",
-            "0",
-            "--temp",
-            "1",
-            "-s",
-            "5",
-            "-p",
-            "Once",
-            "-m",
-        ])
-        .arg(fx.join("models/stories260K.gguf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until it is generating, then interrupt it as a terminal's Ctrl-C would.
-    let mut first = [0u8; 8];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
+    // Once it is generating, interrupt it as a terminal's Ctrl-C would.
+    let child = spawn_generating(&fx, "5", 8);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
