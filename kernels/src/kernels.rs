@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::packed::{Layout, PackedGemmFn};
 use crate::scalar::{self, dot, kquants_quant, legacy, vecops};
 use crate::types::QuantType;
 
@@ -55,6 +56,10 @@ pub struct Kernels {
     pub silu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
     pub add: fn(a: &mut [f32], b: &[f32]),
     pub scale: fn(x: &mut [f32], s: f32),
+    /// Microkernels for the packed weight layouts ([`crate::packed`]); `None` where this ISA
+    /// has none, and then weights stay in their ggml layout.
+    pub gemm_q4_0x4: Option<PackedGemmFn>,
+    pub gemm_q8_0x4: Option<PackedGemmFn>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -82,6 +87,14 @@ impl Kernels {
             QuantType::Q5_K => self.vec_dot_q5_k_q8_k,
             QuantType::Q6_K => self.vec_dot_q6_k_q8_k,
             QuantType::Q8_K => self.vec_dot_q8_k_q8_k,
+        }
+    }
+
+    /// The microkernel for a packed layout, if this table has one.
+    pub fn packed_gemm(&self, layout: Layout) -> Option<PackedGemmFn> {
+        match layout {
+            Layout::Q4_0x4 => self.gemm_q4_0x4,
+            Layout::Q8_0x4 => self.gemm_q8_0x4,
         }
     }
 
@@ -156,6 +169,8 @@ pub static SCALAR: Kernels = Kernels {
     silu_mul: vecops::silu_mul,
     add: vecops::add,
     scale: vecops::scale,
+    gemm_q4_0x4: None,
+    gemm_q8_0x4: None,
 };
 
 /// Every table compiled into this build, best first. ISA tables are appended here behind

@@ -21,6 +21,7 @@
 pub mod blocks;
 mod half;
 pub mod kernels;
+pub mod packed;
 pub mod scalar;
 #[doc(hidden)]
 pub mod testutil;

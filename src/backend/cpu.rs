@@ -1,13 +1,19 @@
 //! The CPU backend: matrix × activations for every weight type, split across threads by weight
 //! rows, with activations quantized once per row to the weight type's partner (as ggml does) so
 //! dot products run in integers.
+use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
+use brisk_kernels::packed::{self as pk, PackedGemmFn, MAX_TOKENS, ROWS};
 use brisk_kernels::{Kernels, QuantType};
 use std::borrow::Cow;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
 const MIN_PARALLEL_WORK: usize = 1 << 16;
+
+/// Tokens whose packed activations one sweep over a task's row groups reuses (their
+/// activations, ≤ 64 × 2 bytes per column, stay in L2).
+const TOKEN_BLOCK: usize = 64;
 
 pub struct Cpu {
     pub threads: usize,
@@ -73,6 +79,11 @@ impl Cpu {
         let (rows, cols) = (w.rows, w.cols);
         assert_eq!(x.len(), n * cols, "matmul: activation shape");
         assert_eq!(out.len(), n * rows, "matmul: output shape");
+        if let Some(p) = &w.packed {
+            if let Some(gemm) = self.kernels.packed_gemm(p.layout) {
+                return self.matmul_packed(p, gemm, rows, cols, x, n, out);
+            }
+        }
         let act_ty = w.ty.vec_dot_type();
         let acts = if act_ty == QuantType::F32 {
             Activations::F32(x)
@@ -100,6 +111,70 @@ impl Cpu {
         self.pool.run(tasks, &|i| {
             let range = i * chunk..((i + 1) * chunk).min(rows);
             self.rows_into(w, &acts, n, range, &shared);
+        });
+    }
+
+    /// The packed path: activations quantized to Q8_0 and rearranged once, then each task
+    /// takes a run of row groups and, per block of tokens, sweeps its groups with the
+    /// microkernel (a group's weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_packed(
+        &self,
+        p: &PackedMatrix,
+        gemm: PackedGemmFn,
+        rows: usize,
+        cols: usize,
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+    ) {
+        let q8_bytes = QuantType::Q8_0
+            .row_bytes(cols)
+            .expect("weight rows are whole blocks");
+        let ab = pk::act_bytes(cols);
+        let mut acts = AlignedBytes::zeroed(n * ab);
+        let mut q8 = vec![0u8; q8_bytes];
+        for (src, dst) in x
+            .chunks_exact(cols)
+            .zip(acts.as_bytes_mut().chunks_exact_mut(ab))
+        {
+            (self.kernels.quantize_row_q8_0)(src, &mut q8);
+            pk::pack_activations(&q8, cols, dst);
+        }
+        let acts = acts.as_bytes();
+        let shared = SharedOut {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        };
+        let run_groups = |groups: std::ops::Range<usize>| {
+            let mut tile = [0f32; ROWS * MAX_TOKENS];
+            for t0 in (0..n).step_by(TOKEN_BLOCK) {
+                let t_end = (t0 + TOKEN_BLOCK).min(n);
+                for g in groups.clone() {
+                    let wg = p.group(g);
+                    for t in (t0..t_end).step_by(MAX_TOKENS) {
+                        let nt = MAX_TOKENS.min(t_end - t);
+                        gemm(wg, &acts[t * ab..], ab, nt, &mut tile);
+                        for j in 0..nt {
+                            for r in 0..ROWS {
+                                let row = g * ROWS + r;
+                                if row < rows {
+                                    shared.set((t + j) * rows + row, tile[j * ROWS + r]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let groups = p.groups;
+        if groups * p.group_bytes * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
+            return run_groups(0..groups);
+        }
+        let chunk = groups.div_ceil(self.pool.threads() * 4).max(1);
+        let tasks = groups.div_ceil(chunk);
+        self.pool.run(tasks, &|i| {
+            run_groups(i * chunk..((i + 1) * chunk).min(groups))
         });
     }
 

@@ -2,6 +2,7 @@
 //! implements them on the kernel table `brisk-kernels` selects; GPU backends come later.
 pub mod cpu;
 pub mod ops;
+pub mod packed;
 pub mod pool;
 
 pub use cpu::Cpu;

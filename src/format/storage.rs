@@ -32,3 +32,23 @@ impl std::fmt::Debug for TensorBytes {
         write!(f, "TensorBytes({} bytes)", self.len())
     }
 }
+
+impl TensorBytes {
+    /// Tells the kernel these bytes will not be read again soon, so their page-cache pages
+    /// stop counting toward this process's resident memory (used after repacking a tensor).
+    /// Later reads still work: the pages come back from the file. Owned bytes are untouched.
+    pub fn release_pages(&self) {
+        if let TensorBytes::Mapped { map, range } = self {
+            // SAFETY: the map is read-only and file-backed, so MADV_DONTNEED only drops clean
+            // pages that the kernel re-reads from the file on the next access; no byte any
+            // reader sees changes. Errors (e.g. an unsupported platform) are harmless.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    range.start,
+                    range.len(),
+                )
+            };
+        }
+    }
+}

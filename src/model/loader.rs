@@ -128,9 +128,18 @@ fn finish(
     let mut types: Vec<&str> = views.iter().map(|t| t.ty.name()).collect();
     types.sort_unstable();
     types.dedup();
-    let weights = Weights::bind(&config, &Binder::new(views))?;
+    let mut weights = Weights::bind(&config, &Binder::new(views))?;
+    let packed = super::repack::repack(&mut weights, kernels, threads);
+    let repacked = if packed.tensors > 0 {
+        format!(
+            " · {} matrices repacked for {}",
+            packed.tensors, kernels.name
+        )
+    } else {
+        String::new()
+    };
     let description = format!(
-        "{} · {} layers · d={} · heads {}/{} · vocab {} · {:.1} M params · {:.1} MiB ({})",
+        "{} · {} layers · d={} · heads {}/{} · vocab {} · {:.1} M params · {:.1} MiB ({}){}",
         config.arch.name(),
         config.n_layer,
         config.n_embd,
@@ -139,7 +148,8 @@ fn finish(
         config.n_vocab,
         n_params as f64 / 1e6,
         size_bytes as f64 / (1024.0 * 1024.0),
-        types.join(", ")
+        types.join(", "),
+        repacked
     );
     Ok(LoadedModel {
         model: Model {

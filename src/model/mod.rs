@@ -3,6 +3,7 @@
 pub mod config;
 pub mod llama;
 pub mod loader;
+pub mod repack;
 pub mod weights;
 
 pub use config::{Arch, Config, RopeStyle};

@@ -2,9 +2,11 @@
 //! views of the file) and small f32 vectors (norms, biases) decoded once at load.
 use super::config::Config;
 use super::ModelError;
+use crate::backend::packed::PackedMatrix;
 use crate::format::{TensorBytes, TensorView};
 use brisk_kernels::QuantType;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A 2-D weight matrix of any ggml type: `rows` output features, each `cols` elements long.
 #[derive(Clone, Debug)]
@@ -14,6 +16,9 @@ pub struct QTensor {
     pub rows: usize,
     pub cols: usize,
     pub bytes: TensorBytes,
+    /// The same matrix repacked for the kernel table's microkernels (see `model::repack`);
+    /// when present, matmuls read it instead of `bytes`.
+    pub packed: Option<Arc<PackedMatrix>>,
 }
 
 impl QTensor {
@@ -103,6 +108,7 @@ impl Binder {
             rows,
             cols,
             bytes: t.bytes.clone(),
+            packed: None,
         })
     }
 

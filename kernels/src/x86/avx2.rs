@@ -729,4 +729,6 @@ pub static AVX2: Kernels = Kernels {
     silu_mul: super::avx2_math::silu_mul,
     add,
     scale,
+    gemm_q4_0x4: None,
+    gemm_q8_0x4: None,
 };

@@ -388,4 +388,6 @@ pub static AVX512: Kernels = Kernels {
     silu_mul: avx2::AVX2.silu_mul,
     add: avx2::AVX2.add,
     scale: avx2::AVX2.scale,
+    gemm_q4_0x4: Some(super::avx512_packed::gemm_q4_0x4),
+    gemm_q8_0x4: Some(super::avx512_packed::gemm_q8_0x4),
 };
