@@ -17,6 +17,13 @@ pub type VecDotFn = fn(w: &[u8], a: &[u8], n: usize) -> f32;
 pub type QuantizeRowFn = fn(src: &[f32], dst: &mut [u8]);
 /// Dot product of f16/bf16 weights (little-endian bytes) with f32 activations.
 pub type DotHalfFn = fn(w: &[u8], x: &[f32]) -> f32;
+/// One weight row (`n` elements) against `ntok ≤ MAX_MULTI` activation rows of the partner
+/// type (token t at byte `t·a_stride` of `a`), writing `out[t]`: `ntok` `vec_dot`s that decode
+/// the weights once.
+pub type VecDotMultiFn =
+    fn(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, n: usize, out: &mut [f32]);
+/// The most tokens a [`VecDotMultiFn`] takes.
+pub const MAX_MULTI: usize = 64;
 /// Dot product of two f32 slices.
 pub type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 
@@ -60,6 +67,9 @@ pub struct Kernels {
     /// has none, and then weights stay in their ggml layout.
     pub gemm_q4_0x4: Option<PackedGemmFn>,
     pub gemm_q8_0x4: Option<PackedGemmFn>,
+    /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
+    pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
+    pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -87,6 +97,15 @@ impl Kernels {
             QuantType::Q5_K => self.vec_dot_q5_k_q8_k,
             QuantType::Q6_K => self.vec_dot_q6_k_q8_k,
             QuantType::Q8_K => self.vec_dot_q8_k_q8_k,
+        }
+    }
+
+    /// The multi-token dot product for weights of type `ty`, if this table has one.
+    pub fn vec_dot_multi_fn(&self, ty: QuantType) -> Option<VecDotMultiFn> {
+        match ty {
+            QuantType::Q4_K => self.multi_q4_k_q8_k,
+            QuantType::Q6_K => self.multi_q6_k_q8_k,
+            _ => None,
         }
     }
 
@@ -171,6 +190,8 @@ pub static SCALAR: Kernels = Kernels {
     scale: vecops::scale,
     gemm_q4_0x4: None,
     gemm_q8_0x4: None,
+    multi_q4_k_q8_k: None,
+    multi_q6_k_q8_k: None,
 };
 
 /// Every table compiled into this build, best first. ISA tables are appended here behind

@@ -5,7 +5,7 @@ use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
 use brisk_kernels::packed::{self as pk, PackedGemmFn, MAX_TOKENS, ROWS};
-use brisk_kernels::{Kernels, QuantType};
+use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
 use std::borrow::Cow;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
@@ -205,15 +205,56 @@ impl Cpu {
                     }
                 }
             }
-            Activations::Quantized { bytes, row_bytes } => {
-                let dot = k.vec_dot_fn(w.ty);
-                for r in range {
-                    let wrow = w.row(r);
-                    for t in 0..n {
-                        let a = &bytes[t * row_bytes..(t + 1) * row_bytes];
-                        out.set(t * rows + r, dot(wrow, a, cols));
+            Activations::Quantized { bytes, row_bytes } if n > 1 => {
+                if let Some(multi) = k.vec_dot_multi_fn(w.ty) {
+                    let mut tile = [0f32; MAX_MULTI];
+                    for t0 in (0..n).step_by(TOKEN_BLOCK) {
+                        let t_end = (t0 + TOKEN_BLOCK).min(n);
+                        for r in range.clone() {
+                            let wrow = w.row(r);
+                            for t in (t0..t_end).step_by(MAX_MULTI) {
+                                let nt = MAX_MULTI.min(t_end - t);
+                                multi(
+                                    wrow,
+                                    &bytes[t * row_bytes..],
+                                    *row_bytes,
+                                    nt,
+                                    cols,
+                                    &mut tile,
+                                );
+                                for (j, v) in tile[..nt].iter().enumerate() {
+                                    out.set((t + j) * rows + r, *v);
+                                }
+                            }
+                        }
                     }
+                    return;
                 }
+                self.rows_quantized(w, bytes, *row_bytes, n, range, out)
+            }
+            Activations::Quantized { bytes, row_bytes } => {
+                self.rows_quantized(w, bytes, *row_bytes, n, range, out)
+            }
+        }
+    }
+
+    /// One `vec_dot` per (row, token).
+    fn rows_quantized(
+        &self,
+        w: &QTensor,
+        bytes: &[u8],
+        row_bytes: usize,
+        n: usize,
+        range: std::ops::Range<usize>,
+        out: &SharedOut,
+    ) {
+        let (rows, cols) = (w.rows, w.cols);
+        let dot = self.kernels.vec_dot_fn(w.ty);
+        for r in range {
+            let wrow = w.row(r);
+            for t in 0..n {
+                let a = &bytes[t * row_bytes..(t + 1) * row_bytes];
+                out.set(t * rows + r, dot(wrow, a, cols));
             }
         }
     }

@@ -27,7 +27,7 @@ unsafe fn scale_index(odd_row: usize, h: usize) -> __m512i {
 // Index loops on purpose: the arrays are register tiles that must unroll to constants.
 #[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn gemm<const Q8: bool, const NT: usize, const RP: usize>(
+unsafe fn gemm<const Q8: bool, const NT: usize, const RP: usize, const PF: usize>(
     w: *const u8,
     a: *const u8,
     a_stride: usize,
@@ -43,6 +43,15 @@ unsafe fn gemm<const Q8: bool, const NT: usize, const RP: usize>(
     let mut acc = [[_mm512_setzero_ps(); NT]; ROWS];
     for s in 0..steps {
         let ws = w.add(s * sb);
+        if PF > 0 {
+            // Decode streams each weight byte once: ask for the lines PF bytes ahead now.
+            let mut off = 0;
+            while off < sb {
+                // `wrapping_add`: the address may lie past the buffer; a prefetch never faults.
+                _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(PF + off) as *const i8);
+                off += 64;
+            }
+        }
         let d01 = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const __m256i));
         let d23 = _mm512_cvtph_ps(_mm256_loadu_si256(ws.add(32) as *const __m256i));
         for h in 0..2 {
@@ -91,6 +100,9 @@ unsafe fn gemm<const Q8: bool, const NT: usize, const RP: usize>(
     }
 }
 
+/// Software prefetch distance in bytes for the single-token (decode) kernel.
+const PREFETCH: usize = 2048;
+
 /// Dispatches on the token count (1..=MAX_TOKENS).
 ///
 /// # Safety
@@ -105,10 +117,10 @@ unsafe fn run<const Q8: bool>(
 ) {
     let (w, a) = (w.as_ptr(), a.as_ptr());
     match ntok {
-        1 => gemm::<Q8, 1, 4>(w, a, a_stride, steps, out),
-        2 => gemm::<Q8, 2, 4>(w, a, a_stride, steps, out),
-        3 => gemm::<Q8, 3, 2>(w, a, a_stride, steps, out),
-        _ => gemm::<Q8, MAX_TOKENS, 2>(w, a, a_stride, steps, out),
+        1 => gemm::<Q8, 1, 4, PREFETCH>(w, a, a_stride, steps, out),
+        2 => gemm::<Q8, 2, 4, 0>(w, a, a_stride, steps, out),
+        3 => gemm::<Q8, 3, 2, 0>(w, a, a_stride, steps, out),
+        _ => gemm::<Q8, MAX_TOKENS, 2, 0>(w, a, a_stride, steps, out),
     }
 }
 

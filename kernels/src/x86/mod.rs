@@ -11,6 +11,7 @@ pub mod avx2;
 pub mod avx2_kquants;
 pub mod avx2_math;
 pub mod avx512;
+mod avx512_multi;
 mod avx512_packed;
 
 pub use avx2::AVX2;
