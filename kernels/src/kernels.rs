@@ -198,7 +198,9 @@ pub static SCALAR: Kernels = Kernels {
 /// `#[cfg(target_arch = ...)]`; the scalar table stays last as the fallback.
 #[cfg(target_arch = "x86_64")]
 static TABLES: [&Kernels; 3] = [&crate::x86::AVX512, &crate::x86::AVX2, &SCALAR];
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+static TABLES: [&Kernels; 2] = [&crate::arm::NEON, &SCALAR];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 static TABLES: [&Kernels; 1] = [&SCALAR];
 
 /// The tables this CPU can run, best first (the scalar table is always present, last).

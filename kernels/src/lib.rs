@@ -1,6 +1,7 @@
 //! brisk-kernels: ggml-compatible block types, the scalar reference for every operation, and
-//! one kernel table per instruction set (scalar everywhere; AVX2 and AVX-512 on x86-64). No dependencies, so it
-//! also builds for aarch64 with an old toolchain (Rust 1.63; see docs/ARCHITECTURE.md).
+//! one kernel table per instruction set (scalar everywhere; AVX2 and AVX-512 on x86-64; NEON,
+//! with SDOT where present, on aarch64). No dependencies, so it also builds for aarch64 with an
+//! old toolchain (Rust 1.63; see docs/ARCHITECTURE.md).
 //!
 //! - [`QuantType`]: ggml type ids, names, block geometry, `vec_dot_type`.
 //! - [`blocks`]: `#[repr(C)]` block structs, byte-identical to ggml's.
@@ -30,6 +31,9 @@ mod types;
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::incompatible_msrv)]
 mod x86;
+// The aarch64 module (NEON) builds with the 1.63 MSRV; x86 builds never read it.
+#[cfg(target_arch = "aarch64")]
+mod arm;
 
 pub use crate::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use crate::kernels::{

@@ -236,6 +236,30 @@ fn vec_dot_zeros_and_all_max_quants() {
     }
 }
 
+/// Rows that start at an odd address (a tensor inside an mmap need not be aligned).
+#[test]
+fn vec_dot_unaligned_rows() {
+    let mut rng = Rng::new(31);
+    for ty in QuantType::ALL {
+        let n = ty.block_len().max(32) * 5;
+        let w = quantize(ty, &rng.normals(n, 0.5));
+        let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
+        let mut wb = vec![0u8; w.len() + 1];
+        let mut ab = vec![0u8; a.len() + 3];
+        wb[1..].copy_from_slice(&w);
+        ab[3..].copy_from_slice(&a);
+        check_dot(ty, &wb[1..], &ab[3..], n, "unaligned");
+        let want = SCALAR.vec_dot(ty, &w, &a, n);
+        for k in tables() {
+            // Same bytes, same kernel: the address must not change the result.
+            let got = k.vec_dot(ty, &wb[1..], &ab[3..], n);
+            let aligned = k.vec_dot(ty, &w, &a, n);
+            assert_eq!(got.to_bits(), aligned.to_bits(), "{} on {}", ty, k.name);
+            assert!(want.is_finite() == got.is_finite(), "{} on {}", ty, k.name);
+        }
+    }
+}
+
 #[test]
 fn float_dots_odd_lengths() {
     let mut rng = Rng::new(19);
@@ -311,7 +335,8 @@ fn check_quantize(x: &[f32], what: &str) {
 #[test]
 fn quantize_rows_byte_identical() {
     let mut rng = Rng::new(23);
-    for &n in &[256usize, 512, 4096] {
+    // 32 and 96: one and three Q8_0/Q8_1 blocks (no whole Q8_K block, which is skipped).
+    for &n in &[32usize, 96, 256, 512, 4096] {
         for &s in &[1.0f32, 1e-3, 1e3, 1e-6, 1e-40, 1e30] {
             check_quantize(&rng.normals(n, s), &format!("normals n={} scale={}", n, s));
         }
