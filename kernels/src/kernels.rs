@@ -17,11 +17,11 @@ pub type VecDotFn = fn(w: &[u8], a: &[u8], n: usize) -> f32;
 pub type QuantizeRowFn = fn(src: &[f32], dst: &mut [u8]);
 /// Dot product of f16/bf16 weights (little-endian bytes) with f32 activations.
 pub type DotHalfFn = fn(w: &[u8], x: &[f32]) -> f32;
-/// One weight row (`n` elements) against `ntok ≤ MAX_MULTI` activation rows of the partner
-/// type (token t at byte `t·a_stride` of `a`), writing `out[t]`: `ntok` `vec_dot`s that decode
-/// the weights once.
+/// `nrows` consecutive weight rows (`w`, `n` elements each) against `ntok ≤ MAX_MULTI`
+/// activation rows of the partner type (token t at byte `t·a_stride` of `a`), writing
+/// `out[r·ntok + t]`: `nrows·ntok` `vec_dot`s that decode each weight block once.
 pub type VecDotMultiFn =
-    fn(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, n: usize, out: &mut [f32]);
+    fn(w: &[u8], nrows: usize, a: &[u8], a_stride: usize, ntok: usize, n: usize, out: &mut [f32]);
 /// The most tokens a [`VecDotMultiFn`] takes.
 pub const MAX_MULTI: usize = 64;
 /// Dot product of two f32 slices.
@@ -70,6 +70,9 @@ pub struct Kernels {
     /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
     pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
     pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
+    /// Row-repacked Q4_K ([`crate::packed::repack_q4_k_row`]) against Q8_K.
+    pub vec_dot_q4_kr: Option<VecDotFn>,
+    pub multi_q4_kr: Option<VecDotMultiFn>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -114,7 +117,21 @@ impl Kernels {
         match layout {
             Layout::Q4_0x4 => self.gemm_q4_0x4,
             Layout::Q8_0x4 => self.gemm_q8_0x4,
+            Layout::Q4_Kr => None,
         }
+    }
+
+    /// Single- and multi-token dot products for a row-repacked layout, if this table has them.
+    pub fn row_repacked(&self, layout: Layout) -> Option<(VecDotFn, VecDotMultiFn)> {
+        match layout {
+            Layout::Q4_Kr => self.vec_dot_q4_kr.zip(self.multi_q4_kr),
+            _ => None,
+        }
+    }
+
+    /// Whether weights may be repacked into `layout` for this table.
+    pub fn supports(&self, layout: Layout) -> bool {
+        self.packed_gemm(layout).is_some() || self.row_repacked(layout).is_some()
     }
 
     /// Dot product of `n` weights of type `ty` with `n` activations of type
@@ -192,6 +209,8 @@ pub static SCALAR: Kernels = Kernels {
     gemm_q8_0x4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
+    vec_dot_q4_kr: None,
+    multi_q4_kr: None,
 };
 
 /// Every table compiled into this build, best first. ISA tables are appended here behind

@@ -5,7 +5,7 @@ use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
 use brisk_kernels::packed::{self as pk, PackedGemmFn, MAX_TOKENS, ROWS};
-use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
+use brisk_kernels::{Kernels, QuantType, VecDotFn, VecDotMultiFn, MAX_MULTI};
 use std::borrow::Cow;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
@@ -15,10 +15,22 @@ const MIN_PARALLEL_WORK: usize = 1 << 16;
 /// activations, ≤ 64 × 2 bytes per column, stay in L2).
 const TOKEN_BLOCK: usize = 64;
 
+/// Weight rows per multi-token call (the tokens' per-chunk sums are shared across them).
+const MULTI_ROWS: usize = 16;
+
 pub struct Cpu {
     pub threads: usize,
     pub kernels: &'static Kernels,
     pool: Pool,
+}
+
+/// Where a matmul reads its weight rows (the file's layout or a row repack) and the dot
+/// products that understand them.
+struct WeightRows<'a> {
+    mat: &'a [u8],
+    row_bytes: usize,
+    dot: VecDotFn,
+    multi: Option<VecDotMultiFn>,
 }
 
 /// Activation rows prepared for one weight type.
@@ -79,9 +91,23 @@ impl Cpu {
         let (rows, cols) = (w.rows, w.cols);
         assert_eq!(x.len(), n * cols, "matmul: activation shape");
         assert_eq!(out.len(), n * rows, "matmul: output shape");
+        let mut src = WeightRows {
+            mat: w.bytes.as_bytes(),
+            row_bytes: w.row_bytes(),
+            dot: self.kernels.vec_dot_fn(w.ty),
+            multi: self.kernels.vec_dot_multi_fn(w.ty),
+        };
         if let Some(p) = &w.packed {
             if let Some(gemm) = self.kernels.packed_gemm(p.layout) {
                 return self.matmul_packed(p, gemm, rows, cols, x, n, out);
+            }
+            if let Some((dot, multi)) = self.kernels.row_repacked(p.layout) {
+                src = WeightRows {
+                    mat: p.bytes(),
+                    row_bytes: p.group_bytes,
+                    dot,
+                    multi: Some(multi),
+                };
             }
         }
         let act_ty = w.ty.vec_dot_type();
@@ -102,7 +128,7 @@ impl Cpu {
             len: out.len(),
         };
         if rows * cols * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
-            self.rows_into(w, &acts, n, 0..rows, &shared);
+            self.rows_into(w, &src, &acts, n, 0..rows, &shared);
             return;
         }
         // Several chunks per thread balance uneven progress; each is a whole number of rows.
@@ -110,7 +136,7 @@ impl Cpu {
         let tasks = rows.div_ceil(chunk);
         self.pool.run(tasks, &|i| {
             let range = i * chunk..((i + 1) * chunk).min(rows);
-            self.rows_into(w, &acts, n, range, &shared);
+            self.rows_into(w, &src, &acts, n, range, &shared);
         });
     }
 
@@ -182,6 +208,7 @@ impl Cpu {
     fn rows_into(
         &self,
         w: &QTensor,
+        src: &WeightRows,
         acts: &Activations,
         n: usize,
         range: std::ops::Range<usize>,
@@ -205,56 +232,36 @@ impl Cpu {
                     }
                 }
             }
-            Activations::Quantized { bytes, row_bytes } if n > 1 => {
-                if let Some(multi) = k.vec_dot_multi_fn(w.ty) {
-                    let mut tile = [0f32; MAX_MULTI];
-                    for t0 in (0..n).step_by(TOKEN_BLOCK) {
-                        let t_end = (t0 + TOKEN_BLOCK).min(n);
-                        for r in range.clone() {
-                            let wrow = w.row(r);
-                            for t in (t0..t_end).step_by(MAX_MULTI) {
-                                let nt = MAX_MULTI.min(t_end - t);
-                                multi(
-                                    wrow,
-                                    &bytes[t * row_bytes..],
-                                    *row_bytes,
-                                    nt,
-                                    cols,
-                                    &mut tile,
-                                );
-                                for (j, v) in tile[..nt].iter().enumerate() {
-                                    out.set((t + j) * rows + r, *v);
+            Activations::Quantized { bytes, row_bytes } => {
+                let (wrb, ab) = (src.row_bytes, *row_bytes);
+                match src.multi {
+                    Some(multi) if n > 1 => {
+                        let mut tile = vec![0f32; MULTI_ROWS * MAX_MULTI];
+                        let tb = TOKEN_BLOCK.min(MAX_MULTI);
+                        for t0 in (0..n).step_by(tb) {
+                            let nt = tb.min(n - t0);
+                            for r0 in range.clone().step_by(MULTI_ROWS) {
+                                let nr = MULTI_ROWS.min(range.end - r0);
+                                let wrows = &src.mat[r0 * wrb..(r0 + nr) * wrb];
+                                multi(wrows, nr, &bytes[t0 * ab..], ab, nt, cols, &mut tile);
+                                for r in 0..nr {
+                                    for t in 0..nt {
+                                        out.set((t0 + t) * rows + r0 + r, tile[r * nt + t]);
+                                    }
                                 }
                             }
                         }
                     }
-                    return;
+                    _ => {
+                        for r in range {
+                            let wrow = &src.mat[r * wrb..(r + 1) * wrb];
+                            for t in 0..n {
+                                let a = &bytes[t * ab..(t + 1) * ab];
+                                out.set(t * rows + r, (src.dot)(wrow, a, cols));
+                            }
+                        }
+                    }
                 }
-                self.rows_quantized(w, bytes, *row_bytes, n, range, out)
-            }
-            Activations::Quantized { bytes, row_bytes } => {
-                self.rows_quantized(w, bytes, *row_bytes, n, range, out)
-            }
-        }
-    }
-
-    /// One `vec_dot` per (row, token).
-    fn rows_quantized(
-        &self,
-        w: &QTensor,
-        bytes: &[u8],
-        row_bytes: usize,
-        n: usize,
-        range: std::ops::Range<usize>,
-        out: &SharedOut,
-    ) {
-        let (rows, cols) = (w.rows, w.cols);
-        let dot = self.kernels.vec_dot_fn(w.ty);
-        for r in range {
-            let wrow = w.row(r);
-            for t in 0..n {
-                let a = &bytes[t * row_bytes..(t + 1) * row_bytes];
-                out.set(t * rows + r, dot(wrow, a, cols));
             }
         }
     }

@@ -18,7 +18,7 @@ pub struct RepackStats {
 /// The packed layout `kernels` can multiply for this tensor, if any.
 fn layout_for(t: &QTensor, kernels: &Kernels) -> Option<Layout> {
     let layout = Layout::for_type(t.ty)?;
-    kernels.packed_gemm(layout).map(|_| layout)
+    kernels.supports(layout).then_some(layout)
 }
 
 /// Repacks every eligible matrix of `weights` on up to `threads` threads. The embedding table

@@ -733,4 +733,6 @@ pub static AVX2: Kernels = Kernels {
     gemm_q8_0x4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
+    vec_dot_q4_kr: None,
+    multi_q4_kr: None,
 };

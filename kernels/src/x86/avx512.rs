@@ -188,6 +188,7 @@ tf! {
         );
         for i in 0..nb {
             let x = w.add(i * BlockQ6K::BYTES);
+            super::avx512_multi::prefetch_ahead(x, BlockQ6K::BYTES);
             let y = a.add(i * BlockQ8K::BYTES);
             let yd = f32::from_le_bytes(core::ptr::read_unaligned(y as *const [u8; 4]));
             let d = f16x(rd16(x.add(208))) * yd;
@@ -392,4 +393,6 @@ pub static AVX512: Kernels = Kernels {
     gemm_q8_0x4: Some(super::avx512_packed::gemm_q8_0x4),
     multi_q4_k_q8_k: Some(super::avx512_multi::multi_q4_k_q8_k),
     multi_q6_k_q8_k: Some(super::avx512_multi::multi_q6_k_q8_k),
+    vec_dot_q4_kr: Some(super::avx512_multi::vec_dot_q4_kr),
+    multi_q4_kr: Some(super::avx512_multi::multi_q4_kr),
 };

@@ -9,6 +9,7 @@ use core::arch::x86_64::*;
 use super::avx2::{self, f16x, hsum_ps, rd16};
 use crate::blocks::{check, Block, BlockQ4K, BlockQ6K, BlockQ8K};
 use crate::kernels::MAX_MULTI;
+use crate::packed::Q4_KR_BYTES;
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -23,6 +24,37 @@ unsafe fn hsum512(v: __m512) -> f32 {
     let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     hsum_ps(_mm256_add_ps(lo, hi))
 }
+
+/// `acc + Σ pairs (x·y)` in i32 lanes with the real `vpdpwssd`: LLVM otherwise splits the
+/// intrinsic into `vpmaddwd` + `vpaddd`, one more instruction in the hottest loop.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn dpwssd(acc: __m512i, x: __m512i, y: __m512i) -> __m512i {
+    let mut acc = acc;
+    core::arch::asm!(
+        "vpdpwssd {acc}, {x}, {y}",
+        acc = inout(zmm_reg) acc,
+        x = in(zmm_reg) x,
+        y = in(zmm_reg) y,
+        options(pure, nomem, nostack, preserves_flags)
+    );
+    acc
+}
+
+/// Decode streams every weight byte once: request the cache lines of the block `PREFETCH`
+/// bytes ahead (`len` bytes long) so several DRAM reads are in flight.
+#[inline]
+pub(super) unsafe fn prefetch_ahead(p: *const u8, len: usize) {
+    let mut off = 0;
+    while off < len + 63 {
+        // `wrapping_add`: the address may lie past the buffer; a prefetch never faults.
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + off) as *const i8);
+        off += 64;
+    }
+}
+
+/// Software prefetch distance for the single-token kernels, in bytes.
+const PREFETCH: usize = 2048;
 
 #[inline]
 unsafe fn rd_f32(p: *const u8) -> f32 {
@@ -42,22 +74,26 @@ const NT: usize = 4;
 struct Decoded {
     q: [__m512i; 4],
     sc: [__m512i; 4],
+    /// Q6_K: the 16 scales (i16) for the −32 offset through the Q8_K `bsums`.
     off: __m256i,
-    d: f32,
-    dmin: f32,
+    /// Q4_K: `dmin · m_j` for the 8 sub-blocks (exact in f32).
+    mins: __m256,
+    d: __m512,
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn decode_q4_k(x: *const u8) -> Decoded {
     let m4 = _mm512_set1_epi8(0x0f);
     let sm = avx2::k4_scales(&core::ptr::read_unaligned(x.add(4) as *const [u8; 12]));
-    let mins = _mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i);
+    let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+        sm.as_ptr().add(8) as *const __m128i
+    )));
     let mut dec = Decoded {
         q: [_mm512_setzero_si512(); 4],
         sc: [_mm512_setzero_si512(); 4],
-        off: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins, mins)),
-        d: f16x(rd16(x)),
-        dmin: f16x(rd16(x.add(2))),
+        off: _mm256_setzero_si256(),
+        mins: _mm256_mul_ps(mins, _mm256_set1_ps(f16x(rd16(x.add(2))))),
+        d: _mm512_set1_ps(f16x(rd16(x))),
     };
     for c in 0..4 {
         let q = _mm256_loadu_si256(x.add(16 + 32 * c) as *const __m256i);
@@ -68,6 +104,89 @@ unsafe fn decode_q4_k(x: *const u8) -> Decoded {
         );
     }
     dec
+}
+
+/// Decodes one row-repacked Q4_K super-block ([`crate::packed::repack_q4_k_row`]): two
+/// loads give the four quant vectors, the plain scale bytes one permute per vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn decode_q4_kr(x: *const u8) -> Decoded {
+    let m4 = _mm512_set1_epi8(0x0f);
+    let q0 = _mm512_loadu_si512(x as *const _);
+    let q1 = _mm512_loadu_si512(x.add(64) as *const _);
+    let scz = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(
+        x.add(132) as *const __m128i
+    )));
+    let m8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(x.add(140) as *const __m128i));
+    let mut sc = [_mm512_setzero_si512(); 4];
+    for (c, v) in sc.iter_mut().enumerate() {
+        // i16 lane l (bytes 2l, 2l+1 of vector c) lies in sub-block 2c + l/16.
+        let idx = _mm512_add_epi16(
+            _mm512_set1_epi16(2 * c as i16),
+            _mm512_srli_epi16(
+                _mm512_set_epi16(
+                    31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                    11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+                ),
+                4,
+            ),
+        );
+        *v = _mm512_permutexvar_epi16(idx, scz);
+    }
+    Decoded {
+        q: [
+            _mm512_and_si512(q0, m4),
+            _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
+            _mm512_and_si512(q1, m4),
+            _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4),
+        ],
+        sc,
+        off: _mm256_setzero_si256(),
+        mins: _mm256_mul_ps(
+            _mm256_cvtepi32_ps(m8),
+            _mm256_set1_ps(f16x(rd16(x.add(130)))),
+        ),
+        d: _mm512_set1_ps(f16x(rd16(x.add(128)))),
+    }
+}
+
+/// Single-token dot of a row-repacked Q4_K row with a Q8_K row (decode).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn q4_kr_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
+    let mut acc = _mm512_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    let ones = _mm256_set1_epi16(1);
+    for i in 0..nb {
+        prefetch_ahead(w.add(i * Q4_KR_BYTES), Q4_KR_BYTES);
+        let b = decode_q4_kr(w.add(i * Q4_KR_BYTES));
+        let yb = a.add(i * BlockQ8K::BYTES);
+        let yd = _mm512_set1_ps(rd_f32(yb));
+        let mut isum = _mm512_setzero_si512();
+        for c in 0..4 {
+            let yy = _mm512_loadu_si512(yb.add(4 + 64 * c) as *const _);
+            isum = dpwssd(isum, _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
+        }
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(b.d, yd), _mm512_cvtepi32_ps(isum), acc);
+        let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
+        let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, ones));
+        accm = _mm256_fmadd_ps(
+            _mm256_mul_ps(b.mins, _mm512_castps512_ps256(yd)),
+            sums,
+            accm,
+        );
+    }
+    hsum512(acc) - hsum_ps(accm)
+}
+
+/// A `VecDotFn` for row-repacked Q4_K; only reachable through the AVX-512 table.
+pub(super) fn vec_dot_q4_kr(w: &[u8], a: &[u8], n: usize) -> f32 {
+    assert!(n % 256 == 0, "vec_dot_q4_kr: length");
+    let nb = n / 256;
+    assert_eq!(w.len(), nb * Q4_KR_BYTES, "vec_dot_q4_kr: weight bytes");
+    check::<BlockQ8K>(n, a.len());
+    // SAFETY: the AVX-512 table is handed out only when its features are present; the
+    // lengths of both rows were checked above.
+    unsafe { q4_kr_q8_k(w.as_ptr(), a.as_ptr(), nb) }
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -91,8 +210,8 @@ unsafe fn decode_q6_k(x: *const u8) -> Decoded {
         q: [_mm512_setzero_si512(); 4],
         sc: [_mm512_setzero_si512(); 4],
         off: sc16,
-        d: f16x(rd16(x.add(208))),
-        dmin: 0.0,
+        mins: _mm256_setzero_ps(),
+        d: _mm512_set1_ps(f16x(rd16(x.add(208)))),
     };
     for h in 0..2 {
         let qa = _mm256_loadu_si256(x.add(64 * h) as *const __m256i);
@@ -127,39 +246,42 @@ fn act_offset(q6: bool, c: usize) -> usize {
     }
 }
 
-/// `NT` tokens (`y[t]`: their Q8_K rows at super-block `first`) against decoded super-blocks.
+/// `N` tokens (`y[t]`: their Q8_K rows at the chunk's first super-block; `ms[t]`: their
+/// per-sub-block `d_a · Σ a` for the Q4_K mins, 8 per super-block) against decoded super-blocks.
 // Index loops on purpose: the arrays are register tiles that must unroll to constants.
 #[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn tile<const Q6: bool, const N: usize>(dec: &[Decoded], y: [*const u8; N]) -> [f32; N] {
+unsafe fn tile<const Q6: bool, const N: usize>(
+    dec: &[Decoded],
+    y: [*const u8; N],
+    ms: [*const f32; N],
+) -> [f32; N] {
     let mut acc = [_mm512_setzero_ps(); N];
     let mut accm = [_mm256_setzero_ps(); N];
     for (i, b) in dec.iter().enumerate() {
         for t in 0..N {
             let yb = y[t].add(i * BlockQ8K::BYTES);
-            let yd = rd_f32(yb);
-            let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
-            let off = _mm256_madd_epi16(b.off, bsums);
+            let scale = _mm512_mul_ps(b.d, _mm512_set1_ps(rd_f32(yb)));
             let mut isum = _mm512_setzero_si512();
             for c in 0..4 {
                 let yy = _mm512_loadu_si512(yb.add(act_offset(Q6, c)) as *const _);
-                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
+                isum = dpwssd(isum, _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
             }
             if Q6 {
                 // Offset term: 32 · Σ_j sc_j · bsums_j.
+                let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
+                let off = _mm256_madd_epi16(b.off, bsums);
                 let lo = _mm512_castsi512_si256(isum);
                 let hi = _mm512_extracti64x4_epi64(isum, 1);
                 let tot = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), _mm256_slli_epi32(off, 5));
                 acc[t] = _mm512_fmadd_ps(
-                    _mm512_set1_ps(b.d * yd),
+                    scale,
                     _mm512_castps256_ps512(_mm256_cvtepi32_ps(tot)),
                     acc[t],
                 );
             } else {
-                let m = _mm256_set1_ps(b.dmin * yd);
-                accm[t] = _mm256_fmadd_ps(m, _mm256_cvtepi32_ps(off), accm[t]);
-                acc[t] =
-                    _mm512_fmadd_ps(_mm512_set1_ps(b.d * yd), _mm512_cvtepi32_ps(isum), acc[t]);
+                accm[t] = _mm256_fmadd_ps(b.mins, _mm256_loadu_ps(ms[t].add(8 * i)), accm[t]);
+                acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[t]);
             }
         }
     }
@@ -170,92 +292,151 @@ unsafe fn tile<const Q6: bool, const N: usize>(dec: &[Decoded], y: [*const u8; N
     out
 }
 
-/// The multi-token dot: per chunk of super-blocks, decode once, then sweep the tokens in
-/// register tiles of `NT`.
+/// `d_a · Σ a` per 32-element sub-block of `nb` Q8_K blocks (from their `bsums`), into `out`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn multi<const Q6: bool>(
+unsafe fn sub_block_sums(y: *const u8, nb: usize, out: *mut f32) {
+    let ones = _mm256_set1_epi16(1);
+    for i in 0..nb {
+        let yb = y.add(i * BlockQ8K::BYTES);
+        let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
+        let s = _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, ones));
+        _mm256_storeu_ps(out.add(8 * i), _mm256_mul_ps(s, _mm256_set1_ps(rd_f32(yb))));
+    }
+}
+
+/// The multi-row, multi-token dot: per chunk of super-blocks, the tokens' sub-block sums once,
+/// then per row: decode the chunk once and sweep the tokens in register tiles of `NT`.
+/// `out[r · ntok + t]` accumulates from 0.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn multi<const KIND: u8>(
     w: *const u8,
+    nrows: usize,
     a: *const u8,
     a_stride: usize,
     ntok: usize,
     nb: usize,
+    sums: &mut [f32],
     out: &mut [f32],
 ) {
-    let bytes = if Q6 { BlockQ6K::BYTES } else { BlockQ4K::BYTES };
+    let q6 = KIND == KIND_Q6_K;
+    let bytes = match KIND {
+        KIND_Q6_K => BlockQ6K::BYTES,
+        KIND_Q4_KR => Q4_KR_BYTES,
+        _ => BlockQ4K::BYTES,
+    };
     let zero = Decoded {
         q: [_mm512_setzero_si512(); 4],
         sc: [_mm512_setzero_si512(); 4],
         off: _mm256_setzero_si256(),
-        d: 0.0,
-        dmin: 0.0,
+        mins: _mm256_setzero_ps(),
+        d: _mm512_setzero_ps(),
     };
     let mut dec = [zero; CHUNK];
-    for o in out[..ntok].iter_mut() {
+    for o in out[..nrows * ntok].iter_mut() {
         *o = 0.0;
     }
     let mut first = 0;
     while first < nb {
         let len = CHUNK.min(nb - first);
-        for (i, d) in dec[..len].iter_mut().enumerate() {
-            let x = w.add((first + i) * bytes);
-            *d = if Q6 { decode_q6_k(x) } else { decode_q4_k(x) };
-        }
         let row = |t: usize| a.add(t * a_stride + first * BlockQ8K::BYTES);
-        let mut t = 0;
-        while t + NT <= ntok {
-            let r = tile::<Q6, NT>(&dec[..len], [row(t), row(t + 1), row(t + 2), row(t + 3)]);
-            for j in 0..NT {
-                out[t + j] += r[j];
+        let sp = sums.as_mut_ptr();
+        if !q6 {
+            for t in 0..ntok {
+                sub_block_sums(row(t), len, sp.add(t * 8 * CHUNK));
             }
-            t += NT;
         }
-        while t < ntok {
-            out[t] += tile::<Q6, 1>(&dec[..len], [row(t)])[0];
-            t += 1;
+        let ms = |t: usize| sp.add(t * 8 * CHUNK) as *const f32;
+        for r in 0..nrows {
+            let wr = w.add(r * nb * bytes);
+            for (i, d) in dec[..len].iter_mut().enumerate() {
+                let x = wr.add((first + i) * bytes);
+                *d = match KIND {
+                    KIND_Q6_K => decode_q6_k(x),
+                    KIND_Q4_KR => decode_q4_kr(x),
+                    _ => decode_q4_k(x),
+                };
+            }
+            let o = &mut out[r * ntok..(r + 1) * ntok];
+            let mut t = 0;
+            while t + NT <= ntok {
+                let y = [row(t), row(t + 1), row(t + 2), row(t + 3)];
+                let m = [ms(t), ms(t + 1), ms(t + 2), ms(t + 3)];
+                let v = if q6 {
+                    tile::<true, NT>(&dec[..len], y, m)
+                } else {
+                    tile::<false, NT>(&dec[..len], y, m)
+                };
+                for j in 0..NT {
+                    o[t + j] += v[j];
+                }
+                t += NT;
+            }
+            while t < ntok {
+                o[t] += if q6 {
+                    tile::<true, 1>(&dec[..len], [row(t)], [ms(t)])[0]
+                } else {
+                    tile::<false, 1>(&dec[..len], [row(t)], [ms(t)])[0]
+                };
+                t += 1;
+            }
         }
         first += len;
     }
 }
 
+const KIND_Q4_K: u8 = 0;
+const KIND_Q6_K: u8 = 1;
+const KIND_Q4_KR: u8 = 2;
+
 /// Checks a multi-token call's lengths; returns the number of weight blocks.
-fn check_multi<W: Block>(
+#[allow(clippy::too_many_arguments)]
+fn check_multi(
+    block_bytes: usize,
     w: &[u8],
+    nrows: usize,
     a: &[u8],
     a_stride: usize,
     ntok: usize,
     n: usize,
     out: &[f32],
 ) -> usize {
-    let nb = check::<W>(n, w.len());
+    assert!(nrows >= 1 && n % 256 == 0, "multi dot: shape");
+    let nb = n / 256;
+    assert_eq!(w.len(), nrows * nb * block_bytes, "multi dot: weight bytes");
     let row = nb * BlockQ8K::BYTES;
     assert!((1..=MAX_MULTI).contains(&ntok), "multi dot: token count");
     assert!(
         a_stride >= row && a.len() >= (ntok - 1) * a_stride + row,
         "multi dot: activations"
     );
-    assert!(out.len() >= ntok, "multi dot: output length");
+    assert!(out.len() >= nrows * ntok, "multi dot: output length");
     nb
 }
 
 macro_rules! multi_wrapper {
-    ($name:ident, $q6:literal, $w:ty) => {
+    ($name:ident, $kind:expr, $bytes:expr) => {
         /// A `VecDotMultiFn`; only reachable through the AVX-512 table.
         pub(super) fn $name(
             w: &[u8],
+            nrows: usize,
             a: &[u8],
             a_stride: usize,
             ntok: usize,
             n: usize,
             out: &mut [f32],
         ) {
-            let nb = check_multi::<$w>(w, a, a_stride, ntok, n, out);
+            let nb = check_multi($bytes, w, nrows, a, a_stride, ntok, n, out);
+            let mut sums = [0f32; 8 * CHUNK * MAX_MULTI];
             let (w, a) = (w.as_ptr(), a.as_ptr());
             // SAFETY: the AVX-512 table is handed out only when its features are present;
-            // `check_multi` bounded every read to `w` and `a`.
-            unsafe { multi::<$q6>(w, a, a_stride, ntok, nb, out) }
+            // `check_multi` bounded every read to `w` and `a`; `sums` holds 8 · CHUNK floats
+            // for each of the ≤ MAX_MULTI tokens.
+            unsafe { multi::<{ $kind }>(w, nrows, a, a_stride, ntok, nb, &mut sums, out) }
         }
     };
 }
 
-multi_wrapper!(multi_q4_k_q8_k, false, BlockQ4K);
-multi_wrapper!(multi_q6_k_q8_k, true, BlockQ6K);
+multi_wrapper!(multi_q4_k_q8_k, KIND_Q4_K, BlockQ4K::BYTES);
+multi_wrapper!(multi_q6_k_q8_k, KIND_Q6_K, BlockQ6K::BYTES);
+multi_wrapper!(multi_q4_kr, KIND_Q4_KR, Q4_KR_BYTES);
