@@ -1,7 +1,11 @@
 //! A generation session: one sequence's tokens and KV cache, evaluated in batches. `run`,
 //! `tokenize`'s checks, and later chat/bench/perplexity/speculate all drive the model through it.
 use crate::attn::flash::PagedSeqCache;
+use crate::attn::shift::RopeParams;
 use crate::model::{Logits, Model};
+
+/// Shortest run of cached tokens worth moving by a context shift rather than recomputing.
+const MIN_SHIFT_REUSE: usize = 4;
 
 /// Tokens evaluated per forward call during prompt processing (bounds scratch memory).
 pub const DEFAULT_BATCH: usize = 512;
@@ -22,6 +26,8 @@ pub struct Session<'m> {
     /// Tokens run through the model since creation (prompt and generated): counters for tests
     /// and statistics.
     pub evaluated: usize,
+    /// Tokens moved by context shifts instead of being recomputed.
+    pub shifted: usize,
 }
 
 impl<'m> Session<'m> {
@@ -32,6 +38,7 @@ impl<'m> Session<'m> {
             tokens: Vec::new(),
             batch: DEFAULT_BATCH,
             evaluated: 0,
+            shifted: 0,
         }
     }
 
@@ -54,9 +61,78 @@ impl<'m> Session<'m> {
 
     /// Forget everything.
     pub fn reset(&mut self) {
-        // Truncating to zero frees every block; it cannot fail for the session's own sequence.
-        let _ = self.kv.truncate(0);
-        self.tokens.clear();
+        self.truncate(0);
+    }
+
+    /// Forget every token from `len` on (a no-op when `len` is at or past the end).
+    pub fn truncate(&mut self, len: usize) {
+        // Truncating the session's own sequence cannot fail.
+        let _ = self.kv.truncate(len);
+        self.tokens.truncate(len);
+    }
+
+    /// Tokens at the start of `tokens` that the session already holds.
+    pub fn common_prefix(&self, tokens: &[u32]) -> usize {
+        self.tokens
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
+    /// Drop the held tokens `start..start + n` and move the later ones down (StreamingLLM
+    /// context shift: their cached keys are re-rotated, nothing is recomputed).
+    pub fn shift(&mut self, start: usize, n: usize) {
+        let start = start.min(self.tokens.len());
+        let n = n.min(self.tokens.len() - start);
+        if n == 0 {
+            return;
+        }
+        let rope = RopeParams::of(&self.model.config);
+        if self.kv.shift_down(start, n, rope).is_err() {
+            // Positions of the session's own sequence are always readable; should the cache
+            // refuse anyway, fall back to recomputing from `start`.
+            self.truncate(start);
+            return;
+        }
+        self.tokens.drain(start..start + n);
+        self.shifted += self.tokens.len() - start;
+    }
+
+    /// Prepare to continue with `tokens` (a whole re-rendered prompt): keep the common prefix,
+    /// and where the held tokens after it reappear later in `tokens` less some dropped range
+    /// (old turns removed to make room), shift them into place instead of recomputing them.
+    /// Truncates whatever else differs. Returns how many tokens of `tokens` are held; the caller
+    /// evaluates the rest, and at least the last token is always left to evaluate so that it
+    /// has logits.
+    pub fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
+        let p = self.common_prefix(tokens);
+        if p < self.tokens.len() && p < tokens.len() {
+            // The drop `d` that lets the most held tokens after `p` line up with `tokens[p..]`.
+            let rest = &tokens[p..];
+            let mut best = (0usize, 0usize);
+            for d in 1..self.tokens.len() - p {
+                let old = &self.tokens[p + d..];
+                if old.len() < MIN_SHIFT_REUSE.max(best.1 + 1) {
+                    break;
+                }
+                let m = old.iter().zip(rest).take_while(|(a, b)| a == b).count();
+                if m > best.1 {
+                    best = (d, m);
+                }
+            }
+            if best.1 >= MIN_SHIFT_REUSE {
+                self.shift(p, best.0);
+                self.truncate(p + best.1);
+            } else {
+                self.truncate(p);
+            }
+        } else {
+            self.truncate(p);
+        }
+        let held = self.tokens.len().min(tokens.len().saturating_sub(1));
+        self.truncate(held);
+        held
     }
 
     /// Append `tokens` to the context and return their logits (`Last`: the final token's;

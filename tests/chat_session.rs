@@ -1,0 +1,163 @@
+//! The chat engine keeps earlier turns in the KV cache: a later turn evaluates only its new
+//! tokens (counted by `Session::evaluated`), and when the context fills, old turns are dropped and
+//! the rest of the cache is shifted into place rather than recomputed.
+mod common;
+
+use brisk::chat::{ChatEngine, ChatTemplate, Conversation, Finish, ReplyEvents};
+use brisk::generate::{SamplerParams, Session};
+use brisk::model::loader;
+
+struct Quiet {
+    text: String,
+    notices: Vec<String>,
+}
+
+impl ReplyEvents for Quiet {
+    fn text(&mut self, piece: &str) -> bool {
+        self.text.push_str(piece);
+        true
+    }
+    fn notice(&mut self, msg: &str) {
+        self.notices.push(msg.to_string());
+    }
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+fn greedy() -> SamplerParams {
+    SamplerParams {
+        temp: 0.0,
+        seed: 1,
+        ..SamplerParams::default()
+    }
+}
+
+#[test]
+fn second_turn_evaluates_only_its_new_tokens() {
+    let Some(fx) = common::fixtures() else { return };
+    let lm = loader::load(&fx.join("models/stories260K.gguf"), 1).unwrap();
+    let t = ChatTemplate::from_arg("chatml", "<s>", "</s>").unwrap();
+    let conv = Conversation::new(Some("You tell stories."));
+    let mut e = ChatEngine::new(
+        Session::new(&lm.model, 512),
+        &lm.tokenizer,
+        t,
+        conv,
+        greedy(),
+        vec![],
+    );
+    e.n_predict = 10;
+    let mut ev = Quiet {
+        text: String::new(),
+        notices: vec![],
+    };
+    let s1 = e.reply("Once upon a time", &mut ev).unwrap();
+    assert_eq!(s1.reused_tokens, 0);
+    assert_eq!(s1.finish, Finish::Length);
+    assert_eq!(e.session.evaluated, s1.prompt_tokens + s1.generated);
+    let held_after_1 = e.session.tokens().len();
+
+    let before = e.session.evaluated;
+    let s2 = e.reply("Lily went to the park", &mut ev).unwrap();
+    let prompt_evals = e.session.evaluated - before - s2.generated;
+    assert_eq!(prompt_evals, s2.new_tokens);
+    assert_eq!(s2.new_tokens, s2.prompt_tokens - s2.reused_tokens);
+    // Everything the first turn left in the cache (its prompt and reply) is reused…
+    assert!(
+        s2.reused_tokens >= held_after_1 - 1,
+        "reused {} of {held_after_1}",
+        s2.reused_tokens
+    );
+    // …so the second turn evaluates only the end of the reply's turn and the new message: far
+    // fewer tokens than its whole prompt.
+    let new_text =
+        "<|im_end|>\n<|im_start|>user\nLily went to the park<|im_end|>\n<|im_start|>assistant\n";
+    let budget = lm.tokenizer.encode(new_text, false, true).len() + 2;
+    assert!(
+        s2.new_tokens <= budget,
+        "turn 2 evaluated {} tokens; its new text is about {budget}",
+        s2.new_tokens
+    );
+    assert!(s2.prompt_tokens > 2 * s2.new_tokens);
+}
+
+#[test]
+fn a_full_context_drops_old_turns_and_shifts_the_cache() {
+    let Some(fx) = common::fixtures() else { return };
+    let lm = loader::load(&fx.join("models/stories260K.gguf"), 1).unwrap();
+    let t = ChatTemplate::from_arg("chatml", "<s>", "</s>").unwrap();
+    let conv = Conversation::new(Some("Stories."));
+    let n_ctx = 256;
+    let mut e = ChatEngine::new(
+        Session::new(&lm.model, n_ctx),
+        &lm.tokenizer,
+        t,
+        conv,
+        greedy(),
+        vec![],
+    );
+    e.n_predict = 12;
+    let mut ev = Quiet {
+        text: String::new(),
+        notices: vec![],
+    };
+    let mut dropped = 0;
+    for i in 0..8 {
+        let s = e
+            .reply(&format!("Tell me about day {i} of the trip"), &mut ev)
+            .unwrap();
+        dropped += s.dropped_turns;
+        assert!(e.session.tokens().len() <= n_ctx);
+        // The cache holds exactly a prefix of what the conversation renders to.
+        let rendered = e.tokenize_conversation(false, &mut ev).unwrap();
+        let held = e.session.tokens();
+        let common = held
+            .iter()
+            .zip(&rendered)
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(
+            common + s.generated + 2 >= held.len(),
+            "turn {i}: the cache diverges from the conversation"
+        );
+    }
+    assert!(dropped > 0, "turns were dropped");
+    assert!(
+        e.session.shifted > 0,
+        "the kept tail was shifted, not recomputed"
+    );
+    assert_eq!(e.conv.system(), Some("Stories."), "the system prompt stays");
+    assert!(ev.notices.iter().any(|n| n.contains("dropped")));
+}
+
+#[test]
+fn a_message_that_cannot_fit_is_an_error_and_the_chat_goes_on() {
+    let Some(fx) = common::fixtures() else { return };
+    let lm = loader::load(&fx.join("models/stories260K.gguf"), 1).unwrap();
+    let t = ChatTemplate::from_arg("chatml", "<s>", "</s>").unwrap();
+    let mut e = ChatEngine::new(
+        Session::new(&lm.model, 64),
+        &lm.tokenizer,
+        t,
+        Conversation::new(None),
+        greedy(),
+        vec![],
+    );
+    e.n_predict = 4;
+    let mut ev = Quiet {
+        text: String::new(),
+        notices: vec![],
+    };
+    let long = "word ".repeat(200);
+    assert!(e.reply(&long, &mut ev).is_err());
+    assert!(
+        e.conv.messages.is_empty(),
+        "the refused message is not kept"
+    );
+    let s = e.reply("Hi", &mut ev).unwrap();
+    assert!(matches!(
+        s.finish,
+        Finish::Length | Finish::Eos | Finish::Context | Finish::Stop
+    ));
+}
