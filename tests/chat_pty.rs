@@ -234,8 +234,21 @@ fn stories_three_turns_reset_save_load_in_a_terminal() {
     p.expect_err("/help for commands");
     p.expect_out("> ");
     let mut stats = Vec::new();
-    for msg in ["Once upon a time", "Lily went to the park", "The end"] {
-        p.send(&format!("{msg}\r"));
+    // The second message is typed over two lines (a trailing backslash), the third is pasted
+    // as one block (bracketed paste, as a terminal wraps a paste).
+    let typed: [&[&str]; 3] = [
+        &["Once upon a time\r"],
+        &["Lily went\\\r", "to the park\r"],
+        &["\x1b[200~The end.\nThe real end.\x1b[201~\r"],
+    ];
+    for lines in typed {
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                // The continuation prompt: typing ahead of it may be discarded.
+                p.expect_out(". ");
+            }
+            p.send(line);
+        }
         stats.push(stats_counts(&p.stats_line()));
         p.expect_out("> ");
     }
@@ -261,7 +274,8 @@ fn stories_three_turns_reset_save_load_in_a_terminal() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
     assert_eq!(saved["messages"][0]["content"], "You tell stories.");
-    assert_eq!(saved["messages"][5]["content"], "The end");
+    assert_eq!(saved["messages"][3]["content"], "Lily went\nto the park");
+    assert_eq!(saved["messages"][5]["content"], "The end.\nThe real end.");
     p.send("And then?\r");
     let (pl, _, _) = stats_counts(&p.stats_line());
     assert!(

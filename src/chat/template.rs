@@ -160,16 +160,10 @@ fn fold_system(messages: &[Message]) -> Option<Vec<Message>> {
 /// A `.jinja` file is the template; a `tokenizer_config.json` carries it in `chat_template`
 /// (a string, or a list of named templates of which "default" is used).
 fn template_from_file_text(text: &str) -> Option<String> {
-    if !text.trim_start().starts_with('{')
-        || text.contains("{%") && !text.contains("\"chat_template\"")
-    {
-        return Some(text.to_string());
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => chat_template_of_config(&v),
+        _ => Some(text.to_string()),
     }
-    let v: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(_) => return Some(text.to_string()),
-    };
-    chat_template_of_config(&v)
 }
 
 /// `chat_template` of a parsed tokenizer_config.json.
