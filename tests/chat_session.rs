@@ -161,3 +161,39 @@ fn a_message_that_cannot_fit_is_an_error_and_the_chat_goes_on() {
         Finish::Length | Finish::Eos | Finish::Context | Finish::Stop
     ));
 }
+
+#[test]
+fn keep_pins_the_first_turn_when_old_turns_are_dropped() {
+    let Some(fx) = common::fixtures() else { return };
+    let lm = loader::load(&fx.join("models/stories260K.gguf"), 1).unwrap();
+    let t = ChatTemplate::from_arg("chatml", "<s>", "</s>").unwrap();
+    let mut e = ChatEngine::new(
+        Session::new(&lm.model, 256),
+        &lm.tokenizer,
+        t,
+        Conversation::new(None),
+        greedy(),
+        vec![],
+    );
+    e.n_predict = 8;
+    // The first message is longer than a few tokens, so `--keep 20` reaches into it.
+    e.keep = Some(20);
+    let mut ev = Quiet {
+        text: String::new(),
+        notices: vec![],
+    };
+    let mut dropped = 0;
+    for i in 0..8 {
+        dropped += e
+            .reply(&format!("Day {i}: what happened?"), &mut ev)
+            .unwrap()
+            .dropped_turns;
+    }
+    assert!(dropped > 0);
+    assert_eq!(e.conv.messages[0].content, "Day 0: what happened?");
+    assert!(!e
+        .conv
+        .messages
+        .iter()
+        .any(|m| m.content.starts_with("Day 1:")));
+}

@@ -144,3 +144,16 @@ fn bad_template_arguments_are_errors_not_panics() {
     let e = t.render(&[Message::new("user", "x")], true).err().unwrap();
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn tokenizer_config_templates_as_a_string_or_a_named_list() {
+    use brisk::chat::template::chat_template_of_config;
+    let one = serde_json::json!({"chat_template": "{{ 'A' }}"});
+    assert_eq!(chat_template_of_config(&one).as_deref(), Some("{{ 'A' }}"));
+    let list = serde_json::json!({"chat_template": [
+        {"name": "tool_use", "template": "T"},
+        {"name": "default", "template": "D"}
+    ]});
+    assert_eq!(chat_template_of_config(&list).as_deref(), Some("D"));
+    assert_eq!(chat_template_of_config(&serde_json::json!({"x": 1})), None);
+}

@@ -234,7 +234,7 @@ impl<'m> ChatEngine<'m> {
         }
 
         let t_prompt = Instant::now();
-        let held = self.session.reuse_prefix(&tokens);
+        let held = self.session.reuse_prefix(&tokens, dropped > 0);
         let evaluated_before = self.session.evaluated;
         let mut logits = self
             .session

@@ -106,7 +106,11 @@ impl Ui {
             Some((c, a)) => (c, a.trim()),
             None => (rest, ""),
         };
-        let log = self.log;
+        // Answers to commands are asked for, so --quiet does not silence them.
+        let log = Log {
+            quiet: false,
+            verbose: false,
+        };
         match cmd {
             "help" | "?" => log.info(HELP),
             "exit" | "quit" | "bye" => return Some(Next::Exit),

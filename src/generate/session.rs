@@ -99,40 +99,54 @@ impl<'m> Session<'m> {
         self.shifted += self.tokens.len() - start;
     }
 
-    /// Prepare to continue with `tokens` (a whole re-rendered prompt): keep the common prefix,
-    /// and where the held tokens after it reappear later in `tokens` less some dropped range
-    /// (old turns removed to make room), shift them into place instead of recomputing them.
-    /// Truncates whatever else differs. Returns how many tokens of `tokens` are held; the caller
-    /// evaluates the rest, and at least the last token is always left to evaluate so that it
-    /// has logits.
-    pub fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
+    /// Prepare to continue with `tokens` (a whole re-rendered prompt): keep the common prefix and
+    /// truncate whatever else differs. With `shift`, when the held tokens after the common
+    /// prefix reappear later in `tokens` less some dropped range (old turns removed to make
+    /// room), they are shifted into place instead of being recomputed. Returns how many tokens
+    /// of `tokens` are held; the caller evaluates the rest. At least the last token is always
+    /// left to evaluate, so that it has logits.
+    pub fn reuse_prefix(&mut self, tokens: &[u32], shift: bool) -> usize {
         let p = self.common_prefix(tokens);
-        if p < self.tokens.len() && p < tokens.len() {
-            // The drop `d` that lets the most held tokens after `p` line up with `tokens[p..]`.
-            let rest = &tokens[p..];
-            let mut best = (0usize, 0usize);
-            for d in 1..self.tokens.len() - p {
-                let old = &self.tokens[p + d..];
-                if old.len() < MIN_SHIFT_REUSE.max(best.1 + 1) {
-                    break;
-                }
-                let m = old.iter().zip(rest).take_while(|(a, b)| a == b).count();
-                if m > best.1 {
-                    best = (d, m);
-                }
-            }
-            if best.1 >= MIN_SHIFT_REUSE {
-                self.shift(p, best.0);
-                self.truncate(p + best.1);
-            } else {
-                self.truncate(p);
-            }
+        let (d, m) = if shift {
+            self.best_shift(p, &tokens[p.min(tokens.len())..])
+        } else {
+            (0, 0)
+        };
+        if m >= MIN_SHIFT_REUSE {
+            self.shift(p, d);
+            self.truncate(p + m);
         } else {
             self.truncate(p);
         }
         let held = self.tokens.len().min(tokens.len().saturating_sub(1));
         self.truncate(held);
         held
+    }
+
+    /// The drop `d` after position `p` that lines up the most held tokens with `rest`, and how
+    /// many (`m`) then match.
+    fn best_shift(&self, p: usize, rest: &[u32]) -> (usize, usize) {
+        let mut best = (0usize, 0usize);
+        if p >= self.tokens.len() || rest.is_empty() {
+            return best;
+        }
+        for d in 1..self.tokens.len() - p {
+            let old = &self.tokens[p + d..];
+            if old.len() <= best.1.max(MIN_SHIFT_REUSE - 1) {
+                break;
+            }
+            if old[0] != rest[0] {
+                continue;
+            }
+            let m = old.iter().zip(rest).take_while(|(a, b)| a == b).count();
+            if m > best.1 {
+                best = (d, m);
+                if m == old.len() || m == rest.len() {
+                    break;
+                }
+            }
+        }
+        best
     }
 
     /// Append `tokens` to the context and return their logits (`Last`: the final token's;
