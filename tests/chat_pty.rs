@@ -152,7 +152,7 @@ impl Pty {
             if t0.elapsed() > DEADLINE {
                 panic!("timed out waiting for {needle:?}\n{}", self.report());
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -311,7 +311,7 @@ fn random_model_ctrl_c_mid_reply_then_context_overflow() {
             "--temp",
             "0",
             "-c",
-            "160",
+            "400",
             "--stats",
             "--color",
             "always",
@@ -331,6 +331,18 @@ fn random_model_ctrl_c_mid_reply_then_context_overflow() {
     p.expect_err("reply stopped");
     let line = p.stats_line();
     assert!(line.ends_with("· interrupted\n"), "{line}");
+    p.expect_out("> ");
+    // What was printed before Ctrl-C stays in the conversation.
+    let save = dir.join("after-ctrl-c.json");
+    p.send(&format!("/save {}\r", save.display()));
+    p.expect_err("saved 2 messages");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
+    assert_eq!(saved["messages"][1]["role"], "assistant");
+    assert!(
+        !saved["messages"][1]["content"].as_str().unwrap().is_empty(),
+        "{saved}"
+    );
     p.expect_out("> ");
     // The next reply fills the context and is cut; the one after drops the oldest turns.
     p.send("Go on\r");
