@@ -197,3 +197,48 @@ fn keep_pins_the_first_turn_when_old_turns_are_dropped() {
         .iter()
         .any(|m| m.content.starts_with("Day 1:")));
 }
+
+/// Layer 0's keys and values depend only on each token and its position, not on the context, so
+/// after a shift they must equal a fresh evaluation of the kept tokens at their new positions.
+#[test]
+fn context_shift_moves_cached_layer0_entries_to_their_new_positions() {
+    let Some(fx) = common::fixtures() else { return };
+    let lm = loader::load(&fx.join("models/stories260K.gguf"), 1).unwrap();
+    let toks = lm.tokenizer.encode(
+        "Once upon a time, there was a little girl named Lily who loved the park.",
+        true,
+        true,
+    );
+    let (start, drop) = (3, 5);
+    let mut a = Session::new(&lm.model, 128);
+    a.eval(&toks, brisk::model::Logits::Last).unwrap();
+    a.shift(start, drop);
+    assert_eq!(a.shifted, toks.len() - start - drop);
+    let kept: Vec<u32> = toks[..start]
+        .iter()
+        .chain(&toks[start + drop..])
+        .copied()
+        .collect();
+    assert_eq!(a.tokens(), kept.as_slice());
+    let mut b = Session::new(&lm.model, 128);
+    b.eval(&kept, brisk::model::Logits::Last).unwrap();
+    let c = &lm.model.config;
+    let (ka, kb) = (a.kv(), b.kv());
+    let mut worst = 0.0f32;
+    for pos in 0..kept.len() {
+        for h in 0..c.n_head_kv {
+            let x = ka.cache().key(ka.seq(), 0, pos, h).unwrap();
+            let y = kb.cache().key(kb.seq(), 0, pos, h).unwrap();
+            let vx = ka.cache().value(ka.seq(), 0, pos, h).unwrap();
+            let vy = kb.cache().value(kb.seq(), 0, pos, h).unwrap();
+            for (p, q) in x.iter().zip(&y).chain(vx.iter().zip(&vy)) {
+                worst = worst.max((p - q).abs() / (1.0 + q.abs()));
+            }
+        }
+    }
+    // f16 storage: one rounding of the re-rotated key.
+    assert!(worst < 2e-3, "worst relative difference {worst}");
+    // And the session goes on from the shifted cache.
+    let l = a.eval(&toks[..1], brisk::model::Logits::Last).unwrap();
+    assert!(l.iter().all(|x| x.is_finite()));
+}

@@ -55,6 +55,11 @@ impl<'m> Session<'m> {
         &self.tokens
     }
 
+    /// The KV cache (for inspection; the session alone writes it).
+    pub fn kv(&self) -> &PagedSeqCache {
+        &self.kv
+    }
+
     pub fn remaining(&self) -> usize {
         self.kv.remaining()
     }
