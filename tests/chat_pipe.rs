@@ -213,3 +213,40 @@ fn replies_end_at_the_context_in_a_pipe_and_bad_arguments_fail_cleanly() {
         o.stderr
     );
 }
+
+#[test]
+fn a_template_that_refuses_system_messages_gets_the_prompt_folded_with_a_notice() {
+    let Some(fx) = common::fixtures() else { return };
+    let m = fx.join("models/stories260K.gguf");
+    let t = fx.join("templates/google-gemma-2-2b-it.jinja");
+    let o = chat(
+        &[
+            "chat",
+            "-m",
+            m.to_str().unwrap(),
+            "--chat-template",
+            t.to_str().unwrap(),
+            "-sys",
+            "Be kind.",
+            "-n",
+            "4",
+            "--stats",
+        ],
+        "hi\nagain\n",
+    );
+    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
+    assert_eq!(
+        o.stderr
+            .matches("folded into the first user message")
+            .count(),
+        1,
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        o.stderr.matches("brisk: prompt ").count(),
+        2,
+        "{}",
+        o.stderr
+    );
+}

@@ -209,6 +209,10 @@ impl<'m> ChatEngine<'m> {
                     return Err(e);
                 }
             };
+            if tokens.is_empty() {
+                self.conv = saved;
+                return Err("the chat template rendered nothing to evaluate".into());
+            }
             if tokens.len() + self.reply_reserve() <= n_ctx {
                 break tokens;
             }
