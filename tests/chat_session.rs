@@ -242,3 +242,56 @@ fn context_shift_moves_cached_layer0_entries_to_their_new_positions() {
     let l = a.eval(&toks[..1], brisk::model::Logits::Last).unwrap();
     assert!(l.iter().all(|x| x.is_finite()));
 }
+
+/// A template that writes `{{ bos_token }}` itself (Llama 3.1) gets exactly one BOS, and its
+/// end-of-turn token is found.
+#[test]
+fn llama3_template_on_its_vocabulary_has_one_bos_and_knows_eot() {
+    let Some(fx) = common::fixtures() else { return };
+    let dir = std::env::temp_dir().join(format!("brisk-chat-l3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("l3.gguf");
+    let template =
+        std::fs::read_to_string(fx.join("templates/meta-llama-Llama-3.1-8B-Instruct.jinja"))
+            .unwrap();
+    common::random_model::write(
+        &fx.join("tokenizers/gguf/ggml-vocab-llama-bpe.gguf"),
+        &template,
+        &model,
+    );
+    let lm = loader::load(&model, 1).unwrap();
+    let tok = &lm.tokenizer;
+    let bos = tok.bos().unwrap();
+    let text = |id: Option<u32>| id.and_then(|i| tok.token_text(i)).unwrap_or("").to_string();
+    let t = ChatTemplate::new(
+        lm.chat_template.as_deref().unwrap(),
+        "model",
+        &text(Some(bos)),
+        &text(tok.eos()),
+    )
+    .unwrap();
+    assert_eq!(t.end_of_turn.as_deref(), Some("<|eot_id|>"));
+    let mut e = ChatEngine::new(
+        Session::new(&lm.model, 512),
+        tok,
+        t,
+        Conversation::new(Some("Be brief.")),
+        greedy(),
+        vec![],
+    );
+    e.n_predict = 3;
+    let mut ev = Quiet {
+        text: String::new(),
+        notices: vec![],
+    };
+    e.conv.push("user", "hi");
+    let ids = e.tokenize_conversation(true, &mut ev).unwrap();
+    assert_eq!(ids[0], bos);
+    assert_ne!(ids[1], bos, "one BOS only");
+    let eot = tok.token_id("<|eot_id|>").unwrap();
+    assert!(ids.contains(&eot), "<|eot_id|> parsed as its special token");
+    e.conv.clear_turns();
+    let s = e.reply("hi", &mut ev).unwrap();
+    assert_eq!(s.prompt_tokens, ids.len());
+    std::fs::remove_dir_all(&dir).ok();
+}
