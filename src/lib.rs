@@ -1,6 +1,7 @@
 //! brisk: run large language models locally. The library behind the `brisk` binary.
 pub mod attn;
 pub mod backend;
+pub mod chat;
 pub mod cli;
 pub mod format;
 pub mod generate;

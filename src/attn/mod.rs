@@ -6,6 +6,7 @@ pub mod flash;
 #[cfg(test)]
 pub mod kv_cache;
 pub mod paged;
+pub mod shift;
 
 #[cfg(test)]
 pub use kv_cache::KvCache;

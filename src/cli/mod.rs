@@ -1,6 +1,9 @@
 //! The command line: one file per subcommand, shared argument groups, and the exit-code policy.
 pub mod args;
 pub mod bench;
+pub mod chat;
+pub mod chat_repl;
+pub mod chat_ui;
 pub mod common;
 pub mod interrupt;
 pub mod output;
@@ -45,6 +48,9 @@ struct Cli {
 enum Command {
     /// Generate text from one prompt (-p, -f, or standard input).
     Run(run::RunArgs),
+    /// Chat with a model through its chat template (interactive on a terminal; one turn per
+    /// input line in a pipe).
+    Chat(chat::ChatArgs),
     /// Measure prompt-processing and generation speed (llama-bench compatible).
     Bench(bench::BenchArgs),
     /// Show how a model's tokenizer splits text.
@@ -56,6 +62,7 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
     let cli = Cli::try_parse_from(argv).map_err(Exit::Clap)?;
     match cli.command {
         Command::Run(a) => run::main(a),
+        Command::Chat(a) => chat::main(a),
         Command::Tokenize(a) => tokenize::main(a),
         Command::Bench(a) => bench::main(a),
     }

@@ -1,7 +1,11 @@
 //! A generation session: one sequence's tokens and KV cache, evaluated in batches. `run`,
 //! `tokenize`'s checks, and later chat/bench/perplexity/speculate all drive the model through it.
 use crate::attn::flash::PagedSeqCache;
+use crate::attn::shift::RopeParams;
 use crate::model::{Logits, Model};
+
+/// Shortest run of cached tokens worth moving by a context shift rather than recomputing.
+const MIN_SHIFT_REUSE: usize = 4;
 
 /// Tokens evaluated per forward call during prompt processing (bounds scratch memory).
 pub const DEFAULT_BATCH: usize = 512;
@@ -22,6 +26,8 @@ pub struct Session<'m> {
     /// Tokens run through the model since creation (prompt and generated): counters for tests
     /// and statistics.
     pub evaluated: usize,
+    /// Tokens moved by context shifts instead of being recomputed.
+    pub shifted: usize,
 }
 
 impl<'m> Session<'m> {
@@ -32,6 +38,7 @@ impl<'m> Session<'m> {
             tokens: Vec::new(),
             batch: DEFAULT_BATCH,
             evaluated: 0,
+            shifted: 0,
         }
     }
 
@@ -48,15 +55,103 @@ impl<'m> Session<'m> {
         &self.tokens
     }
 
+    /// The KV cache (for inspection; the session alone writes it).
+    pub fn kv(&self) -> &PagedSeqCache {
+        &self.kv
+    }
+
     pub fn remaining(&self) -> usize {
         self.kv.remaining()
     }
 
     /// Forget everything.
     pub fn reset(&mut self) {
-        // Truncating to zero frees every block; it cannot fail for the session's own sequence.
-        let _ = self.kv.truncate(0);
-        self.tokens.clear();
+        self.truncate(0);
+    }
+
+    /// Forget every token from `len` on (a no-op when `len` is at or past the end).
+    pub fn truncate(&mut self, len: usize) {
+        // Truncating the session's own sequence cannot fail.
+        let _ = self.kv.truncate(len);
+        self.tokens.truncate(len);
+    }
+
+    /// Tokens at the start of `tokens` that the session already holds.
+    pub fn common_prefix(&self, tokens: &[u32]) -> usize {
+        self.tokens
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
+    /// Drop the held tokens `start..start + n` and move the later ones down (StreamingLLM
+    /// context shift: their cached keys are re-rotated, nothing is recomputed).
+    pub fn shift(&mut self, start: usize, n: usize) {
+        let start = start.min(self.tokens.len());
+        let n = n.min(self.tokens.len() - start);
+        if n == 0 {
+            return;
+        }
+        let rope = RopeParams::of(&self.model.config);
+        if self.kv.shift_down(start, n, rope).is_err() {
+            // Positions of the session's own sequence are always readable; should the cache
+            // refuse anyway, fall back to recomputing from `start`.
+            self.truncate(start);
+            return;
+        }
+        self.tokens.drain(start..start + n);
+        self.shifted += self.tokens.len() - start;
+    }
+
+    /// Prepare to continue with `tokens` (a whole re-rendered prompt): keep the common prefix and
+    /// truncate whatever else differs. With `shift`, when the held tokens after the common
+    /// prefix reappear later in `tokens` less some dropped range (old turns removed to make
+    /// room), they are shifted into place instead of being recomputed. Returns how many tokens
+    /// of `tokens` are held; the caller evaluates the rest. At least the last token is always
+    /// left to evaluate, so that it has logits.
+    pub fn reuse_prefix(&mut self, tokens: &[u32], shift: bool) -> usize {
+        let p = self.common_prefix(tokens);
+        let (d, m) = if shift {
+            self.best_shift(p, &tokens[p.min(tokens.len())..])
+        } else {
+            (0, 0)
+        };
+        if m >= MIN_SHIFT_REUSE {
+            self.shift(p, d);
+            self.truncate(p + m);
+        } else {
+            self.truncate(p);
+        }
+        let held = self.tokens.len().min(tokens.len().saturating_sub(1));
+        self.truncate(held);
+        held
+    }
+
+    /// The drop `d` after position `p` that lines up the most held tokens with `rest`, and how
+    /// many (`m`) then match.
+    fn best_shift(&self, p: usize, rest: &[u32]) -> (usize, usize) {
+        let mut best = (0usize, 0usize);
+        if p >= self.tokens.len() || rest.is_empty() {
+            return best;
+        }
+        for d in 1..self.tokens.len() - p {
+            let old = &self.tokens[p + d..];
+            if old.len() <= best.1.max(MIN_SHIFT_REUSE - 1) {
+                break;
+            }
+            if old[0] != rest[0] {
+                continue;
+            }
+            let m = old.iter().zip(rest).take_while(|(a, b)| a == b).count();
+            if m > best.1 {
+                best = (d, m);
+                if m == old.len() || m == rest.len() {
+                    break;
+                }
+            }
+        }
+        best
     }
 
     /// Append `tokens` to the context and return their logits (`Last`: the final token's;

@@ -82,7 +82,7 @@ fn hf_chat_template(dir: &Path, tokenizer_config: Option<&Path>) -> Option<Strin
     }
     let text = std::fs::read_to_string(tokenizer_config?).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("chat_template")?.as_str().map(str::to_string)
+    crate::chat::template::chat_template_of_config(&v)
 }
 
 fn load_gguf(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {

@@ -19,3 +19,5 @@ pub fn shared_dir() -> Option<PathBuf> {
 pub fn fixtures() -> Option<PathBuf> {
     shared_dir().map(|d| d.join("fixtures"))
 }
+
+pub mod random_model;

@@ -1,0 +1,310 @@
+//! One chat turn: render the whole conversation with the template, keep the tokens the session
+//! already holds (common prefix, plus a context shift when old turns were dropped), evaluate only
+//! the rest, then sample the reply until an end-of-turn token, `-n`, a stop string, a full
+//! context or an interrupt.
+use super::history::Conversation;
+use super::template::ChatTemplate;
+use crate::cli::output::StopFilter;
+use crate::generate::{Sampler, SamplerParams, Session};
+use crate::model::Logits;
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+use std::time::Instant;
+
+/// Why a reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// An end-of-generation or end-of-turn token.
+    Eos,
+    /// A `--stop` string or the template's end-of-turn text.
+    Stop,
+    /// `-n` tokens.
+    Length,
+    /// The context is full; the reply was cut.
+    Context,
+    /// Ctrl-C.
+    Interrupted,
+    /// Standard output was closed.
+    Closed,
+}
+
+impl Finish {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Eos => "eos",
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+            Finish::Context => "context",
+            Finish::Interrupted => "interrupted",
+            Finish::Closed => "closed",
+        }
+    }
+}
+
+/// Counters of one turn.
+#[derive(Clone, Debug)]
+pub struct TurnStats {
+    /// Tokens of the rendered conversation.
+    pub prompt_tokens: usize,
+    /// Of those, already in the KV cache.
+    pub reused_tokens: usize,
+    /// Of those, evaluated this turn.
+    pub new_tokens: usize,
+    pub generated: usize,
+    pub prompt_ms: f64,
+    pub gen_ms: f64,
+    /// Old turns dropped to make room.
+    pub dropped_turns: usize,
+    pub finish: Finish,
+}
+
+/// Where a turn's output goes.
+pub trait ReplyEvents {
+    /// Reply text as it is generated; false when the reader has gone (stops the reply).
+    fn text(&mut self, piece: &str) -> bool;
+    /// A notice for the user (stderr).
+    fn notice(&mut self, msg: &str);
+    /// Whether the user asked to stop the reply (Ctrl-C).
+    fn interrupted(&self) -> bool;
+}
+
+pub struct ChatEngine<'m> {
+    pub session: Session<'m>,
+    tok: &'m Tokenizer,
+    template: ChatTemplate,
+    pub conv: Conversation,
+    sampler: Sampler,
+    /// `-n`: tokens per reply (negative: no limit but the context).
+    pub n_predict: i64,
+    stops: Vec<String>,
+    /// Tokens that end a reply besides the tokenizer's end-of-generation set.
+    extra_eog: Vec<u32>,
+    /// `--keep`: tokens at the start never shifted out (None: BOS and the system prompt).
+    pub keep: Option<usize>,
+    folded_notice_given: bool,
+}
+
+impl<'m> ChatEngine<'m> {
+    pub fn new(
+        session: Session<'m>,
+        tok: &'m Tokenizer,
+        template: ChatTemplate,
+        conv: Conversation,
+        params: SamplerParams,
+        stops: Vec<String>,
+    ) -> ChatEngine<'m> {
+        let n_ctx = session.n_ctx();
+        let mut stops = stops;
+        let mut extra_eog = Vec::new();
+        if let Some(eot) = &template.end_of_turn {
+            let ids = tok.encode(eot, false, true);
+            match ids.as_slice() {
+                [id] if tok.is_control(*id) || tok.is_eog(*id) => extra_eog.push(*id),
+                _ => stops.push(eot.clone()),
+            }
+        }
+        ChatEngine {
+            session,
+            tok,
+            template,
+            conv,
+            sampler: Sampler::new(params, n_ctx),
+            n_predict: -1,
+            stops,
+            extra_eog,
+            keep: None,
+            folded_notice_given: false,
+        }
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Forget the conversation (the system prompt stays) and the cache.
+    pub fn reset(&mut self) {
+        self.conv.clear_turns();
+        self.session.reset();
+        self.sampler.reset();
+    }
+
+    /// The conversation rendered and tokenized; `gen`: with the assistant's turn opened.
+    pub fn tokenize_conversation(
+        &mut self,
+        gen: bool,
+        events: &mut dyn ReplyEvents,
+    ) -> Result<Vec<u32>, String> {
+        let r = self.template.render(&self.conv.messages, gen)?;
+        if r.folded_system && !self.folded_notice_given {
+            self.folded_notice_given = true;
+            events.notice(
+                "brisk: this chat template does not take a system message; the system prompt is \
+                 folded into the first user message",
+            );
+        }
+        Ok(self.encode(&r.text))
+    }
+
+    fn encode(&self, text: &str) -> Vec<u32> {
+        // Templates that write the BOS text themselves must not get a second BOS.
+        let bos_written = self
+            .tok
+            .bos()
+            .and_then(|b| self.tok.token_text(b))
+            .is_some_and(|b| !b.is_empty() && text.starts_with(b));
+        let mut ids = self.tok.encode(text, !bos_written, true);
+        if ids.is_empty() {
+            ids.extend(self.tok.bos());
+        }
+        ids
+    }
+
+    /// Messages at the start that a context shift must keep: the system prompt, and with
+    /// `--keep N` every message that the first N tokens reach into.
+    fn pinned_messages(&mut self) -> usize {
+        let head = self.conv.head_len();
+        let Some(keep) = self.keep else { return head };
+        let mut pinned = head;
+        while pinned < self.conv.messages.len().saturating_sub(1) {
+            let msgs = &self.conv.messages[..pinned];
+            let n = match self.template.render(msgs, false) {
+                Ok(r) => self.encode(&r.text).len(),
+                Err(_) => break,
+            };
+            if n >= keep {
+                break;
+            }
+            pinned += 1;
+        }
+        pinned
+    }
+
+    /// Room to leave for the reply when deciding whether the prompt fits.
+    fn reply_reserve(&self) -> usize {
+        let n_ctx = self.session.n_ctx();
+        let quarter = (n_ctx / 4).max(1);
+        if self.n_predict >= 0 {
+            (self.n_predict as usize).clamp(1, quarter)
+        } else {
+            quarter
+        }
+    }
+
+    /// Add `user_text` as a user message and generate the reply, streaming it to `events`.
+    /// Errors (a template that fails, a message that cannot fit the context) leave the
+    /// conversation as it was.
+    pub fn reply(
+        &mut self,
+        user_text: &str,
+        events: &mut dyn ReplyEvents,
+    ) -> Result<TurnStats, String> {
+        let n_ctx = self.session.n_ctx();
+        let saved = self.conv.clone();
+        self.conv.push("user", user_text);
+        let mut dropped = 0;
+        let tokens = loop {
+            let tokens = match self.tokenize_conversation(true, events) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.conv = saved;
+                    return Err(e);
+                }
+            };
+            if tokens.is_empty() {
+                self.conv = saved;
+                return Err("the chat template rendered nothing to evaluate".into());
+            }
+            if tokens.len() + self.reply_reserve() <= n_ctx {
+                break tokens;
+            }
+            let pinned = self.pinned_messages();
+            if !self.conv.drop_oldest_turn(pinned) {
+                if tokens.len() < n_ctx {
+                    break tokens;
+                }
+                self.conv = saved;
+                return Err(format!(
+                    "the message needs {} tokens with what must be kept, but the context holds \
+                     {n_ctx} (raise -c or lower --keep)",
+                    tokens.len()
+                ));
+            }
+            dropped += 1;
+        };
+        if dropped > 0 {
+            events.notice(&format!(
+                "brisk: context full: dropped the {dropped} oldest turn(s) and shifted the rest \
+                 of the cache"
+            ));
+        }
+
+        let t_prompt = Instant::now();
+        let held = self.session.reuse_prefix(&tokens, dropped > 0);
+        let evaluated_before = self.session.evaluated;
+        let mut logits = self
+            .session
+            .eval(&tokens[held..], Logits::Last)
+            .map_err(|e| e.to_string())?;
+        let new_tokens = self.session.evaluated - evaluated_before;
+        let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
+        self.sampler.reset();
+        for &t in &tokens {
+            self.sampler.accept(t);
+        }
+
+        let t_gen = Instant::now();
+        let mut decoder = StreamDecoder::new();
+        let mut stops = StopFilter::new(self.stops.clone());
+        let mut reply = String::new();
+        let mut generated = 0usize;
+        let finish = loop {
+            if events.interrupted() {
+                break Finish::Interrupted;
+            }
+            if self.n_predict >= 0 && generated as i64 >= self.n_predict {
+                break Finish::Length;
+            }
+            let next = self.sampler.sample(&mut logits);
+            if self.tok.is_eog(next) || self.extra_eog.contains(&next) {
+                break Finish::Eos;
+            }
+            self.sampler.accept(next);
+            generated += 1;
+            let piece = self.tok.token_to_piece(next, false);
+            let filtered = stops.push(&decoder.push(&piece));
+            reply.push_str(&filtered.emit);
+            if !events.text(&filtered.emit) {
+                break Finish::Closed;
+            }
+            if filtered.stopped {
+                break Finish::Stop;
+            }
+            if self.session.remaining() == 0 {
+                break Finish::Context;
+            }
+            logits = self
+                .session
+                .eval(&[next], Logits::Last)
+                .map_err(|e| e.to_string())?;
+        };
+        if !matches!(finish, Finish::Stop | Finish::Closed) {
+            let mut tail = stops.push(&decoder.finish()).emit;
+            tail.push_str(&stops.finish());
+            reply.push_str(&tail);
+            events.text(&tail);
+        }
+        if finish == Finish::Context {
+            events.notice("\nbrisk: the context is full: reply cut (older turns are dropped before the next one)");
+        }
+        self.conv.push("assistant", &reply);
+        Ok(TurnStats {
+            prompt_tokens: tokens.len(),
+            reused_tokens: held,
+            new_tokens,
+            generated,
+            prompt_ms,
+            gen_ms: t_gen.elapsed().as_secs_f64() * 1e3,
+            dropped_turns: dropped,
+            finish,
+        })
+    }
+}
