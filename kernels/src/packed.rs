@@ -324,17 +324,16 @@ pub fn repack_q4_k_row(src: &[u8], dst: &mut [u8]) {
         .zip(dst.chunks_exact_mut(Q4_KR_BYTES))
     {
         let b = BlockQ4K::read(s);
-        let q = |k: usize| {
-            let byte = b.qs[32 * (k / 64) + k % 32];
-            if k % 64 < 32 {
-                byte & 0x0f
-            } else {
-                byte >> 4
+        // ggml: byte 32c + l holds quant 64c + l (low nibble) and 64c + 32 + l (high).
+        for (half, out) in d[..128].chunks_exact_mut(64).enumerate() {
+            let (c0, c1) = (
+                &b.qs[64 * half..64 * half + 32],
+                &b.qs[64 * half + 32..64 * half + 64],
+            );
+            for l in 0..32 {
+                out[l] = (c0[l] & 0x0f) | (c1[l] & 0x0f) << 4;
+                out[32 + l] = (c0[l] >> 4) | (c1[l] >> 4) << 4;
             }
-        };
-        for i in 0..64 {
-            d[i] = q(i) | q(64 + i) << 4;
-            d[64 + i] = q(128 + i) | q(192 + i) << 4;
         }
         d[128..130].copy_from_slice(&b.d.to_le_bytes());
         d[130..132].copy_from_slice(&b.dmin.to_le_bytes());
