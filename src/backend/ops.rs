@@ -1,16 +1,6 @@
-//! Element-wise f32 operations of the forward pass: RMSNorm, RoPE, SiLU·mul, residual add,
-//! softmax. Written plainly; they are a small share of the time next to the matmuls.
+//! Element-wise f32 operations of the forward pass that the kernel tables do not carry: RoPE
+//! and a plain softmax (RMSNorm, SiLU·mul and the residual add come from `brisk_kernels`).
 use crate::model::config::RopeStyle;
-
-/// `out = x / sqrt(mean(x²) + eps) * weight`, summing squares in f64 as ggml does.
-pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-    let sum: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
-    let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
-    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
-        *o = v * scale * w;
-    }
-}
 
 /// Rotary position embedding of one head in place: the first `rope_dim` elements are rotated in
 /// pairs by angle `pos · freq_scale · base^(−2i/rope_dim)`.
@@ -35,20 +25,6 @@ pub fn rope(
         head[a] = x0 * cos - x1 * sin;
         head[b] = x0 * sin + x1 * cos;
         theta *= theta_scale;
-    }
-}
-
-/// `gate[i] = silu(gate[i]) · up[i]` (SwiGLU).
-pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
-}
-
-/// `acc += x`.
-pub fn add_assign(acc: &mut [f32], x: &[f32]) {
-    for (a, &b) in acc.iter_mut().zip(x) {
-        *a += b;
     }
 }
 

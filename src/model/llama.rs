@@ -6,7 +6,7 @@ use super::weights::Weights;
 use crate::attn::flash::PagedSeqCache;
 use crate::attn::paged::KvType;
 use crate::attn::AttnShape;
-use crate::backend::ops::{add_assign, rms_norm, rope, silu_mul};
+use crate::backend::ops::rope;
 use crate::backend::Cpu;
 
 /// Which positions' logits the caller wants.
@@ -75,6 +75,11 @@ impl Model {
         let mut proj = vec![0.0f32; n * d];
         let mut gate = vec![0.0f32; n * c.n_ff];
         let mut up = vec![0.0f32; n * c.n_ff];
+        let mut act = vec![0.0f32; n * c.n_ff];
+        // The element-wise ops run on the selected kernel table too.
+        let kt = be.kernels;
+        let rms_norm = kt.rms_norm;
+        let add_assign = kt.add;
 
         for (li, l) in w.layers.iter().enumerate() {
             // Attention block.
@@ -141,8 +146,8 @@ impl Model {
             }
             be.matmul(&l.w_gate, &h, n, &mut gate);
             be.matmul(&l.w_up, &h, n, &mut up);
-            silu_mul(&mut gate, &up);
-            be.matmul(&l.w_down, &gate, n, &mut proj);
+            (kt.silu_mul)(&gate, &up, &mut act);
+            be.matmul(&l.w_down, &act, n, &mut proj);
             add_assign(&mut x, &proj);
         }
         kv.advance(n).expect("checked against n_ctx above");
