@@ -65,6 +65,27 @@ struct SharedOut {
 // after every task has finished, while the `&mut [f32]` it came from is still borrowed.
 unsafe impl Sync for SharedOut {}
 
+/// A byte buffer whose rows are filled by different tasks, each row by exactly one.
+struct SharedRows {
+    ptr: *mut u8,
+    row_bytes: usize,
+    n: usize,
+}
+
+// SAFETY: as for `SharedOut`: tasks take distinct rows, and the buffer stays mutably borrowed
+// until `Pool::run` has returned.
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    /// Row `i`. Callers guarantee each row is taken by one task only.
+    #[allow(clippy::mut_from_ref)]
+    fn row(&self, i: usize) -> &mut [u8] {
+        assert!(i < self.n);
+        // SAFETY: in bounds (checked above) and not aliased (one task per row).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.row_bytes), self.row_bytes) }
+    }
+}
+
 impl SharedOut {
     /// Write element `i`. Callers guarantee no two tasks write the same `i`.
     fn set(&self, i: usize, v: f32) {
@@ -118,9 +139,10 @@ impl Cpu {
                 .row_bytes(cols)
                 .expect("weight rows are whole blocks");
             let mut bytes = vec![0u8; n * row_bytes];
-            for (src, dst) in x.chunks_exact(cols).zip(bytes.chunks_exact_mut(row_bytes)) {
-                self.kernels.quantize_row(act_ty, src, dst);
-            }
+            self.per_row(&mut bytes, row_bytes, |t, dst| {
+                self.kernels
+                    .quantize_row(act_ty, &x[t * cols..(t + 1) * cols], dst)
+            });
             Activations::Quantized { bytes, row_bytes }
         };
         let shared = SharedOut {
@@ -137,6 +159,29 @@ impl Cpu {
         self.pool.run(tasks, &|i| {
             let range = i * chunk..((i + 1) * chunk).min(rows);
             self.rows_into(w, &src, &acts, n, range, &shared);
+        });
+    }
+
+    /// Runs `f(i, row_i)` for every `row_bytes`-long row of `buf`, spread over the pool
+    /// when there are enough rows to pay for it (prompt activations).
+    fn per_row(&self, buf: &mut [u8], row_bytes: usize, f: impl Fn(usize, &mut [u8]) + Sync) {
+        let n = buf.len() / row_bytes;
+        if n < 8 || self.pool.threads() == 1 {
+            for (i, row) in buf.chunks_exact_mut(row_bytes).enumerate() {
+                f(i, row);
+            }
+            return;
+        }
+        let shared = SharedRows {
+            ptr: buf.as_mut_ptr(),
+            row_bytes,
+            n,
+        };
+        let per_task = n.div_ceil(self.pool.threads() * 2);
+        self.pool.run(n.div_ceil(per_task), &|task| {
+            for i in task * per_task..((task + 1) * per_task).min(n) {
+                f(i, shared.row(i));
+            }
         });
     }
 
@@ -159,14 +204,11 @@ impl Cpu {
             .expect("weight rows are whole blocks");
         let ab = pk::act_bytes(cols);
         let mut acts = AlignedBytes::zeroed(n * ab);
-        let mut q8 = vec![0u8; q8_bytes];
-        for (src, dst) in x
-            .chunks_exact(cols)
-            .zip(acts.as_bytes_mut().chunks_exact_mut(ab))
-        {
-            (self.kernels.quantize_row_q8_0)(src, &mut q8);
+        self.per_row(acts.as_bytes_mut(), ab, |t, dst| {
+            let mut q8 = vec![0u8; q8_bytes];
+            (self.kernels.quantize_row_q8_0)(&x[t * cols..(t + 1) * cols], &mut q8);
             pk::pack_activations(&q8, cols, dst);
-        }
+        });
         let acts = acts.as_bytes();
         let shared = SharedOut {
             ptr: out.as_mut_ptr(),
