@@ -262,11 +262,13 @@ unsafe fn tile<const Q6: bool, const N: usize>(
         for t in 0..N {
             let yb = y[t].add(i * BlockQ8K::BYTES);
             let scale = _mm512_mul_ps(b.d, _mm512_set1_ps(rd_f32(yb)));
-            let mut isum = _mm512_setzero_si512();
+            // Two independent chains halve the `vpdpwssd` latency on the critical path.
+            let mut part = [_mm512_setzero_si512(); 2];
             for c in 0..4 {
                 let yy = _mm512_loadu_si512(yb.add(act_offset(Q6, c)) as *const _);
-                isum = dpwssd(isum, _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
+                part[c % 2] = dpwssd(part[c % 2], _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
             }
+            let isum = _mm512_add_epi32(part[0], part[1]);
             if Q6 {
                 // Offset term: 32 · Σ_j sc_j · bsums_j.
                 let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
