@@ -388,4 +388,10 @@ pub static AVX512: Kernels = Kernels {
     silu_mul: avx2::AVX2.silu_mul,
     add: avx2::AVX2.add,
     scale: avx2::AVX2.scale,
+    attn_scores_f16: super::attn::attn_scores_f16_avx512,
+    attn_scores_f32: super::attn::attn_scores_f32_avx512,
+    attn_accum_f16: super::attn::attn_accum_f16_avx512,
+    attn_accum_f32: super::attn::attn_accum_f32_avx512,
+    exp_sub_sum: avx2::AVX2.exp_sub_sum,
+    sum_u64: super::stream::sum_u64_avx512,
 };
