@@ -3,5 +3,6 @@
 pub mod cpu;
 pub mod ops;
 pub mod pool;
+pub mod roofline;
 
 pub use cpu::Cpu;
