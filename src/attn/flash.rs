@@ -11,20 +11,23 @@
 //! Causality: the query at absolute position `p` sees keys `0..=p`. A batch of `n` queries at
 //! positions `start..start + n` (prefill) and a single query (decode, `n = 1`) go through the same
 //! function.
-use super::paged::{KvError, PagedKvCache, SeqId, TileData};
+use super::paged::{BlockId, KvError, PagedKvCache, SeqId, TileData};
 use super::AttnShape;
+use crate::backend::Cpu;
 use brisk_kernels::Kernels;
+use std::sync::Mutex;
 
 /// Attention of `n` query tokens at positions `start..start + n` of sequence `seq` in `layer`.
 /// `q` is `n × n_head × head_dim` (row-major by token), `out` is `n × n_head × head_dim_v`.
 /// The cache must already hold keys and values for positions `0..start + n` (stored, not
 /// necessarily advanced: positions up to `start + n` are read from the block table).
 ///
-/// The inner loops (scores of a tile, `exp`, the weighted value sum) run through `kern`: F16
-/// tiles are read in place, Q8_0 tiles are dequantized to f32 once per tile and KV head.
+/// KV heads (each with its group of query heads) are spread over `be`'s threads. The inner loops
+/// (scores of a tile, `exp`, the weighted value sum) run through `be.kernels`: F16 tiles are read
+/// in place, Q8_0 tiles are dequantized to f32 once per tile and KV head.
 #[allow(clippy::too_many_arguments)]
 pub fn attend_prefill(
-    kern: &Kernels,
+    be: &Cpu,
     cache: &PagedKvCache,
     seq: SeqId,
     layer: usize,
@@ -56,26 +59,85 @@ pub fn attend_prefill(
     if end > cap {
         return Err(KvError::OutOfRange { pos: end - 1, cap });
     }
-    let bs = cache.block_size();
-    let (hd, hdv) = (s.head_dim, s.head_dim_v);
-    let group = s.n_head / s.n_head_kv;
+    let blocks = cache.seq_block_ids(seq, end)?;
     // Scaled once here, so the tile kernels compute plain dot products.
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
     let qs: Vec<f32> = q.iter().map(|x| x * scale).collect();
-
-    let mut m = vec![f32::NEG_INFINITY; n * s.n_head];
-    let mut l = vec![0.0f32; n * s.n_head];
-    out.fill(0.0);
-    // f32 copies of a tile, used only for Q8_0 keys or values.
-    let mut kt = vec![0.0f32; bs * hd];
-    let mut vt = vec![0.0f32; bs * hdv];
-    let mut sc = vec![0.0f32; bs];
-
-    for (bi, block) in cache.seq_block_ids(seq, end)?.into_iter().enumerate() {
-        let p0 = bi * bs;
-        let nk = bs.min(end - p0);
+    let group = s.n_head / s.n_head_kv;
+    let gd = group * s.head_dim_v;
+    let job = Group {
+        kern: be.kernels,
+        cache,
+        blocks: &blocks,
+        layer,
+        s,
+        q: &qs,
+        start,
+        n,
+    };
+    if be.threads == 1 || s.n_head_kv == 1 {
+        let mut part = vec![0.0f32; n * gd];
         for kvh in 0..s.n_head_kv {
-            let (kd, vd) = cache.tile(block, layer, kvh);
+            job.run(kvh, &mut part);
+            scatter(&part, kvh, gd, od, out);
+        }
+    } else {
+        let parts: Vec<Mutex<Vec<f32>>> = (0..s.n_head_kv)
+            .map(|_| Mutex::new(vec![0.0f32; n * gd]))
+            .collect();
+        be.parallel(s.n_head_kv, &|kvh| {
+            let mut part = parts[kvh].lock().unwrap_or_else(|e| e.into_inner());
+            job.run(kvh, &mut part);
+        });
+        for (kvh, part) in parts.into_iter().enumerate() {
+            let part = part.into_inner().unwrap_or_else(|e| e.into_inner());
+            scatter(&part, kvh, gd, od, out);
+        }
+    }
+    Ok(())
+}
+
+/// Copy one KV head's group output (`n × group × head_dim_v`) into the full rows of `out`.
+fn scatter(part: &[f32], kvh: usize, gd: usize, od: usize, out: &mut [f32]) {
+    for (src, row) in part.chunks_exact(gd).zip(out.chunks_exact_mut(od)) {
+        row[kvh * gd..(kvh + 1) * gd].copy_from_slice(src);
+    }
+}
+
+/// One attention call, shared by the tasks that each take one KV head.
+struct Group<'a> {
+    kern: &'a Kernels,
+    cache: &'a PagedKvCache,
+    blocks: &'a [BlockId],
+    layer: usize,
+    s: AttnShape,
+    /// Scaled queries, `n × n_head × head_dim`.
+    q: &'a [f32],
+    start: usize,
+    n: usize,
+}
+
+impl Group<'_> {
+    /// Attention of the query heads of KV head `kvh` for every token into `out`
+    /// (`n × group × head_dim_v`).
+    fn run(&self, kvh: usize, out: &mut [f32]) {
+        let (s, kern, n, start) = (self.s, self.kern, self.n, self.start);
+        let bs = self.cache.block_size();
+        let (hd, hdv) = (s.head_dim, s.head_dim_v);
+        let group = s.n_head / s.n_head_kv;
+        let qd = s.n_head * hd;
+        let end = start + n;
+        let mut m = vec![f32::NEG_INFINITY; n * group];
+        let mut l = vec![0.0f32; n * group];
+        out.fill(0.0);
+        // f32 copies of a tile, used only for Q8_0 keys or values.
+        let mut kt = vec![0.0f32; bs * hd];
+        let mut vt = vec![0.0f32; bs * hdv];
+        let mut sc = vec![0.0f32; bs];
+        for (bi, &block) in self.blocks.iter().enumerate() {
+            let p0 = bi * bs;
+            let nk = bs.min(end - p0);
+            let (kd, vd) = self.cache.tile(block, self.layer, kvh);
             if let TileData::Q8 { .. } = kd {
                 kd.to_f32(&mut kt[..nk * hd]);
             }
@@ -87,17 +149,18 @@ pub fn attend_prefill(
             for t in p0.saturating_sub(start)..n {
                 // Keys p0..=start+t of this tile are visible.
                 let nv = nk.min(start + t + 1 - p0);
-                for h in kvh * group..(kvh + 1) * group {
-                    let qh = &qs[t * qd + h * hd..t * qd + (h + 1) * hd];
+                for g in 0..group {
+                    let h = kvh * group + g;
+                    let qh = &self.q[t * qd + h * hd..t * qd + (h + 1) * hd];
                     let sc = &mut sc[..nv];
                     match kd {
                         TileData::F16(k) => (kern.attn_scores_f16)(qh, &k[..nv * hd], sc),
                         TileData::Q8 { .. } => (kern.attn_scores_f32)(qh, &kt[..nv * hd], sc),
                     }
                     let tile_max = sc.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                    let i = t * s.n_head + h;
+                    let i = t * group + g;
                     let m_new = m[i].max(tile_max);
-                    let acc = &mut out[t * od + h * hdv..t * od + (h + 1) * hdv];
+                    let acc = &mut out[i * hdv..(i + 1) * hdv];
                     if m_new > m[i] {
                         // exp(-inf) = 0 on the first tile: acc and l are zero anyway.
                         let c = (m[i] - m_new).exp();
@@ -113,18 +176,17 @@ pub fn attend_prefill(
                 }
             }
         }
+        for (row, &li) in out.chunks_exact_mut(hdv).zip(&l) {
+            let inv = if li > 0.0 { 1.0 / li } else { 0.0 };
+            (kern.scale)(row, inv);
+        }
     }
-    for (row, &li) in out.chunks_exact_mut(hdv).zip(&l) {
-        let inv = if li > 0.0 { 1.0 / li } else { 0.0 };
-        (kern.scale)(row, inv);
-    }
-    Ok(())
 }
 
 /// Decode: one query token at position `pos` (attends to `0..=pos`).
 #[allow(clippy::too_many_arguments)]
 pub fn attend_decode(
-    kern: &Kernels,
+    be: &Cpu,
     cache: &PagedKvCache,
     seq: SeqId,
     layer: usize,
@@ -133,7 +195,7 @@ pub fn attend_decode(
     pos: usize,
     out: &mut [f32],
 ) -> Result<(), KvError> {
-    attend_prefill(kern, cache, seq, layer, s, q, pos, out)
+    attend_prefill(be, cache, seq, layer, s, q, pos, out)
 }
 
 /// One sequence of a paged cache, with the interface of the contiguous reference `KvCache`, so the
@@ -157,14 +219,14 @@ impl super::KvStore for PagedSeqCache {
     }
     fn kv_attend(
         &self,
-        kern: &Kernels,
+        be: &Cpu,
         layer: usize,
         shape: AttnShape,
         q: &[f32],
         start: usize,
         out: &mut [f32],
     ) -> Result<(), KvError> {
-        self.attend(kern, layer, shape, q, start, out)
+        self.attend(be, layer, shape, q, start, out)
     }
     fn kv_advance(&mut self, n: usize) -> Result<(), KvError> {
         self.advance(n)
@@ -253,23 +315,14 @@ impl PagedSeqCache {
     /// (`n × n_head × head_dim_v`).
     pub fn attend(
         &self,
-        kern: &Kernels,
+        be: &Cpu,
         layer: usize,
         shape: AttnShape,
         q_rows: &[f32],
         start: usize,
         out: &mut [f32],
     ) -> Result<(), KvError> {
-        attend_prefill(
-            kern,
-            &self.cache,
-            self.seq,
-            layer,
-            shape,
-            q_rows,
-            start,
-            out,
-        )
+        attend_prefill(be, &self.cache, self.seq, layer, shape, q_rows, start, out)
     }
 
     pub fn seq(&self) -> SeqId {
@@ -290,8 +343,10 @@ mod tests {
     use super::super::paged::{KvType, KvTypes};
     use super::*;
 
-    fn kern() -> &'static Kernels {
-        brisk_kernels::selected()
+    /// The selected kernel table on one thread.
+    fn kern() -> &'static Cpu {
+        static CPU: std::sync::OnceLock<Cpu> = std::sync::OnceLock::new();
+        CPU.get_or_init(|| Cpu::new(1, brisk_kernels::selected()).unwrap())
     }
 
     struct Rng(u64);
@@ -406,10 +461,14 @@ mod tests {
         for layer in 0..2 {
             let q = rng.vec(n * s.n_head * s.head_dim, 1.5);
             let want = naive(&c, seq, layer, s, &q, start);
+            // Every table, on one thread and on three (KV heads spread over the pool).
             for k in brisk_kernels::available() {
-                let mut out = vec![f32::NAN; n * s.n_head * s.head_dim_v];
-                attend_prefill(k, &c, seq, layer, s, &q, start, &mut out).unwrap();
-                assert_close(&out, &want);
+                for threads in [1, 3] {
+                    let be = Cpu::new(threads, k).unwrap();
+                    let mut out = vec![f32::NAN; n * s.n_head * s.head_dim_v];
+                    attend_prefill(&be, &c, seq, layer, s, &q, start, &mut out).unwrap();
+                    assert_close(&out, &want);
+                }
             }
         }
     }

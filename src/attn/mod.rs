@@ -32,7 +32,7 @@ pub trait KvStore {
     #[allow(clippy::too_many_arguments)]
     fn kv_attend(
         &self,
-        kern: &brisk_kernels::Kernels,
+        be: &crate::backend::Cpu,
         layer: usize,
         shape: AttnShape,
         q: &[f32],
@@ -73,10 +73,10 @@ impl KvStore for KvCache {
         self.store(layer, pos, k, v);
         Ok(())
     }
-    /// Token by token with [`attend_one`] (the kernel table is not used: plain scalar loops).
+    /// Token by token with [`attend_one`] (the backend is not used: plain scalar loops).
     fn kv_attend(
         &self,
-        _kern: &brisk_kernels::Kernels,
+        _be: &crate::backend::Cpu,
         layer: usize,
         s: AttnShape,
         q: &[f32],

@@ -135,7 +135,7 @@ impl Model {
                 kv.kv_store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd])
                     .expect("positions below n_ctx are always storable");
             }
-            kv.kv_attend(be.kernels, li, shape, &q, start, &mut att)
+            kv.kv_attend(be, li, shape, &q, start, &mut att)
                 .expect("the batch's keys and values were stored above");
             be.matmul(&l.wo, &att, n, &mut proj);
             add_assign(&mut x, &proj);
