@@ -156,6 +156,22 @@ fn mask16(n: usize) -> __mmask16 {
 }
 
 tf512! {
+    /// The four horizontal sums of `a[0..4]`, in order, in one vector (shared shuffles instead
+    /// of four separate reductions).
+    #[inline]
+    unsafe fn hsum4(a: [__m512; 4]) -> __m128 {
+        let h = |v: __m512| {
+            let hi = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v));
+            _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(hi))
+        };
+        let (b0, b1, b2, b3) = (h(a[0]), h(a[1]), h(a[2]), h(a[3]));
+        // [b0 pairs, b1 pairs | ...], then 4 sums per 128-bit half.
+        let c01 = _mm256_hadd_ps(b0, b1);
+        let c23 = _mm256_hadd_ps(b2, b3);
+        let d = _mm256_hadd_ps(c01, c23);
+        _mm_add_ps(_mm256_castps256_ps128(d), _mm256_extractf128_ps::<1>(d))
+    }
+
     #[inline]
     unsafe fn ld16_h(p: *const u16, m: __mmask16) -> __m512 {
         _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p as *const i16))
@@ -184,9 +200,7 @@ macro_rules! avx512_tile {
                         }
                         i += 16;
                     }
-                    for (r, a) in acc.iter().enumerate() {
-                        *out.add(j + r) = _mm512_reduce_add_ps(*a);
-                    }
+                    _mm_storeu_ps(out.add(j), hsum4(acc));
                     j += 4;
                 }
                 while j < rows {
