@@ -227,6 +227,9 @@ fn usage_errors_exit_two() {
     for args in [
         &["run", "--bogus"][..],
         &["run", "-m", "x", "-n", "abc"],
+        &["run", "-m", "x", "-p", "hi", "-ctk", "q4_0"],
+        &["run", "-m", "x", "-p", "hi", "--cache-type-v=bf16"],
+        &["bench", "-m", "x", "-ctv", "q9"],
         &["frobnicate"],
     ] {
         let o = run_with_stdin(
@@ -382,4 +385,147 @@ fn bench_reports_llama_bench_fields_as_json() {
         Some(2),
         "a bad list is a usage error"
     );
+}
+
+#[test]
+fn q8_0_kv_cache_runs_and_reports_types_and_roofline() {
+    let Some(fx) = common::fixtures() else { return };
+    let model = fx.join("models/prose-5m.gguf");
+    let mut cmd = brisk();
+    cmd.args([
+        "run",
+        "-p",
+        "The prince",
+        "-n",
+        "4",
+        "--temp",
+        "0",
+        "-ctk",
+        "q8_0",
+        "-ctv",
+        "q8_0",
+        "-m",
+    ])
+    .arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains("K q8_0, V q8_0"), "{}", o.stderr);
+
+    let mut cmd = brisk();
+    cmd.args([
+        "bench",
+        "-p",
+        "4",
+        "-n",
+        "2",
+        "-r",
+        "1",
+        "-t",
+        "1",
+        "-ctk",
+        "f16,q8_0",
+        "-ctv",
+        "q8_0",
+        "--roofline",
+        "-o",
+        "jsonl",
+        "-m",
+    ])
+    .arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains("roofline"), "{}", o.stderr);
+    let rows: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let kinds: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            (s("test"), s("type_k"), s("type_v"))
+        })
+        .collect();
+    let want = [
+        ("pp4", "f16", "q8_0"),
+        ("tg2", "f16", "q8_0"),
+        ("pp4", "q8_0", "q8_0"),
+        ("tg2", "q8_0", "q8_0"),
+    ];
+    assert_eq!(
+        kinds,
+        want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    for r in &rows {
+        let gen = r["n_prompt"] == 0;
+        assert_eq!(r["roofline_gbs"].is_number(), gen, "{r}");
+        assert_eq!(r["roofline_pct"].is_number(), gen, "{r}");
+        if gen {
+            let pct = r["bw_gbs"].as_f64().unwrap() / r["roofline_gbs"].as_f64().unwrap() * 100.0;
+            assert!((r["roofline_pct"].as_f64().unwrap() - pct).abs() < 1e-6 * pct.max(1.0));
+        }
+    }
+
+    let mut cmd = brisk();
+    cmd.args([
+        "bench",
+        "-p",
+        "0",
+        "-n",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "1",
+        "--roofline",
+        "-o",
+        "md",
+        "-m",
+    ])
+    .arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stdout.contains("| roofline GB/s | % roofline |"),
+        "{}",
+        o.stdout
+    );
+    let mut cmd = brisk();
+    cmd.args([
+        "bench",
+        "-p",
+        "0",
+        "-n",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "1",
+        "--roofline",
+        "-o",
+        "csv",
+        "-m",
+    ])
+    .arg(&model);
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let mut lines = o.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert!(
+        header.contains(&"roofline_pct") && header.contains(&"type_k"),
+        "{header:?}"
+    );
+}
+
+#[test]
+fn q8_0_kv_cache_on_a_model_it_cannot_hold_is_one_error_line() {
+    let Some(fx) = common::fixtures() else { return };
+    let mut cmd = brisk();
+    cmd.args(["run", "-p", "hi", "-n", "1", "-ctk", "q8_0", "-m"])
+        .arg(fx.join("models/stories260K.gguf"));
+    let o = run_with_stdin(cmd, b"");
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(o.stderr.contains("divisible by 32"), "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }

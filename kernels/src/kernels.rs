@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::packed::{Layout, PackedGemmFn};
-use crate::scalar::{self, dot, kquants_quant, legacy, vecops};
+use crate::scalar::{self, attn, dot, kquants_quant, legacy, vecops};
 use crate::types::QuantType;
 
 /// Dot product of `n` weights (bytes) with `n` activations (bytes) of the partner type.
@@ -26,6 +26,16 @@ pub type VecDotMultiFn =
 pub const MAX_MULTI: usize = 64;
 /// Dot product of two f32 slices.
 pub type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
+/// Attention scores of one query against a tile of key rows (f16 bits):
+/// `out[j] = Σᵢ q[i]·k[j·d + i]`, `d = q.len()`; see [`scalar::attn`].
+pub type AttnScoresF16Fn = fn(q: &[f32], k: &[u16], out: &mut [f32]);
+/// [`AttnScoresF16Fn`] over f32 key rows.
+pub type AttnScoresF32Fn = fn(q: &[f32], k: &[f32], out: &mut [f32]);
+/// Weighted sum of a tile of value rows (f16 bits) into `acc`:
+/// `acc[i] += Σⱼ p[j]·v[j·d + i]`, `d = acc.len()`.
+pub type AttnAccumF16Fn = fn(p: &[f32], v: &[u16], acc: &mut [f32]);
+/// [`AttnAccumF16Fn`] over f32 value rows.
+pub type AttnAccumF32Fn = fn(p: &[f32], v: &[f32], acc: &mut [f32]);
 
 /// One instruction set's implementation of every hot operation.
 ///
@@ -73,6 +83,14 @@ pub struct Kernels {
     /// Row-repacked Q4_K ([`crate::packed::repack_q4_k_row`]) against Q8_K.
     pub vec_dot_q4_kr: Option<VecDotFn>,
     pub multi_q4_kr: Option<VecDotMultiFn>,
+    pub attn_scores_f16: AttnScoresF16Fn,
+    pub attn_scores_f32: AttnScoresF32Fn,
+    pub attn_accum_f16: AttnAccumF16Fn,
+    pub attn_accum_f32: AttnAccumF32Fn,
+    /// `x[i] = exp(x[i] − m)`, returning `Σ x[i]`.
+    pub exp_sub_sum: fn(x: &mut [f32], m: f32) -> f32,
+    /// Wrapping sum of u64 words: a streaming read (`brisk bench --roofline`).
+    pub sum_u64: fn(x: &[u64]) -> u64,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -211,6 +229,12 @@ pub static SCALAR: Kernels = Kernels {
     multi_q6_k_q8_k: None,
     vec_dot_q4_kr: None,
     multi_q4_kr: None,
+    attn_scores_f16: attn::attn_scores_f16,
+    attn_scores_f32: attn::attn_scores_f32,
+    attn_accum_f16: attn::attn_accum_f16,
+    attn_accum_f32: attn::attn_accum_f32,
+    exp_sub_sum: attn::exp_sub_sum,
+    sum_u64: scalar::stream::sum_u64,
 };
 
 /// Every table compiled into this build, best first. ISA tables are appended here behind

@@ -14,6 +14,36 @@ pub use kv_cache::KvCache;
 #[cfg(test)]
 use crate::backend::ops::softmax;
 
+/// What the forward pass needs from a KV cache: the paged cache ([`flash::PagedSeqCache`]), or
+/// in tests the contiguous reference, so both run through the same model code.
+pub trait KvStore {
+    /// Positions stored and advanced.
+    fn kv_len(&self) -> usize;
+    /// Positions the cache can hold.
+    fn kv_n_ctx(&self) -> usize;
+    /// Store the key and value of `pos` in `layer` (all KV heads).
+    fn kv_store(
+        &mut self,
+        layer: usize,
+        pos: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<(), paged::KvError>;
+    /// Attention of the query rows `q` at positions `start..start + n` into `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn kv_attend(
+        &self,
+        be: &crate::backend::Cpu,
+        layer: usize,
+        shape: AttnShape,
+        q: &[f32],
+        start: usize,
+        out: &mut [f32],
+    ) -> Result<(), paged::KvError>;
+    /// Mark `n` more positions valid.
+    fn kv_advance(&mut self, n: usize) -> Result<(), paged::KvError>;
+}
+
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
@@ -26,6 +56,47 @@ pub struct AttnShape {
 /// Attention for one query token at absolute position `pos` in `layer`: attends to cached
 /// positions `0..=pos`. `q` is `n_head × head_dim`, `out` is `n_head × head_dim_v`.
 /// `scores` is scratch of at least `pos + 1` floats.
+#[cfg(test)]
+impl KvStore for KvCache {
+    fn kv_len(&self) -> usize {
+        self.len()
+    }
+    fn kv_n_ctx(&self) -> usize {
+        self.n_ctx()
+    }
+    fn kv_store(
+        &mut self,
+        layer: usize,
+        pos: usize,
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<(), paged::KvError> {
+        self.store(layer, pos, k, v);
+        Ok(())
+    }
+    /// Token by token with [`attend_one`] (the backend is not used: plain scalar loops).
+    fn kv_attend(
+        &self,
+        _be: &crate::backend::Cpu,
+        layer: usize,
+        s: AttnShape,
+        q: &[f32],
+        start: usize,
+        out: &mut [f32],
+    ) -> Result<(), paged::KvError> {
+        let (qd, od) = (s.n_head * s.head_dim, s.n_head * s.head_dim_v);
+        let mut scores = Vec::new();
+        for (t, (qt, ot)) in q.chunks_exact(qd).zip(out.chunks_exact_mut(od)).enumerate() {
+            attend_one(self, layer, s, qt, start + t, &mut scores, ot);
+        }
+        Ok(())
+    }
+    fn kv_advance(&mut self, n: usize) -> Result<(), paged::KvError> {
+        self.advance(n);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 pub fn attend_one(
     kv: &KvCache,

@@ -1,10 +1,11 @@
 //! A paged key/value cache: a pool of fixed-size blocks shared by many sequences.
 //!
 //! Each block holds `block_size` consecutive positions of one sequence, for every layer and every
-//! KV head: keys and values, stored as f16 (llama.cpp's default F16 cache) or Q8_0
-//! (`-ctk/-ctv q8_0`, 32 values share one f16 scale). Within a block, for each layer, keys are laid
-//! out `[kv_head][slot][head_dim]` then values `[kv_head][slot][head_dim_v]`, so one tile (one
-//! block, one layer, one KV head) is contiguous and attention reads it in place.
+//! KV head: keys and values, each stored as f16 (llama.cpp's default F16 cache) or Q8_0
+//! (`-ctk/-ctv q8_0`, 32 values share one f16 scale), independently. Keys and values live in two
+//! pools indexed by the same block ids; within a block, for each layer, keys are laid out
+//! `[kv_head][slot][head_dim]` (values `[kv_head][slot][head_dim_v]`), so one tile (one block,
+//! one layer, one KV head) is contiguous and attention reads it in place.
 //!
 //! A sequence is a block table (block ids, position `p` lives in `blocks[p / block_size]`, slot
 //! `p % block_size`) plus a length. Free blocks form an intrusive singly linked list threaded through
@@ -23,7 +24,7 @@
 use std::ops::Range;
 
 use half::f16;
-use half::slice::HalfFloatSliceExt;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
 /// Storage type of cached keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,72 @@ pub enum KvType {
     F16,
     /// Blocks of 32 values: one f16 scale and 32 signed bytes. Head dims must be multiples of 32.
     Q8_0,
+}
+
+/// Storage types of the keys and of the values (`-ctk`, `-ctv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvTypes {
+    pub k: KvType,
+    pub v: KvType,
+}
+
+impl From<KvType> for KvTypes {
+    fn from(t: KvType) -> KvTypes {
+        KvTypes { k: t, v: t }
+    }
+}
+
+impl KvType {
+    /// The `-ctk/-ctv` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    /// Parse a `-ctk/-ctv` value (`f16`, `q8_0`).
+    pub fn parse(s: &str) -> Option<KvType> {
+        match s.to_ascii_lowercase().as_str() {
+            "f16" => Some(KvType::F16),
+            "q8_0" => Some(KvType::Q8_0),
+            _ => None,
+        }
+    }
+
+    /// Bytes of `elems` elements (a multiple of 32 for Q8_0).
+    fn bytes(self, elems: usize) -> usize {
+        match self {
+            KvType::F16 => elems * 2,
+            KvType::Q8_0 => elems + elems / Q8_BLOCK * 2,
+        }
+    }
+}
+
+/// One tile's keys or values, in place: f16 bits, or Q8_0 quants with one scale per 32.
+pub enum TileData<'a> {
+    F16(&'a [u16]),
+    Q8 { q: &'a [i8], d: &'a [f16] },
+}
+
+impl TileData<'_> {
+    /// Convert to f32 (`out.len()` elements from the start of the tile).
+    pub fn to_f32(&self, out: &mut [f32]) {
+        match self {
+            TileData::F16(x) => {
+                let x: &[f16] = HalfBitsSliceExt::reinterpret_cast(&x[..out.len()]);
+                x.convert_to_f32_slice(out);
+            }
+            TileData::Q8 { q, d } => {
+                for (c, chunk) in out.chunks_mut(Q8_BLOCK).enumerate() {
+                    let scale = d[c].to_f32();
+                    for (dst, &x) in chunk.iter_mut().zip(&q[c * Q8_BLOCK..]) {
+                        *dst = x as f32 * scale;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Identifies a sequence in a [`PagedKvCache`].
@@ -50,7 +117,7 @@ pub enum KvError {
     UnknownSeq(SeqId),
     #[error("KV position {pos} beyond the reserved capacity {cap}")]
     OutOfRange { pos: usize, cap: usize },
-    #[error("q8_0 KV cache needs head dims divisible by 32, got {0}")]
+    #[error("a q8_0 KV cache needs head dims divisible by 32, this model's is {0}")]
     BadHeadDim(usize),
     #[error("KV cache shape has a zero dimension")]
     EmptyShape,
@@ -81,11 +148,14 @@ pub struct PagedKvCache {
     n_head_kv: usize,
     head_dim: usize,
     head_dim_v: usize,
-    kv_type: KvType,
-    /// Elements per block and per layer within a block.
-    block_elems: usize,
-    layer_elems: usize,
-    store: Store,
+    types: KvTypes,
+    /// Elements per block and per layer within a block, for keys and for values.
+    k_block: usize,
+    k_layer: usize,
+    v_block: usize,
+    v_layer: usize,
+    k: Store,
+    v: Store,
     refcount: Vec<u32>,
     next_free: Vec<u32>,
     free_head: u32,
@@ -101,8 +171,9 @@ impl PagedKvCache {
         n_head_kv: usize,
         head_dim: usize,
         head_dim_v: usize,
-        kv_type: KvType,
+        types: impl Into<KvTypes>,
     ) -> Result<PagedKvCache, KvError> {
+        let types = types.into();
         if n_blocks == 0
             || block_size == 0
             || n_layer == 0
@@ -118,17 +189,15 @@ impl PagedKvCache {
                 free: NO_BLOCK as usize - 1,
             });
         }
-        if kv_type == KvType::Q8_0 {
-            for d in [head_dim, head_dim_v] {
-                if !d.is_multiple_of(Q8_BLOCK) {
-                    return Err(KvError::BadHeadDim(d));
-                }
+        for (t, d) in [(types.k, head_dim), (types.v, head_dim_v)] {
+            if t == KvType::Q8_0 && !d.is_multiple_of(Q8_BLOCK) {
+                return Err(KvError::BadHeadDim(d));
             }
         }
-        let layer_elems = n_head_kv * block_size * (head_dim + head_dim_v);
-        let block_elems = n_layer * layer_elems;
-        let total = n_blocks * block_elems;
-        let store = match kv_type {
+        let k_layer = n_head_kv * block_size * head_dim;
+        let v_layer = n_head_kv * block_size * head_dim_v;
+        let (k_block, v_block) = (n_layer * k_layer, n_layer * v_layer);
+        let store = |t: KvType, total: usize| match t {
             KvType::F16 => Store::F16(vec![f16::ZERO; total]),
             KvType::Q8_0 => Store::Q8 {
                 q: vec![0; total],
@@ -150,10 +219,13 @@ impl PagedKvCache {
             n_head_kv,
             head_dim,
             head_dim_v,
-            kv_type,
-            block_elems,
-            layer_elems,
-            store,
+            types,
+            k_block,
+            k_layer,
+            v_block,
+            v_layer,
+            k: store(types.k, n_blocks * k_block),
+            v: store(types.v, n_blocks * v_block),
             refcount: vec![0; n_blocks],
             next_free,
             free_head: 0,
@@ -170,13 +242,11 @@ impl PagedKvCache {
         n_head_kv: usize,
         head_dim: usize,
         head_dim_v: usize,
-        kv_type: KvType,
+        types: impl Into<KvTypes>,
     ) -> usize {
-        let elems = n_blocks * block_size * n_layer * n_head_kv * (head_dim + head_dim_v);
-        match kv_type {
-            KvType::F16 => elems * 2,
-            KvType::Q8_0 => elems + elems / Q8_BLOCK * 2,
-        }
+        let types = types.into();
+        let per_dim = n_blocks * block_size * n_layer * n_head_kv;
+        types.k.bytes(per_dim * head_dim) + types.v.bytes(per_dim * head_dim_v)
     }
 
     pub fn block_size(&self) -> usize {
@@ -194,8 +264,8 @@ impl PagedKvCache {
     pub fn head_dim_v(&self) -> usize {
         self.head_dim_v
     }
-    pub fn kv_type(&self) -> KvType {
-        self.kv_type
+    pub fn kv_types(&self) -> KvTypes {
+        self.types
     }
     pub fn n_blocks(&self) -> usize {
         self.refcount.len()
@@ -290,14 +360,15 @@ impl PagedKvCache {
     }
 
     fn copy_block(&mut self, from: u32, to: u32) {
-        let n = self.block_elems;
-        let (f, t) = (from as usize * n, to as usize * n);
-        match &mut self.store {
-            Store::F16(x) => x.copy_within(f..f + n, t),
-            Store::Q8 { q, d } => {
-                q.copy_within(f..f + n, t);
-                let (f, t, n) = (f / Q8_BLOCK, t / Q8_BLOCK, n / Q8_BLOCK);
-                d.copy_within(f..f + n, t);
+        for (store, n) in [(&mut self.k, self.k_block), (&mut self.v, self.v_block)] {
+            let (f, t) = (from as usize * n, to as usize * n);
+            match store {
+                Store::F16(x) => x.copy_within(f..f + n, t),
+                Store::Q8 { q, d } => {
+                    q.copy_within(f..f + n, t);
+                    let (f, t, n) = (f / Q8_BLOCK, t / Q8_BLOCK, n / Q8_BLOCK);
+                    d.copy_within(f..f + n, t);
+                }
             }
         }
     }
@@ -373,15 +444,14 @@ impl PagedKvCache {
     }
 
     fn k_offset(&self, b: u32, layer: usize, kvh: usize, slot: usize) -> usize {
-        b as usize * self.block_elems
-            + layer * self.layer_elems
+        b as usize * self.k_block
+            + layer * self.k_layer
             + (kvh * self.block_size + slot) * self.head_dim
     }
 
     fn v_offset(&self, b: u32, layer: usize, kvh: usize, slot: usize) -> usize {
-        b as usize * self.block_elems
-            + layer * self.layer_elems
-            + self.n_head_kv * self.block_size * self.head_dim
+        b as usize * self.v_block
+            + layer * self.v_layer
             + (kvh * self.block_size + slot) * self.head_dim_v
     }
 
@@ -414,52 +484,54 @@ impl PagedKvCache {
             let vo = self.v_offset(b, layer, h, slot);
             let kh = &k[h * self.head_dim..(h + 1) * self.head_dim];
             let vh = &v[h * self.head_dim_v..(h + 1) * self.head_dim_v];
-            self.write(ko, kh);
-            self.write(vo, vh);
+            write(&mut self.k, ko, kh);
+            write(&mut self.v, vo, vh);
         }
         Ok(())
     }
+}
 
-    fn write(&mut self, off: usize, src: &[f32]) {
-        match &mut self.store {
-            Store::F16(x) => {
-                for (d, s) in x[off..off + src.len()].iter_mut().zip(src) {
-                    *d = f16::from_f32(*s);
-                }
+fn write(store: &mut Store, off: usize, src: &[f32]) {
+    match store {
+        Store::F16(x) => {
+            for (d, s) in x[off..off + src.len()].iter_mut().zip(src) {
+                *d = f16::from_f32(*s);
             }
-            Store::Q8 { q, d } => {
-                for (c, chunk) in src.chunks_exact(Q8_BLOCK).enumerate() {
-                    let o = off + c * Q8_BLOCK;
-                    let amax = chunk.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                    let scale = amax / 127.0;
-                    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                    for (dst, x) in q[o..o + Q8_BLOCK].iter_mut().zip(chunk) {
-                        *dst = (x * inv).round().clamp(-127.0, 127.0) as i8;
-                    }
-                    d[o / Q8_BLOCK] = f16::from_f32(scale);
+        }
+        Store::Q8 { q, d } => {
+            for (c, chunk) in src.chunks_exact(Q8_BLOCK).enumerate() {
+                let o = off + c * Q8_BLOCK;
+                let amax = chunk.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                let scale = amax / 127.0;
+                let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                for (dst, x) in q[o..o + Q8_BLOCK].iter_mut().zip(chunk) {
+                    *dst = (x * inv).round().clamp(-127.0, 127.0) as i8;
+                }
+                d[o / Q8_BLOCK] = f16::from_f32(scale);
+            }
+        }
+    }
+}
+
+fn read(store: &Store, off: usize, out: &mut [f32]) {
+    match store {
+        Store::F16(x) => {
+            let n = out.len();
+            x[off..off + n].convert_to_f32_slice(out);
+        }
+        Store::Q8 { q, d } => {
+            for (c, chunk) in out.chunks_exact_mut(Q8_BLOCK).enumerate() {
+                let o = off + c * Q8_BLOCK;
+                let scale = d[o / Q8_BLOCK].to_f32();
+                for (dst, &x) in chunk.iter_mut().zip(&q[o..o + Q8_BLOCK]) {
+                    *dst = x as f32 * scale;
                 }
             }
         }
     }
+}
 
-    fn read(&self, off: usize, out: &mut [f32]) {
-        match &self.store {
-            Store::F16(x) => {
-                let n = out.len();
-                x[off..off + n].convert_to_f32_slice(out);
-            }
-            Store::Q8 { q, d } => {
-                for (c, chunk) in out.chunks_exact_mut(Q8_BLOCK).enumerate() {
-                    let o = off + c * Q8_BLOCK;
-                    let scale = d[o / Q8_BLOCK].to_f32();
-                    for (dst, &x) in chunk.iter_mut().zip(&q[o..o + Q8_BLOCK]) {
-                        *dst = x as f32 * scale;
-                    }
-                }
-            }
-        }
-    }
-
+impl PagedKvCache {
     /// Mark `n` more positions of `s` valid; they must lie within its blocks.
     pub fn advance(&mut self, s: SeqId, n: usize) -> Result<(), KvError> {
         let cap = self.seq_capacity(s)?;
@@ -513,19 +585,30 @@ impl PagedKvCache {
     }
 
     /// Keys (`block_size × head_dim`) and values (`block_size × head_dim_v`) of one tile, in place,
-    /// slot-major (F16 storage only; `None` for Q8_0).
+    /// slot-major (F16 storage only; `None` when either is Q8_0).
     pub fn tile_f16(&self, b: BlockId, layer: usize, kvh: usize) -> Option<(&[f16], &[f16])> {
-        let (ko, vo) = (
-            self.k_offset(b.0, layer, kvh, 0),
-            self.v_offset(b.0, layer, kvh, 0),
-        );
-        match &self.store {
-            Store::F16(x) => Some((
-                &x[ko..ko + self.block_size * self.head_dim],
-                &x[vo..vo + self.block_size * self.head_dim_v],
+        match self.tile(b, layer, kvh) {
+            (TileData::F16(k), TileData::F16(v)) => Some((
+                HalfBitsSliceExt::reinterpret_cast(k),
+                HalfBitsSliceExt::reinterpret_cast(v),
             )),
-            Store::Q8 { .. } => None,
+            _ => None,
         }
+    }
+
+    /// Keys (`block_size × head_dim`) and values (`block_size × head_dim_v`) of one tile, in place.
+    pub fn tile(&self, b: BlockId, layer: usize, kvh: usize) -> (TileData<'_>, TileData<'_>) {
+        let k = tile_of(
+            &self.k,
+            self.k_offset(b.0, layer, kvh, 0),
+            self.block_size * self.head_dim,
+        );
+        let v = tile_of(
+            &self.v,
+            self.v_offset(b.0, layer, kvh, 0),
+            self.block_size * self.head_dim_v,
+        );
+        (k, v)
     }
 
     /// Convert the keys and values of the first `k.len() / head_dim` (= `v.len() / head_dim_v`)
@@ -533,15 +616,16 @@ impl PagedKvCache {
     pub fn read_tile(&self, b: BlockId, layer: usize, kvh: usize, k: &mut [f32], v: &mut [f32]) {
         debug_assert!(k.len() <= self.block_size * self.head_dim);
         debug_assert!(v.len() <= self.block_size * self.head_dim_v);
-        self.read(self.k_offset(b.0, layer, kvh, 0), k);
-        self.read(self.v_offset(b.0, layer, kvh, 0), v);
+        read(&self.k, self.k_offset(b.0, layer, kvh, 0), k);
+        read(&self.v, self.v_offset(b.0, layer, kvh, 0), v);
     }
 
     /// Key of one position as f32 (`head_dim` floats), for tests and debugging.
     pub fn key(&self, s: SeqId, layer: usize, pos: usize, kvh: usize) -> Result<Vec<f32>, KvError> {
         let b = self.block_at(s, pos)?;
         let mut out = vec![0.0; self.head_dim];
-        self.read(
+        read(
+            &self.k,
             self.k_offset(b, layer, kvh, pos % self.block_size),
             &mut out,
         );
@@ -558,7 +642,8 @@ impl PagedKvCache {
     ) -> Result<Vec<f32>, KvError> {
         let b = self.block_at(s, pos)?;
         let mut out = vec![0.0; self.head_dim_v];
-        self.read(
+        read(
+            &self.v,
             self.v_offset(b, layer, kvh, pos % self.block_size),
             &mut out,
         );
@@ -620,6 +705,16 @@ impl PagedKvCache {
             }
         }
         Ok(())
+    }
+}
+
+fn tile_of(store: &Store, off: usize, n: usize) -> TileData<'_> {
+    match store {
+        Store::F16(x) => TileData::F16(HalfFloatSliceExt::reinterpret_cast(&x[off..off + n])),
+        Store::Q8 { q, d } => TileData::Q8 {
+            q: &q[off..off + n],
+            d: &d[off / Q8_BLOCK..(off + n) / Q8_BLOCK],
+        },
     }
 }
 

@@ -106,6 +106,11 @@ impl Cpu {
         })
     }
 
+    /// Call `f(i)` for every `i < n` on the backend's thread pool (the caller included).
+    pub fn parallel(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
+        self.pool.run(n, f);
+    }
+
     /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for `n` token rows of `x` (each `w.cols` long);
     /// `out` is `n × w.rows`.
     pub fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {

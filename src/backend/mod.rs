@@ -4,5 +4,6 @@ pub mod cpu;
 pub mod ops;
 pub mod packed;
 pub mod pool;
+pub mod roofline;
 
 pub use cpu::Cpu;

@@ -1,9 +1,13 @@
 //! `brisk bench`, on llama-bench's model: prompt processing (`pp512`), generation (`tg128`),
 //! both (`pp512+tg128`), optionally at a depth (` @ d512`), repeated `-r` times, printed as
-//! markdown, CSV, JSON or JSON lines with llama-bench's field names — plus `bw_gbs`, the weight
-//! bytes read per generated token times tokens/s.
+//! markdown, CSV, JSON or JSON lines with llama-bench's field names (`-ctk/-ctv` lists give
+//! `type_k`/`type_v`) — plus `bw_gbs`, the weight bytes read per generated token times tokens/s,
+//! and with `--roofline` the machine's streaming read bandwidth on the same threads
+//! (`roofline_gbs`) and `roofline_pct = bw_gbs / roofline_gbs × 100`.
 use super::common::physical_cores;
 use super::{CliResult, Exit};
+use crate::attn::paged::{KvType, KvTypes};
+use crate::backend::roofline;
 use crate::generate::rng::Rng;
 use crate::generate::Session;
 use crate::model::{loader, LoadedModel, Logits};
@@ -39,6 +43,32 @@ pub struct BenchArgs {
     /// Output format: md, csv, json or jsonl.
     #[arg(short = 'o', long = "output", default_value = "md")]
     pub output: String,
+    /// KV cache types for keys (-ctk, list of f16, q8_0).
+    #[arg(long = "cache-type-k", default_value = "f16")]
+    pub cache_type_k: String,
+    /// KV cache types for values (-ctv, list of f16, q8_0).
+    #[arg(long = "cache-type-v", default_value = "f16")]
+    pub cache_type_v: String,
+    /// Also measure the streaming read bandwidth with the same threads, and report generation
+    /// bandwidth as a fraction of it (roofline_gbs, roofline_pct).
+    #[arg(long = "roofline")]
+    pub roofline: bool,
+}
+
+/// Parse `f16,q8_0` into KV cache types.
+fn parse_types(what: &str, s: &str) -> Result<Vec<KvType>, Exit> {
+    let out: Option<Vec<KvType>> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(KvType::parse)
+        .collect();
+    match out {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(Exit::Usage(format!(
+            "{what}: '{s}' is not a list of KV cache types (f16, q8_0)"
+        ))),
+    }
 }
 
 /// Parse `1,2,8-10` into numbers.
@@ -78,6 +108,8 @@ struct Record {
     model_size: u64,
     model_n_params: u64,
     n_threads: usize,
+    type_k: String,
+    type_v: String,
     n_prompt: usize,
     n_gen: usize,
     n_depth: usize,
@@ -91,6 +123,12 @@ struct Record {
     /// Weight bytes read per generated token × tokens/s (generation tests only).
     #[serde(skip_serializing_if = "Option::is_none")]
     bw_gbs: Option<f64>,
+    /// Streaming read bandwidth on the same threads (`--roofline`, generation tests only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roofline_gbs: Option<f64>,
+    /// `bw_gbs / roofline_gbs × 100`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roofline_pct: Option<f64>,
 }
 
 fn mean_std(xs: &[f64]) -> (f64, f64) {
@@ -108,6 +146,7 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// tokens one at a time (timed). Returns nanoseconds.
 fn run_once(
     lm: &LoadedModel,
+    types: KvTypes,
     depth: usize,
     pp: usize,
     tg: usize,
@@ -115,7 +154,7 @@ fn run_once(
 ) -> anyhow::Result<u64> {
     let n_vocab = lm.model.config.n_vocab as u64;
     let mut tok = || (rng.next_u64() % n_vocab) as u32;
-    let mut s = Session::new(&lm.model, (depth + pp + tg).max(1));
+    let mut s = Session::with_kv_types(&lm.model, (depth + pp + tg).max(1), types)?;
     if depth > 0 {
         let d: Vec<u32> = (0..depth).map(|_| tok()).collect();
         s.eval(&d, Logits::Last)?;
@@ -145,6 +184,19 @@ pub fn main(a: BenchArgs) -> CliResult {
     let prompts = parse_list("-p", &a.n_prompt)?;
     let gens = parse_list("-n", &a.n_gen)?;
     let depths = parse_list("-d", &a.n_depth)?;
+    let types_k = parse_types("-ctk", &a.cache_type_k)?;
+    let types_v = parse_types("-ctv", &a.cache_type_v)?;
+    let mut kv_types = Vec::new();
+    for &k in &types_k {
+        for &v in &types_v {
+            kv_types.push(KvTypes { k, v });
+        }
+    }
+    let show_types = kv_types.iter().any(|t| *t != KvTypes::from(KvType::F16));
+    let cols = Columns {
+        types: show_types,
+        roofline: a.roofline,
+    };
     let threads = match &a.threads {
         Some(t) => parse_list("-t", t)?,
         None => vec![physical_cores()],
@@ -166,61 +218,80 @@ pub fn main(a: BenchArgs) -> CliResult {
             let lm = loader::load(path, t.max(1))
                 .with_context(|| format!("cannot load model {}", path.display()))?;
             let bytes_per_token = lm.model.weights.bytes_per_token() as f64;
+            let roof = a.roofline.then(|| {
+                let min = (lm.size_bytes as usize).max(bytes_per_token as usize);
+                let r = roofline::measure(&lm.model.backend, min, 5);
+                eprintln!(
+                    "brisk: roofline: {:.2} GB/s streaming read, {} threads, {:.0} MiB buffer, best of {} passes",
+                    r.gbs,
+                    r.threads,
+                    r.bytes as f64 / (1024.0 * 1024.0),
+                    r.passes
+                );
+                r.gbs
+            });
             let mut rng = Rng::new(1234);
-            for &depth in &depths {
-                for &(pp, tg) in &tests {
-                    let n_ctx = depth + pp + tg;
-                    if n_ctx > lm.model.config.n_ctx_train {
-                        eprintln!(
+            for &types in &kv_types {
+                for &depth in &depths {
+                    for &(pp, tg) in &tests {
+                        let n_ctx = depth + pp + tg;
+                        if n_ctx > lm.model.config.n_ctx_train {
+                            eprintln!(
                             "brisk: skipping pp{pp}/tg{tg} at depth {depth}: {n_ctx} tokens exceed the model's context {}",
                             lm.model.config.n_ctx_train
                         );
-                        continue;
+                            continue;
+                        }
+                        // Warm-up (page in the weights, start the pool), as llama-bench does.
+                        run_once(&lm, types, 0, pp.min(16), tg.min(1), &mut rng)?;
+                        let mut samples_ns = Vec::with_capacity(a.repetitions);
+                        for _ in 0..a.repetitions {
+                            samples_ns.push(run_once(&lm, types, depth, pp, tg, &mut rng)?);
+                        }
+                        let samples_ts: Vec<f64> = samples_ns
+                            .iter()
+                            .map(|&ns| (pp + tg) as f64 * 1e9 / ns as f64)
+                            .collect();
+                        let ns: Vec<f64> = samples_ns.iter().map(|&n| n as f64).collect();
+                        let (avg_ns, std_ns) = mean_std(&ns);
+                        let (avg_ts, std_ts) = mean_std(&samples_ts);
+                        let mut name = match (pp, tg) {
+                            (p, 0) => format!("pp{p}"),
+                            (0, n) => format!("tg{n}"),
+                            (p, n) => format!("pp{p}+tg{n}"),
+                        };
+                        if depth > 0 {
+                            name.push_str(&format!(" @ d{depth}"));
+                        }
+                        let bw_gbs = (pp == 0).then(|| bytes_per_token * avg_ts / 1e9);
+                        let rec = Record {
+                            build: env!("CARGO_PKG_VERSION").to_string(),
+                            cpu_info: std::env::consts::ARCH.to_string(),
+                            backends: format!("CPU ({})", lm.model.backend.kernels.name),
+                            model_filename: path.display().to_string(),
+                            model_type: lm.description.clone(),
+                            model_size: lm.size_bytes,
+                            model_n_params: lm.n_params,
+                            n_threads: t,
+                            type_k: types.k.name().to_string(),
+                            type_v: types.v.name().to_string(),
+                            n_prompt: pp,
+                            n_gen: tg,
+                            n_depth: depth,
+                            test: name,
+                            avg_ns: avg_ns as u64,
+                            stddev_ns: std_ns as u64,
+                            avg_ts,
+                            stddev_ts: std_ts,
+                            samples_ns,
+                            samples_ts,
+                            bw_gbs,
+                            roofline_gbs: roof.filter(|_| pp == 0),
+                            roofline_pct: roof.zip(bw_gbs).map(|(r, b)| b / r * 100.0),
+                        };
+                        print_streaming(&a.output, cols, &rec, &mut printed_header)?;
+                        records.push(rec);
                     }
-                    // Warm-up (page in the weights, start the pool), as llama-bench does.
-                    run_once(&lm, 0, pp.min(16), tg.min(1), &mut rng)?;
-                    let mut samples_ns = Vec::with_capacity(a.repetitions);
-                    for _ in 0..a.repetitions {
-                        samples_ns.push(run_once(&lm, depth, pp, tg, &mut rng)?);
-                    }
-                    let samples_ts: Vec<f64> = samples_ns
-                        .iter()
-                        .map(|&ns| (pp + tg) as f64 * 1e9 / ns as f64)
-                        .collect();
-                    let ns: Vec<f64> = samples_ns.iter().map(|&n| n as f64).collect();
-                    let (avg_ns, std_ns) = mean_std(&ns);
-                    let (avg_ts, std_ts) = mean_std(&samples_ts);
-                    let mut name = match (pp, tg) {
-                        (p, 0) => format!("pp{p}"),
-                        (0, n) => format!("tg{n}"),
-                        (p, n) => format!("pp{p}+tg{n}"),
-                    };
-                    if depth > 0 {
-                        name.push_str(&format!(" @ d{depth}"));
-                    }
-                    let rec = Record {
-                        build: env!("CARGO_PKG_VERSION").to_string(),
-                        cpu_info: std::env::consts::ARCH.to_string(),
-                        backends: format!("CPU ({})", lm.model.backend.kernels.name),
-                        model_filename: path.display().to_string(),
-                        model_type: lm.description.clone(),
-                        model_size: lm.size_bytes,
-                        model_n_params: lm.n_params,
-                        n_threads: t,
-                        n_prompt: pp,
-                        n_gen: tg,
-                        n_depth: depth,
-                        test: name,
-                        avg_ns: avg_ns as u64,
-                        stddev_ns: std_ns as u64,
-                        avg_ts,
-                        stddev_ts: std_ts,
-                        samples_ns,
-                        samples_ts,
-                        bw_gbs: (pp == 0).then(|| bytes_per_token * avg_ts / 1e9),
-                    };
-                    print_streaming(&a.output, &rec, &mut printed_header)?;
-                    records.push(rec);
                 }
             }
         }
@@ -232,40 +303,76 @@ pub fn main(a: BenchArgs) -> CliResult {
     Ok(())
 }
 
+/// Optional markdown columns.
+#[derive(Clone, Copy)]
+struct Columns {
+    /// `type_k`/`type_v` (shown when a test uses a non-f16 KV cache, as llama-bench does).
+    types: bool,
+    /// `roofline GB/s` and `% roofline`.
+    roofline: bool,
+}
+
+fn opt(x: Option<f64>, digits: usize, none: &str) -> String {
+    x.map_or(none.into(), |b| format!("{b:.digits$}"))
+}
+
 /// Print one record as soon as it is measured (md, csv, jsonl); json prints the array at the end.
-fn print_streaming(fmt: &str, r: &Record, header: &mut bool) -> anyhow::Result<()> {
+fn print_streaming(fmt: &str, cols: Columns, r: &Record, header: &mut bool) -> anyhow::Result<()> {
     let mut out = super::output::Out::new();
     let mut s = String::new();
     match fmt {
         "md" => {
             if !*header {
-                s.push_str(
-                    "| model | size | params | backend | threads | test | t/s | bw GB/s |\n",
-                );
-                s.push_str("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+                let mut h = String::from("| model | size | params | backend | threads |");
+                let mut sep = String::from("| --- | ---: | ---: | --- | ---: |");
+                if cols.types {
+                    h.push_str(" type_k | type_v |");
+                    sep.push_str(" ---: | ---: |");
+                }
+                h.push_str(" test | t/s | bw GB/s |");
+                sep.push_str(" ---: | ---: | ---: |");
+                if cols.roofline {
+                    h.push_str(" roofline GB/s | % roofline |");
+                    sep.push_str(" ---: | ---: |");
+                }
+                s.push_str(&format!("{h}\n{sep}\n"));
             }
             let name = std::path::Path::new(&r.model_filename)
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
             s.push_str(&format!(
-                "| {name} | {:.2} MiB | {:.2} M | {} | {} | {} | {:.2} ± {:.2} | {} |\n",
+                "| {name} | {:.2} MiB | {:.2} M | {} | {} |",
                 r.model_size as f64 / (1024.0 * 1024.0),
                 r.model_n_params as f64 / 1e6,
                 r.backends,
                 r.n_threads,
+            ));
+            if cols.types {
+                s.push_str(&format!(" {} | {} |", r.type_k, r.type_v));
+            }
+            s.push_str(&format!(
+                " {} | {:.2} ± {:.2} | {} |",
                 r.test,
                 r.avg_ts,
                 r.stddev_ts,
-                r.bw_gbs.map_or("-".into(), |b| format!("{b:.2}"))
+                opt(r.bw_gbs, 2, "-")
             ));
+            if cols.roofline {
+                s.push_str(&format!(
+                    " {} | {} |",
+                    opt(r.roofline_gbs, 2, "-"),
+                    opt(r.roofline_pct, 1, "-")
+                ));
+            }
+            s.push('\n');
         }
         "csv" => {
             if !*header {
-                s.push_str("build,cpu_info,backends,model_filename,model_size,model_n_params,n_threads,n_prompt,n_gen,n_depth,test,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbs\n");
+                s.push_str("build,cpu_info,backends,model_filename,model_size,model_n_params,n_threads,type_k,type_v,n_prompt,n_gen,n_depth,test,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbs,roofline_gbs,roofline_pct\n");
             }
             s.push_str(&format!(
-                "{},{},\"{}\",\"{}\",{},{},{},{},{},{},\"{}\",{},{},{:.6},{:.6},{}\n",
+                "{},{},\"{}\",\"{}\",{},{},{},{},{},{},{},{},\"{}\",{},{},{:.6},{:.6},{},{},{}\n",
                 r.build,
                 r.cpu_info,
                 r.backends,
@@ -273,6 +380,8 @@ fn print_streaming(fmt: &str, r: &Record, header: &mut bool) -> anyhow::Result<(
                 r.model_size,
                 r.model_n_params,
                 r.n_threads,
+                r.type_k,
+                r.type_v,
                 r.n_prompt,
                 r.n_gen,
                 r.n_depth,
@@ -281,7 +390,9 @@ fn print_streaming(fmt: &str, r: &Record, header: &mut bool) -> anyhow::Result<(
                 r.stddev_ns,
                 r.avg_ts,
                 r.stddev_ts,
-                r.bw_gbs.map_or(String::new(), |b| format!("{b:.4}"))
+                opt(r.bw_gbs, 4, ""),
+                opt(r.roofline_gbs, 4, ""),
+                opt(r.roofline_pct, 2, ""),
             ));
         }
         "jsonl" => {

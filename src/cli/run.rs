@@ -3,6 +3,7 @@
 use super::common::{read_prompt, ModelArgs, SamplingArgs};
 use super::output::{Out, StopFilter};
 use super::{interrupt, CliResult, Exit};
+use crate::attn::paged::{KvType, KvTypes};
 use crate::generate::{Sampler, Session};
 use crate::model::Logits;
 use crate::tokenizer::StreamDecoder;
@@ -41,6 +42,17 @@ pub struct RunArgs {
     /// Print nothing while generating, then one JSON object.
     #[arg(long = "json")]
     pub json: bool,
+    /// KV cache type for keys (-ctk): f16 or q8_0.
+    #[arg(long = "cache-type-k", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_k: KvType,
+    /// KV cache type for values (-ctv): f16 or q8_0.
+    #[arg(long = "cache-type-v", default_value = "f16", value_parser = parse_kv_type)]
+    pub cache_type_v: KvType,
+}
+
+/// clap value parser for `-ctk/-ctv`.
+pub fn parse_kv_type(s: &str) -> Result<KvType, String> {
+    KvType::parse(s).ok_or_else(|| format!("'{s}' is not a KV cache type (expected f16 or q8_0)"))
 }
 
 #[derive(serde::Serialize)]
@@ -83,6 +95,10 @@ pub fn main(a: RunArgs) -> CliResult {
     } else {
         a.ctx_size.min(train_ctx)
     };
+    let kv_types = KvTypes {
+        k: a.cache_type_k,
+        v: a.cache_type_v,
+    };
     let block = crate::attn::flash::DEFAULT_BLOCK_SIZE;
     let kv_bytes = crate::attn::paged::PagedKvCache::memory_bytes(
         n_ctx.div_ceil(block),
@@ -91,11 +107,13 @@ pub fn main(a: RunArgs) -> CliResult {
         model.config.n_head_kv,
         model.config.head_dim,
         model.config.head_dim_v,
-        crate::attn::paged::KvType::F16,
+        kv_types,
     );
     log.info(format!(
-        "brisk: context {n_ctx} tokens (model trained at {train_ctx}), KV cache {:.1} MiB",
-        kv_bytes as f64 / (1024.0 * 1024.0)
+        "brisk: context {n_ctx} tokens (model trained at {train_ctx}), KV cache {:.1} MiB (K {}, V {}, {kv_bytes} bytes)",
+        kv_bytes as f64 / (1024.0 * 1024.0),
+        kv_types.k.name(),
+        kv_types.v.name(),
     ));
 
     let mut tokens = tok.encode(&prompt, true, true);
@@ -119,7 +137,8 @@ pub fn main(a: RunArgs) -> CliResult {
     }
 
     interrupt::install();
-    let mut session = Session::new(model, n_ctx);
+    let mut session =
+        Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
     let t_prompt = Instant::now();
     let mut logits = session
         .eval(&tokens, Logits::Last)

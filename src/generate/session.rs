@@ -1,6 +1,7 @@
 //! A generation session: one sequence's tokens and KV cache, evaluated in batches. `run`,
 //! `tokenize`'s checks, and later chat/bench/perplexity/speculate all drive the model through it.
 use crate::attn::flash::PagedSeqCache;
+use crate::attn::paged::{KvError, KvTypes};
 use crate::attn::shift::RopeParams;
 use crate::model::{Logits, Model};
 
@@ -16,6 +17,8 @@ pub enum SessionError {
     ContextFull { needed: usize, n_ctx: usize },
     #[error("token id {0} is outside the vocabulary")]
     BadToken(u32),
+    #[error(transparent)]
+    Kv(#[from] KvError),
 }
 
 pub struct Session<'m> {
@@ -40,6 +43,22 @@ impl<'m> Session<'m> {
             evaluated: 0,
             shifted: 0,
         }
+    }
+
+    /// A session whose KV cache stores keys and values as `types` (`-ctk/-ctv`).
+    pub fn with_kv_types(
+        model: &'m Model,
+        n_ctx: usize,
+        types: KvTypes,
+    ) -> Result<Session<'m>, SessionError> {
+        Ok(Session {
+            model,
+            kv: model.new_kv_cache_typed(n_ctx, types)?,
+            tokens: Vec::new(),
+            batch: DEFAULT_BATCH,
+            evaluated: 0,
+            shifted: 0,
+        })
     }
 
     pub fn model(&self) -> &'m Model {

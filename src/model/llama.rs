@@ -4,8 +4,8 @@
 use super::config::Config;
 use super::weights::Weights;
 use crate::attn::flash::PagedSeqCache;
-use crate::attn::paged::KvType;
-use crate::attn::AttnShape;
+use crate::attn::paged::{KvError, KvType, KvTypes};
+use crate::attn::{AttnShape, KvStore};
 use crate::backend::ops::rope;
 use crate::backend::Cpu;
 
@@ -27,6 +27,17 @@ pub struct Model {
 impl Model {
     /// A paged F16 KV cache for one sequence of up to `n_ctx` positions.
     pub fn new_kv_cache(&self, n_ctx: usize) -> PagedSeqCache {
+        self.new_kv_cache_typed(n_ctx, KvType::F16.into())
+            .expect("an F16 cache takes every validated model shape")
+    }
+
+    /// A paged KV cache storing keys and values as `types` (Q8_0 needs head dims divisible
+    /// by 32: an error otherwise).
+    pub fn new_kv_cache_typed(
+        &self,
+        n_ctx: usize,
+        types: KvTypes,
+    ) -> Result<PagedSeqCache, KvError> {
         let c = &self.config;
         PagedSeqCache::new(
             n_ctx,
@@ -34,23 +45,22 @@ impl Model {
             c.n_head_kv,
             c.head_dim,
             c.head_dim_v,
-            KvType::F16,
+            types,
         )
-        .expect("an F16 cache takes every validated model shape")
     }
 
     /// Run `tokens` (at positions `kv.len()..`) through the model, appending to the cache.
     /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`.
     /// The caller ensures `tokens` is non-empty, fits in the cache and holds valid ids.
-    pub fn forward(&self, tokens: &[u32], kv: &mut PagedSeqCache, want: Logits) -> Vec<f32> {
+    pub fn forward<C: KvStore>(&self, tokens: &[u32], kv: &mut C, want: Logits) -> Vec<f32> {
         let c = &self.config;
         let w = &self.weights;
         let be = &self.backend;
         let n = tokens.len();
         let d = c.n_embd;
-        let start = kv.len();
+        let start = kv.kv_len();
         assert!(
-            n > 0 && start + n <= kv.n_ctx(),
+            n > 0 && start + n <= kv.kv_n_ctx(),
             "forward: batch does not fit the context"
         );
 
@@ -127,10 +137,10 @@ impl Model {
                         c.rope_style,
                     );
                 }
-                kv.store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd])
+                kv.kv_store(li, pos, &k[t * kd..(t + 1) * kd], &v[t * vd..(t + 1) * vd])
                     .expect("positions below n_ctx are always storable");
             }
-            kv.attend(li, shape, &q, start, &mut att)
+            kv.kv_attend(be, li, shape, &q, start, &mut att)
                 .expect("the batch's keys and values were stored above");
             be.matmul(&l.wo, &att, n, &mut proj);
             add_assign(&mut x, &proj);
@@ -150,7 +160,7 @@ impl Model {
             be.matmul(&l.w_down, &act, n, &mut proj);
             add_assign(&mut x, &proj);
         }
-        kv.advance(n).expect("checked against n_ctx above");
+        kv.kv_advance(n).expect("checked against n_ctx above");
 
         let rows: Vec<usize> = match want {
             Logits::Last => vec![n - 1],
@@ -170,3 +180,7 @@ impl Model {
         logits
     }
 }
+
+#[cfg(test)]
+#[path = "llama_cache_tests.rs"]
+mod cache_tests;

@@ -689,4 +689,10 @@ pub static NEON: Kernels = Kernels {
     multi_q6_k_q8_k: None,
     vec_dot_q4_kr: None,
     multi_q4_kr: None,
+    attn_scores_f16: crate::scalar::attn::attn_scores_f16,
+    attn_scores_f32: crate::scalar::attn::attn_scores_f32,
+    attn_accum_f16: crate::scalar::attn::attn_accum_f16,
+    attn_accum_f32: crate::scalar::attn::attn_accum_f32,
+    exp_sub_sum: crate::scalar::attn::exp_sub_sum,
+    sum_u64: crate::scalar::stream::sum_u64,
 };

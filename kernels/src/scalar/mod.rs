@@ -4,10 +4,12 @@
 //! alignment needed). Lengths are preconditions (callers validate tensor shapes); a mismatch is
 //! a bug and panics with a message, valid input never panics.
 
+pub mod attn;
 pub mod dot;
 pub mod kquants_dequant;
 pub mod kquants_quant;
 pub mod legacy;
+pub mod stream;
 pub mod vecops;
 
 pub use dot::{dot_bf16_f32, dot_f16_f32, dot_f32};

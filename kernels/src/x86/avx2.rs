@@ -735,4 +735,10 @@ pub static AVX2: Kernels = Kernels {
     multi_q6_k_q8_k: None,
     vec_dot_q4_kr: None,
     multi_q4_kr: None,
+    attn_scores_f16: super::attn::attn_scores_f16_avx2,
+    attn_scores_f32: super::attn::attn_scores_f32_avx2,
+    attn_accum_f16: super::attn::attn_accum_f16_avx2,
+    attn_accum_f32: super::attn::attn_accum_f32_avx2,
+    exp_sub_sum: super::attn::exp_sub_sum_avx2,
+    sum_u64: super::stream::sum_u64_avx2,
 };

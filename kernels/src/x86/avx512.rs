@@ -395,4 +395,10 @@ pub static AVX512: Kernels = Kernels {
     multi_q6_k_q8_k: Some(super::avx512_multi::multi_q6_k_q8_k),
     vec_dot_q4_kr: Some(super::avx512_multi::vec_dot_q4_kr),
     multi_q4_kr: Some(super::avx512_multi::multi_q4_kr),
+    attn_scores_f16: super::attn::attn_scores_f16_avx512,
+    attn_scores_f32: super::attn::attn_scores_f32_avx512,
+    attn_accum_f16: super::attn::attn_accum_f16_avx512,
+    attn_accum_f32: super::attn::attn_accum_f32_avx512,
+    exp_sub_sum: avx2::AVX2.exp_sub_sum,
+    sum_u64: super::stream::sum_u64_avx512,
 };
