@@ -23,6 +23,7 @@ pub mod blocks;
 mod half;
 pub mod kernels;
 pub mod packed;
+pub mod packed_q4k;
 pub mod scalar;
 #[doc(hidden)]
 pub mod testutil;

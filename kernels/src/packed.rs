@@ -21,12 +21,14 @@
 //! - Activations (512 bytes per step and token): per half `h` at `256h`: `lo` (64 × i8: elements
 //!   0..16 of blocks 4h..4h+4), `hi` (elements 16..32), `bias` (16 × i32: lane `4k` =
 //!   −8·Σ q of block k, other lanes 0; Q8_0 weights use 16 × that), `d` (16 × f32: lane l =
-//!   scale of block `4h + l/4`). Quants and scales are exactly those of Q8_0 quantization.
+//!   scale of block `4h + l/4`); then at 512, 16 × f32: lane l = −d·Σ q of block `l % 8` (the
+//!   block sums twice over, for the Q4_K mins of two rows at once). Quants and scales are
+//!   exactly those of Q8_0 quantization.
 //!
 //! The dot product is then, per block, `d_w · d_a · Σ_j (w_j − z) a_j` exactly as ggml's
 //! `vec_dot_q4_0_q8_0` / `vec_dot_q8_0_q8_0` (only the f32 summation order differs).
 
-use crate::blocks::{check, Block, BlockQ4K, BlockQ4_0, BlockQ8_0};
+use crate::blocks::{check, Block, BlockQ4K, BlockQ4_0, BlockQ8K, BlockQ8_0};
 use crate::half::f16_to_f32;
 use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::types::QuantType;
@@ -38,7 +40,7 @@ pub const STEP_COLS: usize = 256;
 /// Blocks (of 32) per step.
 const STEP_BLOCKS: usize = 8;
 /// Bytes of packed activations per step and token.
-pub const ACT_STEP_BYTES: usize = 512;
+pub const ACT_STEP_BYTES: usize = 576;
 
 /// A packed weight layout (named after ggml's types, hence the underscores).
 #[allow(non_camel_case_types)]
@@ -49,6 +51,8 @@ pub enum Layout {
     /// Q4_K rows repacked super-block by super-block (see [`repack_q4_k_row`]); multiplied
     /// by Q8_K activations with the table's `vec_dot_q4_kr` / `multi_q4_kr`.
     Q4_Kr,
+    /// Q4_K in 4-row groups for the `vpdpbusd` microkernel ([`crate::packed_q4k`]).
+    Q4_Kx4,
 }
 
 /// Multiplies 4 packed weight rows (`w`: one row group, `steps` steps) by `ntok` packed
@@ -59,13 +63,13 @@ pub type PackedGemmFn = fn(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out
 pub const MAX_TOKENS: usize = 4;
 
 impl Layout {
-    /// The packed layout for a ggml weight type, if there is one.
-    pub fn for_type(ty: QuantType) -> Option<Layout> {
+    /// The packed layouts for a ggml weight type, preferred first.
+    pub fn for_type(ty: QuantType) -> &'static [Layout] {
         match ty {
-            QuantType::Q4_0 => Some(Layout::Q4_0x4),
-            QuantType::Q8_0 => Some(Layout::Q8_0x4),
-            QuantType::Q4_K => Some(Layout::Q4_Kr),
-            _ => None,
+            QuantType::Q4_0 => &[Layout::Q4_0x4],
+            QuantType::Q8_0 => &[Layout::Q8_0x4],
+            QuantType::Q4_K => &[Layout::Q4_Kx4, Layout::Q4_Kr],
+            _ => &[],
         }
     }
 
@@ -74,7 +78,15 @@ impl Layout {
         match self {
             Layout::Q4_0x4 => QuantType::Q4_0,
             Layout::Q8_0x4 => QuantType::Q8_0,
-            Layout::Q4_Kr => QuantType::Q4_K,
+            Layout::Q4_Kr | Layout::Q4_Kx4 => QuantType::Q4_K,
+        }
+    }
+
+    /// The activation type a layout's activations are quantized to before packing.
+    pub fn act_type(self) -> QuantType {
+        match self {
+            Layout::Q4_Kx4 | Layout::Q4_Kr => QuantType::Q8_K,
+            _ => QuantType::Q8_0,
         }
     }
 
@@ -92,6 +104,7 @@ impl Layout {
             Layout::Q4_0x4 => 64 + ROWS * 128,
             Layout::Q8_0x4 => 64 + ROWS * 256,
             Layout::Q4_Kr => Q4_KR_BYTES,
+            Layout::Q4_Kx4 => crate::packed_q4k::QS_STEP + crate::packed_q4k::META_STEP,
         }
     }
 }
@@ -123,6 +136,9 @@ pub fn act_bytes(cols: usize) -> usize {
 /// source type) into `dst` (`group_bytes` long). Panics on inconsistent lengths.
 pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize, dst: &mut [u8]) {
     let ty = layout.source_type();
+    if layout == Layout::Q4_Kx4 {
+        return crate::packed_q4k::pack_group_q4_kx4(src, rows, cols, g, dst);
+    }
     if layout == Layout::Q4_Kr {
         let rb = ty
             .row_bytes(cols)
@@ -164,7 +180,7 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
                     let at = 64 + 128 * r + 64 * h + 16 * k;
                     step[at..at + 16].copy_from_slice(&blk[2..18]);
                 }
-                Layout::Q4_Kr => unreachable!("handled above"),
+                Layout::Q4_Kr | Layout::Q4_Kx4 => unreachable!("handled above"),
                 Layout::Q8_0x4 => {
                     let blk = &src_row[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
                     step[d_at..d_at + 2].copy_from_slice(&blk[..2]);
@@ -184,6 +200,34 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
 /// packed activation layout (`dst`, `act_bytes(cols)` long).
 pub fn pack_activations(q8: &[u8], cols: usize, dst: &mut [u8]) {
     let nb = check::<BlockQ8_0>(cols, q8.len());
+    pack_blocks(nb, cols, dst, |b| {
+        let blk = &q8[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
+        (
+            f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])),
+            &blk[2..34],
+        )
+    })
+}
+
+/// The same layout from one Q8_K row (`q8k`, as `quantize_row_q8_k` writes it): every block of
+/// a super-block carries the super-block's scale. Used with Q4_Kx4 weights, so the activations
+/// are rounded exactly as ggml's Q4_K × Q8_K dot rounds them.
+pub fn pack_activations_q8k(q8k: &[u8], cols: usize, dst: &mut [u8]) {
+    let nsb = check::<BlockQ8K>(cols, q8k.len());
+    pack_blocks(nsb * 8, cols, dst, |b| {
+        let blk = &q8k[(b / 8) * BlockQ8K::BYTES..(b / 8 + 1) * BlockQ8K::BYTES];
+        let d = f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]);
+        (d, &blk[4 + 32 * (b % 8)..4 + 32 * (b % 8 + 1)])
+    })
+}
+
+/// Writes `nb` blocks of 32 quants (`block(b)` = scale, quants) in the packed activation layout.
+fn pack_blocks<'a>(
+    nb: usize,
+    cols: usize,
+    dst: &mut [u8],
+    block: impl Fn(usize) -> (f32, &'a [u8]),
+) {
     assert_eq!(
         dst.len(),
         act_bytes(cols),
@@ -193,19 +237,24 @@ pub fn pack_activations(q8: &[u8], cols: usize, dst: &mut [u8]) {
         *x = 0;
     }
     for b in 0..nb {
-        let blk = &q8[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
+        let (d, qs) = block(b);
         let (s, bi) = (b / STEP_BLOCKS, b % STEP_BLOCKS);
         let (h, k) = (bi / 4, bi % 4);
         let half = &mut dst[s * ACT_STEP_BYTES + 256 * h..s * ACT_STEP_BYTES + 256 * (h + 1)];
-        half[16 * k..16 * k + 16].copy_from_slice(&blk[2..18]);
-        half[64 + 16 * k..64 + 16 * k + 16].copy_from_slice(&blk[18..34]);
-        let sum: i32 = blk[2..34].iter().map(|&q| q as i8 as i32).sum();
+        half[16 * k..16 * k + 16].copy_from_slice(&qs[..16]);
+        half[64 + 16 * k..64 + 16 * k + 16].copy_from_slice(&qs[16..32]);
+        let sum: i32 = qs.iter().map(|&q| q as i8 as i32).sum();
         let bias_at = 128 + 16 * k;
         half[bias_at..bias_at + 4].copy_from_slice(&(-8 * sum).to_le_bytes());
-        let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
         for l in 0..4 {
             let at = 192 + 4 * (4 * k + l);
             half[at..at + 4].copy_from_slice(&d.to_le_bytes());
+        }
+        let neg = (-(d * sum as f32)).to_le_bytes();
+        let sums = s * ACT_STEP_BYTES + 512;
+        for copy in 0..2 {
+            let at = sums + 4 * (8 * copy + bi);
+            dst[at..at + 4].copy_from_slice(&neg);
         }
     }
 }
@@ -245,6 +294,9 @@ fn rd_f32(b: &[u8], at: usize) -> f32 {
 
 /// The scalar reference microkernel: reads the packed layouts exactly as documented above.
 pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
+    if layout == Layout::Q4_Kx4 {
+        return crate::packed_q4k::gemm_q4_kx4_ref(w, a, a_stride, ntok, out);
+    }
     let steps = check_gemm(layout, w, a, a_stride, ntok, out);
     let sb = layout.step_bytes();
     for t in 0..ntok {
@@ -267,7 +319,9 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
                                 let at = 64 + 256 * r + 128 * h + 16 * k + j;
                                 (ws[at] as i32, ws[at + 64] as i32)
                             }
-                            Layout::Q4_Kr => panic!("gemm_ref: Q4_Kr has no 4-row microkernel"),
+                            Layout::Q4_Kr | Layout::Q4_Kx4 => {
+                                panic!("gemm_ref: use the layout's own reference")
+                            }
                         };
                         let (al, ah) = (
                             half[16 * k + j] as i8 as i32,

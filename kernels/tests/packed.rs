@@ -16,8 +16,25 @@ fn quantize(ty: QuantType, x: &[f32]) -> Vec<u8> {
     q
 }
 
-/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a`.
+/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a` (Q4_K: Σ (|x| + the
+/// sub-block's largest |x|)·|a| over the dequantized values, a bound on its two terms).
 fn magnitude(ty: QuantType, w: &[u8], a: &[u8], cols: usize) -> f32 {
+    if ty == QuantType::Q4_K {
+        let mut x = vec![0f32; cols];
+        let mut y = vec![0f32; cols];
+        scalar::dequantize_row(ty, w, &mut x);
+        scalar::dequantize_row(QuantType::Q8_0, a, &mut y);
+        let mut s = 0.0;
+        for (xs, ys) in x.chunks(32).zip(y.chunks(32)) {
+            let m = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            s += xs
+                .iter()
+                .zip(ys)
+                .map(|(x, y)| (x.abs() + m) * y.abs())
+                .sum::<f32>();
+        }
+        return s;
+    }
     let (wb, zero) = match ty {
         QuantType::Q4_0 => (18, 8i32),
         _ => (34, 0),
@@ -49,7 +66,12 @@ struct Case {
 
 fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
     let mut out = Vec::new();
-    for &(rows, cols) in &[(4, 256), (8, 2048), (7, 96), (1, 32), (12, 800), (5, 5632)] {
+    let shapes: &[(usize, usize)] = if ty == QuantType::Q4_K {
+        &[(4, 256), (8, 2048), (7, 512), (1, 256), (5, 5632)]
+    } else {
+        &[(4, 256), (8, 2048), (7, 96), (1, 32), (12, 800), (5, 5632)]
+    };
+    for &(rows, cols) in shapes {
         let rb = ty.row_bytes(cols).unwrap();
         let mut w = Vec::with_capacity(rows * rb);
         for r in 0..rows {
@@ -66,6 +88,15 @@ fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
     let rb = ty.row_bytes(cols).unwrap();
     let mut w = rng.bytes(rows * rb);
     let bb = ty.block_bytes();
+    if ty == QuantType::Q4_K {
+        // Random bytes with finite f16 d and dmin.
+        for blk in w.chunks_exact_mut(bb) {
+            blk[1] &= 0x3f;
+            blk[3] &= 0x3f;
+        }
+        out.push(Case { rows, cols, w });
+        return out;
+    }
     for (i, blk) in w.chunks_exact_mut(bb).enumerate() {
         let d: u16 = match i % 3 {
             0 => 0x7bff,
@@ -88,7 +119,7 @@ fn every_table_matches_the_packed_reference() {
     let mut rng = Rng::new(42);
     let mut ran = 0;
     for k in available() {
-        for layout in [Layout::Q4_0x4, Layout::Q8_0x4] {
+        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx4] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,

@@ -204,15 +204,21 @@ impl Cpu {
         n: usize,
         out: &mut [f32],
     ) {
-        let q8_bytes = QuantType::Q8_0
+        let act_ty = p.layout.act_type();
+        let q8_bytes = act_ty
             .row_bytes(cols)
             .expect("weight rows are whole blocks");
         let ab = pk::act_bytes(cols);
         let mut acts = AlignedBytes::zeroed(n * ab);
         self.per_row(acts.as_bytes_mut(), ab, |t, dst| {
             let mut q8 = vec![0u8; q8_bytes];
-            (self.kernels.quantize_row_q8_0)(&x[t * cols..(t + 1) * cols], &mut q8);
-            pk::pack_activations(&q8, cols, dst);
+            let src = &x[t * cols..(t + 1) * cols];
+            self.kernels.quantize_row(act_ty, src, &mut q8);
+            if act_ty == QuantType::Q8_K {
+                pk::pack_activations_q8k(&q8, cols, dst);
+            } else {
+                pk::pack_activations(&q8, cols, dst);
+            }
         });
         let acts = acts.as_bytes();
         let shared = SharedOut {

@@ -17,8 +17,10 @@ pub struct RepackStats {
 
 /// The packed layout `kernels` can multiply for this tensor, if any.
 fn layout_for(t: &QTensor, kernels: &Kernels) -> Option<Layout> {
-    let layout = Layout::for_type(t.ty)?;
-    kernels.supports(layout).then_some(layout)
+    Layout::for_type(t.ty)
+        .iter()
+        .copied()
+        .find(|&l| kernels.supports(l))
 }
 
 /// Repacks every eligible matrix of `weights` on up to `threads` threads. The embedding table

@@ -685,6 +685,7 @@ pub static NEON: Kernels = Kernels {
     scale,
     gemm_q4_0x4: None,
     gemm_q8_0x4: None,
+    gemm_q4_kx4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     vec_dot_q4_kr: None,
