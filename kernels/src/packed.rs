@@ -18,12 +18,14 @@
 //! - Q8_0x4 (1088 bytes): the same 64 bytes of scales, then at `64 + 256r + 128h + 64p + 16k`
 //!   the 16 quants `q[16p + j] + 128` (stored unsigned) of block `b`, `p` 0 = elements 0..16,
 //!   1 = elements 16..32.
-//! - Activations (512 bytes per step and token): per half `h` at `256h`: `lo` (64 × i8: elements
+//! - Activations (576 bytes per step and token): per half `h` at `256h`: `lo` (64 × i8: elements
 //!   0..16 of blocks 4h..4h+4), `hi` (elements 16..32), `bias` (16 × i32: lane `4k` =
 //!   −8·Σ q of block k, other lanes 0; Q8_0 weights use 16 × that), `d` (16 × f32: lane l =
 //!   scale of block `4h + l/4`); then at 512, 16 × f32: lane l = −d·Σ q of block `l % 8` (the
 //!   block sums twice over, for the Q4_K mins of two rows at once). Quants and scales are
-//!   exactly those of Q8_0 quantization.
+//!   exactly those of Q8_0 quantization ([`pack_activations`]), or of Q8_K for Q4_K weights
+//!   ([`pack_activations_q8k`]: every block of a super-block carries its scale).
+//! - Q4_Kx4 and the single-row Q4_Kr: see [`crate::packed_q4k`] and [`repack_q4_k_row`].
 //!
 //! The dot product is then, per block, `d_w · d_a · Σ_j (w_j − z) a_j` exactly as ggml's
 //! `vec_dot_q4_0_q8_0` / `vec_dot_q8_0_q8_0` (only the f32 summation order differs).
