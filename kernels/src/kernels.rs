@@ -81,9 +81,6 @@ pub struct Kernels {
     /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
     pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
     pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
-    /// Row-repacked Q4_K ([`crate::packed::repack_q4_k_row`]) against Q8_K.
-    pub vec_dot_q4_kr: Option<VecDotFn>,
-    pub multi_q4_kr: Option<VecDotMultiFn>,
     pub attn_scores_f16: AttnScoresF16Fn,
     pub attn_scores_f32: AttnScoresF32Fn,
     pub attn_accum_f16: AttnAccumF16Fn,
@@ -137,21 +134,7 @@ impl Kernels {
             Layout::Q4_0x4 => self.gemm_q4_0x4,
             Layout::Q8_0x4 => self.gemm_q8_0x4,
             Layout::Q4_Kx4 => self.gemm_q4_kx4,
-            Layout::Q4_Kr => None,
         }
-    }
-
-    /// Single- and multi-token dot products for a row-repacked layout, if this table has them.
-    pub fn row_repacked(&self, layout: Layout) -> Option<(VecDotFn, VecDotMultiFn)> {
-        match layout {
-            Layout::Q4_Kr => self.vec_dot_q4_kr.zip(self.multi_q4_kr),
-            _ => None,
-        }
-    }
-
-    /// Whether weights may be repacked into `layout` for this table.
-    pub fn supports(&self, layout: Layout) -> bool {
-        self.packed_gemm(layout).is_some() || self.row_repacked(layout).is_some()
     }
 
     /// Dot product of `n` weights of type `ty` with `n` activations of type
@@ -230,8 +213,6 @@ pub static SCALAR: Kernels = Kernels {
     gemm_q4_kx4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
-    vec_dot_q4_kr: None,
-    multi_q4_kr: None,
     attn_scores_f16: attn::attn_scores_f16,
     attn_scores_f32: attn::attn_scores_f32,
     attn_accum_f16: attn::attn_accum_f16,

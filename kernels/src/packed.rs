@@ -25,14 +25,13 @@
 //!   block sums twice over, for the Q4_K mins of two rows at once). Quants and scales are
 //!   exactly those of Q8_0 quantization ([`pack_activations`]), or of Q8_K for Q4_K weights
 //!   ([`pack_activations_q8k`]: every block of a super-block carries its scale).
-//! - Q4_Kx4 and the single-row Q4_Kr: see [`crate::packed_q4k`] and [`repack_q4_k_row`].
+//! - Q4_Kx4: see [`crate::packed_q4k`].
 //!
 //! The dot product is then, per block, `d_w · d_a · Σ_j (w_j − z) a_j` exactly as ggml's
 //! `vec_dot_q4_0_q8_0` / `vec_dot_q8_0_q8_0` (only the f32 summation order differs).
 
-use crate::blocks::{check, Block, BlockQ4K, BlockQ4_0, BlockQ8K, BlockQ8_0};
+use crate::blocks::{check, Block, BlockQ4_0, BlockQ8K, BlockQ8_0};
 use crate::half::f16_to_f32;
-use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::types::QuantType;
 
 /// Rows per row group.
@@ -50,9 +49,6 @@ pub const ACT_STEP_BYTES: usize = 576;
 pub enum Layout {
     Q4_0x4,
     Q8_0x4,
-    /// Q4_K rows repacked super-block by super-block (see [`repack_q4_k_row`]); multiplied
-    /// by Q8_K activations with the table's `vec_dot_q4_kr` / `multi_q4_kr`.
-    Q4_Kr,
     /// Q4_K in 4-row groups for the `vpdpbusd` microkernel ([`crate::packed_q4k`]).
     Q4_Kx4,
 }
@@ -65,13 +61,13 @@ pub type PackedGemmFn = fn(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out
 pub const MAX_TOKENS: usize = 4;
 
 impl Layout {
-    /// The packed layouts for a ggml weight type, preferred first.
-    pub fn for_type(ty: QuantType) -> &'static [Layout] {
+    /// The packed layout for a ggml weight type, if there is one.
+    pub fn for_type(ty: QuantType) -> Option<Layout> {
         match ty {
-            QuantType::Q4_0 => &[Layout::Q4_0x4],
-            QuantType::Q8_0 => &[Layout::Q8_0x4],
-            QuantType::Q4_K => &[Layout::Q4_Kx4, Layout::Q4_Kr],
-            _ => &[],
+            QuantType::Q4_0 => Some(Layout::Q4_0x4),
+            QuantType::Q8_0 => Some(Layout::Q8_0x4),
+            QuantType::Q4_K => Some(Layout::Q4_Kx4),
+            _ => None,
         }
     }
 
@@ -80,23 +76,15 @@ impl Layout {
         match self {
             Layout::Q4_0x4 => QuantType::Q4_0,
             Layout::Q8_0x4 => QuantType::Q8_0,
-            Layout::Q4_Kr | Layout::Q4_Kx4 => QuantType::Q4_K,
+            Layout::Q4_Kx4 => QuantType::Q4_K,
         }
     }
 
     /// The activation type a layout's activations are quantized to before packing.
     pub fn act_type(self) -> QuantType {
         match self {
-            Layout::Q4_Kx4 | Layout::Q4_Kr => QuantType::Q8_K,
+            Layout::Q4_Kx4 => QuantType::Q8_K,
             _ => QuantType::Q8_0,
-        }
-    }
-
-    /// Rows per packed group: 4 for the interleaved layouts, 1 for row repacks.
-    pub fn group_rows(self) -> usize {
-        match self {
-            Layout::Q4_Kr => 1,
-            _ => ROWS,
         }
     }
 
@@ -105,7 +93,6 @@ impl Layout {
         match self {
             Layout::Q4_0x4 => 64 + ROWS * 128,
             Layout::Q8_0x4 => 64 + ROWS * 256,
-            Layout::Q4_Kr => Q4_KR_BYTES,
             Layout::Q4_Kx4 => crate::packed_q4k::QS_STEP + crate::packed_q4k::META_STEP,
         }
     }
@@ -123,10 +110,7 @@ pub fn row_groups(rows: usize) -> usize {
 
 /// Bytes of one packed row group.
 pub fn group_bytes(layout: Layout, cols: usize) -> usize {
-    match layout {
-        Layout::Q4_Kr => cols / 256 * Q4_KR_BYTES,
-        _ => steps(cols) * layout.step_bytes(),
-    }
+    steps(cols) * layout.step_bytes()
 }
 
 /// Bytes of one token's packed activations.
@@ -140,14 +124,6 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
     let ty = layout.source_type();
     if layout == Layout::Q4_Kx4 {
         return crate::packed_q4k::pack_group_q4_kx4(src, rows, cols, g, dst);
-    }
-    if layout == Layout::Q4_Kr {
-        let rb = ty
-            .row_bytes(cols)
-            .expect("cols is a whole number of blocks");
-        assert_eq!(src.len(), rows * rb, "pack_group: source length");
-        assert!(g < rows, "pack_group: row out of range");
-        return repack_q4_k_row(&src[g * rb..(g + 1) * rb], dst);
     }
     let row_bytes = ty
         .row_bytes(cols)
@@ -182,7 +158,7 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
                     let at = 64 + 128 * r + 64 * h + 16 * k;
                     step[at..at + 16].copy_from_slice(&blk[2..18]);
                 }
-                Layout::Q4_Kr | Layout::Q4_Kx4 => unreachable!("handled above"),
+                Layout::Q4_Kx4 => unreachable!("handled above"),
                 Layout::Q8_0x4 => {
                     let blk = &src_row[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
                     step[d_at..d_at + 2].copy_from_slice(&blk[..2]);
@@ -321,7 +297,7 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
                                 let at = 64 + 256 * r + 128 * h + 16 * k + j;
                                 (ws[at] as i32, ws[at + 64] as i32)
                             }
-                            Layout::Q4_Kr | Layout::Q4_Kx4 => {
+                            Layout::Q4_Kx4 => {
                                 panic!("gemm_ref: use the layout's own reference")
                             }
                         };
@@ -356,133 +332,11 @@ pub fn gemm_q8_0x4_ref(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &m
     gemm_ref(Layout::Q8_0x4, w, a, a_stride, ntok, out)
 }
 
-/// Bytes of one super-block of a row-repacked Q4_K row.
-pub const Q4_KR_BYTES: usize = 148;
-
-/// Repacks one Q4_K row (`src`, 144-byte blocks) into `dst` (148-byte blocks):
-/// bytes `0..64` hold quants 0..64 (low nibbles) and 64..128 (high), bytes `64..128` quants
-/// 128..192 and 192..256, so one 64-byte load yields two 64-element runs in activation order;
-/// then `d`, `dmin` (f16), the 8 sub-block scales and the 8 mins as plain bytes (ggml packs
-/// them into 12 bytes of 6-bit fields).
-pub fn repack_q4_k_row(src: &[u8], dst: &mut [u8]) {
-    let nb = src.len() / BlockQ4K::BYTES;
-    assert!(
-        src.len() == nb * BlockQ4K::BYTES,
-        "repack_q4_k_row: source length"
-    );
-    assert_eq!(
-        dst.len(),
-        nb * Q4_KR_BYTES,
-        "repack_q4_k_row: destination length"
-    );
-    for (s, d) in src
-        .chunks_exact(BlockQ4K::BYTES)
-        .zip(dst.chunks_exact_mut(Q4_KR_BYTES))
-    {
-        let b = BlockQ4K::read(s);
-        // ggml: byte 32c + l holds quant 64c + l (low nibble) and 64c + 32 + l (high).
-        for (half, out) in d[..128].chunks_exact_mut(64).enumerate() {
-            let (c0, c1) = (
-                &b.qs[64 * half..64 * half + 32],
-                &b.qs[64 * half + 32..64 * half + 64],
-            );
-            for l in 0..32 {
-                out[l] = (c0[l] & 0x0f) | (c1[l] & 0x0f) << 4;
-                out[32 + l] = (c0[l] >> 4) | (c1[l] >> 4) << 4;
-            }
-        }
-        d[128..130].copy_from_slice(&b.d.to_le_bytes());
-        d[130..132].copy_from_slice(&b.dmin.to_le_bytes());
-        for j in 0..8 {
-            let (sc, m) = scale_min_k4(j, &b.scales);
-            d[132 + j] = sc;
-            d[140 + j] = m;
-        }
-    }
-}
-
-/// The inverse of [`repack_q4_k_row`] (the 6-bit fields re-packed as ggml does).
-pub fn unrepack_q4_k_row(src: &[u8], dst: &mut [u8]) {
-    let nb = src.len() / Q4_KR_BYTES;
-    assert!(
-        src.len() == nb * Q4_KR_BYTES,
-        "unrepack_q4_k_row: source length"
-    );
-    assert_eq!(
-        dst.len(),
-        nb * BlockQ4K::BYTES,
-        "unrepack_q4_k_row: destination length"
-    );
-    for (s, d) in src
-        .chunks_exact(Q4_KR_BYTES)
-        .zip(dst.chunks_exact_mut(BlockQ4K::BYTES))
-    {
-        let mut qs = [0u8; 128];
-        let q = |k: usize| {
-            let byte = s[64 * (k / 128) + k % 64];
-            if k % 128 < 64 {
-                byte & 0x0f
-            } else {
-                byte >> 4
-            }
-        };
-        for c in 0..4 {
-            for l in 0..32 {
-                qs[32 * c + l] = q(64 * c + l) | q(64 * c + 32 + l) << 4;
-            }
-        }
-        let mut scales = [0u8; 12];
-        for j in 0..8 {
-            let (sc, m) = (s[132 + j] & 63, s[140 + j] & 63);
-            if j < 4 {
-                scales[j] = sc;
-                scales[j + 4] = m;
-            } else {
-                scales[j + 4] = (sc & 0x0f) | (m & 0x0f) << 4;
-                scales[j - 4] |= (sc >> 4) << 6;
-                scales[j] |= (m >> 4) << 6;
-            }
-        }
-        let blk = BlockQ4K {
-            d: u16::from_le_bytes([s[128], s[129]]),
-            dmin: u16::from_le_bytes([s[130], s[131]]),
-            scales,
-            qs,
-        };
-        blk.write(d);
-    }
-}
-
-/// Scalar reference for a row-repacked Q4_K row against a Q8_K row: undo the repack and take
-/// ggml's dot product.
-pub fn vec_dot_q4_kr_ref(w: &[u8], a: &[u8], n: usize) -> f32 {
-    let mut row = vec![0u8; w.len() / Q4_KR_BYTES * BlockQ4K::BYTES];
-    unrepack_q4_k_row(w, &mut row);
-    crate::scalar::vec_dot(QuantType::Q4_K, &row, a, n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scalar;
     use crate::testutil::Rng;
-
-    #[test]
-    fn q4_k_repack_round_trips() {
-        let mut rng = Rng::new(5);
-        for nb in [1usize, 3, 8] {
-            let mut src = rng.bytes(nb * BlockQ4K::BYTES);
-            // Also a real quantized row.
-            if nb == 8 {
-                scalar::quantize_row(QuantType::Q4_K, &rng.normals(nb * 256, 1.0), &mut src);
-            }
-            let mut packed = vec![0u8; nb * Q4_KR_BYTES];
-            repack_q4_k_row(&src, &mut packed);
-            let mut back = vec![0u8; src.len()];
-            unrepack_q4_k_row(&packed, &mut back);
-            assert_eq!(back, src, "{nb} blocks");
-        }
-    }
 
     /// The packed reference equals the unpacked ggml dot product (up to f32 summation order).
     #[test]

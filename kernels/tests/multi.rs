@@ -5,7 +5,6 @@
 //! bound on the Q4_K min term that the kernels add separately). Random rows, zero rows,
 //! random bytes (any scale and quant pattern), one and many super-blocks, strided activations.
 
-use brisk_kernels::packed::{self, Layout};
 use brisk_kernels::testutil::Rng;
 use brisk_kernels::{available, scalar, QuantType, MAX_MULTI};
 
@@ -59,21 +58,10 @@ fn multi_token_dots_match_the_scalar_reference() {
     let mut rng = Rng::new(9);
     let mut checked = 0;
     for k in available() {
-        for (ty, repacked) in [
-            (QuantType::Q4_K, false),
-            (QuantType::Q6_K, false),
-            (QuantType::Q4_K, true),
-        ] {
-            let (single, multi) = if repacked {
-                match k.row_repacked(Layout::Q4_Kr) {
-                    Some((s, m)) => (Some(s), m),
-                    None => continue,
-                }
-            } else {
-                match k.vec_dot_multi_fn(ty) {
-                    Some(f) => (None, f),
-                    None => continue,
-                }
+        for ty in [QuantType::Q4_K, QuantType::Q6_K] {
+            let multi = match k.vec_dot_multi_fn(ty) {
+                Some(f) => f,
+                None => continue,
             };
             for n in [256, 512, 4096, 5632] {
                 let ab = QuantType::Q8_K.row_bytes(n).unwrap();
@@ -92,20 +80,7 @@ fn multi_token_dots_match_the_scalar_reference() {
                     );
                 }
                 let rows = rows(ty, n, &mut rng);
-                let packed: Vec<Vec<u8>> = rows
-                    .iter()
-                    .filter(|_| repacked)
-                    .map(|r| {
-                        let mut p = vec![0u8; n / 256 * packed::Q4_KR_BYTES];
-                        packed::repack_q4_k_row(r, &mut p);
-                        p
-                    })
-                    .collect();
-                let w: Vec<u8> = if repacked {
-                    packed.concat()
-                } else {
-                    rows.concat()
-                };
+                let w: Vec<u8> = rows.concat();
                 for ntok in [1, 2, 3, 4, 5, 7, MAX_MULTI] {
                     let mut out = vec![f32::NAN; rows.len() * ntok];
                     multi(&w, rows.len(), &acts, stride, ntok, n, &mut out);
@@ -117,19 +92,13 @@ fn multi_token_dots_match_the_scalar_reference() {
                             let tol = (n / 256 + 32) as f32
                                 * magnitude(&x, &deq(QuantType::Q8_K, a, n))
                                 / (1 << 20) as f32;
-                            let mut got = vec![out[r * ntok + t]];
-                            if let Some(single) = single {
-                                got.push(single(&packed[r], a, n));
-                                got.push(packed::vec_dot_q4_kr_ref(&packed[r], a, n));
-                            }
-                            for g in got {
-                                assert!(
-                                    (g - want).abs() <= tol,
-                                    "{} {} (repacked: {repacked}) n={n} row {r} tok {t}/{ntok}: {g} vs {want} (tol {tol})",
-                                    k.name,
-                                    ty.name()
-                                );
-                            }
+                            let got = out[r * ntok + t];
+                            assert!(
+                                (got - want).abs() <= tol,
+                                "{} {} n={n} row {r} tok {t}/{ntok}: {got} vs {want} (tol {tol})",
+                                k.name,
+                                ty.name()
+                            );
                             checked += 1;
                         }
                     }

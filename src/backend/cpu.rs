@@ -5,7 +5,7 @@ use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
 use brisk_kernels::packed::{self as pk, PackedGemmFn, MAX_TOKENS, ROWS};
-use brisk_kernels::{Kernels, QuantType, VecDotFn, VecDotMultiFn, MAX_MULTI};
+use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
 use std::borrow::Cow;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
@@ -22,15 +22,6 @@ pub struct Cpu {
     pub threads: usize,
     pub kernels: &'static Kernels,
     pool: Pool,
-}
-
-/// Where a matmul reads its weight rows (the file's layout or a row repack) and the dot
-/// products that understand them.
-struct WeightRows<'a> {
-    mat: &'a [u8],
-    row_bytes: usize,
-    dot: VecDotFn,
-    multi: Option<VecDotMultiFn>,
 }
 
 /// Activation rows prepared for one weight type.
@@ -117,23 +108,9 @@ impl Cpu {
         let (rows, cols) = (w.rows, w.cols);
         assert_eq!(x.len(), n * cols, "matmul: activation shape");
         assert_eq!(out.len(), n * rows, "matmul: output shape");
-        let mut src = WeightRows {
-            mat: w.bytes.as_bytes(),
-            row_bytes: w.row_bytes(),
-            dot: self.kernels.vec_dot_fn(w.ty),
-            multi: self.kernels.vec_dot_multi_fn(w.ty),
-        };
         if let Some(p) = &w.packed {
             if let Some(gemm) = self.kernels.packed_gemm(p.layout) {
                 return self.matmul_packed(p, gemm, rows, cols, x, n, out);
-            }
-            if let Some((dot, multi)) = self.kernels.row_repacked(p.layout) {
-                src = WeightRows {
-                    mat: p.bytes(),
-                    row_bytes: p.group_bytes,
-                    dot,
-                    multi: Some(multi),
-                };
             }
         }
         let act_ty = w.ty.vec_dot_type();
@@ -155,7 +132,7 @@ impl Cpu {
             len: out.len(),
         };
         if rows * cols * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
-            self.rows_into(w, &src, &acts, n, 0..rows, &shared);
+            self.rows_into(w, &acts, n, 0..rows, &shared);
             return;
         }
         // Several chunks per thread balance uneven progress; each is a whole number of rows.
@@ -163,7 +140,7 @@ impl Cpu {
         let tasks = rows.div_ceil(chunk);
         self.pool.run(tasks, &|i| {
             let range = i * chunk..((i + 1) * chunk).min(rows);
-            self.rows_into(w, &src, &acts, n, range, &shared);
+            self.rows_into(w, &acts, n, range, &shared);
         });
     }
 
@@ -261,7 +238,6 @@ impl Cpu {
     fn rows_into(
         &self,
         w: &QTensor,
-        src: &WeightRows,
         acts: &Activations,
         n: usize,
         range: std::ops::Range<usize>,
@@ -286,8 +262,8 @@ impl Cpu {
                 }
             }
             Activations::Quantized { bytes, row_bytes } => {
-                let (wrb, ab) = (src.row_bytes, *row_bytes);
-                match src.multi {
+                let (mat, wrb, ab) = (w.bytes.as_bytes(), w.row_bytes(), *row_bytes);
+                match k.vec_dot_multi_fn(w.ty) {
                     Some(multi) if n > 1 => {
                         let mut tile = vec![0f32; MULTI_ROWS * MAX_MULTI];
                         let tb = TOKEN_BLOCK.min(MAX_MULTI);
@@ -295,7 +271,7 @@ impl Cpu {
                             let nt = tb.min(n - t0);
                             for r0 in range.clone().step_by(MULTI_ROWS) {
                                 let nr = MULTI_ROWS.min(range.end - r0);
-                                let wrows = &src.mat[r0 * wrb..(r0 + nr) * wrb];
+                                let wrows = &mat[r0 * wrb..(r0 + nr) * wrb];
                                 multi(wrows, nr, &bytes[t0 * ab..], ab, nt, cols, &mut tile);
                                 for r in 0..nr {
                                     for t in 0..nt {
@@ -306,11 +282,12 @@ impl Cpu {
                         }
                     }
                     _ => {
+                        let dot = k.vec_dot_fn(w.ty);
                         for r in range {
-                            let wrow = &src.mat[r * wrb..(r + 1) * wrb];
+                            let wrow = &mat[r * wrb..(r + 1) * wrb];
                             for t in 0..n {
                                 let a = &bytes[t * ab..(t + 1) * ab];
-                                out.set(t * rows + r, (src.dot)(wrow, a, cols));
+                                out.set(t * rows + r, dot(wrow, a, cols));
                             }
                         }
                     }

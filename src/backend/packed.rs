@@ -44,7 +44,7 @@ pub struct PackedMatrix {
 impl PackedMatrix {
     /// Packs `rows` × `cols` weights of the layout's source type (`src`, ggml layout).
     pub fn pack(layout: Layout, src: &[u8], rows: usize, cols: usize) -> PackedMatrix {
-        let groups = rows.div_ceil(layout.group_rows());
+        let groups = packed::row_groups(rows);
         let group_bytes = packed::group_bytes(layout, cols);
         let mut data = AlignedBytes::zeroed(groups * group_bytes);
         for (g, dst) in data
@@ -65,11 +65,6 @@ impl PackedMatrix {
     /// The bytes of row group `g`.
     pub fn group(&self, g: usize) -> &[u8] {
         &self.data.as_bytes()[g * self.group_bytes..(g + 1) * self.group_bytes]
-    }
-
-    /// All groups' bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.data.as_bytes()
     }
 
     /// Bytes held.

@@ -17,16 +17,14 @@ pub struct RepackStats {
 
 /// The packed layout `kernels` can multiply for this tensor, if any.
 fn layout_for(t: &QTensor, kernels: &Kernels) -> Option<Layout> {
-    Layout::for_type(t.ty)
-        .iter()
-        .copied()
-        .find(|&l| kernels.supports(l))
+    let layout = Layout::for_type(t.ty)?;
+    kernels.packed_gemm(layout).map(|_| layout)
 }
 
 /// Repacks every eligible matrix of `weights` on up to `threads` threads. The embedding table
 /// keeps its ggml layout (it is read a row at a time); a tied output matrix is packed as a copy.
 pub fn repack(weights: &mut Weights, kernels: &Kernels, threads: usize) -> RepackStats {
-    let mut targets: Vec<&mut QTensor> = Vec::new();
+    let mut all: Vec<&mut QTensor> = Vec::new();
     for l in &mut weights.layers {
         for m in [
             &mut l.wq,
@@ -37,15 +35,15 @@ pub fn repack(weights: &mut Weights, kernels: &Kernels, threads: usize) -> Repac
             &mut l.w_up,
             &mut l.w_down,
         ] {
-            targets.push(m);
+            all.push(m);
         }
     }
-    targets.push(&mut weights.output);
-    targets.retain(|t| layout_for(t, kernels).is_some());
-    let jobs: Vec<(Layout, &QTensor)> = targets
-        .iter()
-        .map(|t| (layout_for(t, kernels).expect("filtered above"), &**t))
+    all.push(&mut weights.output);
+    let targets: Vec<(Layout, &mut QTensor)> = all
+        .into_iter()
+        .filter_map(|t| Some((layout_for(t, kernels)?, t)))
         .collect();
+    let jobs: Vec<(Layout, &QTensor)> = targets.iter().map(|(l, t)| (*l, &**t)).collect();
     let results: Mutex<Vec<Option<PackedMatrix>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
@@ -67,7 +65,7 @@ pub fn repack(weights: &mut Weights, kernels: &Kernels, threads: usize) -> Repac
     });
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut stats = RepackStats::default();
-    for (t, p) in targets.into_iter().zip(results) {
+    for ((_, t), p) in targets.into_iter().zip(results) {
         let p = p.expect("every job ran: the calling thread drains the queue");
         stats.tensors += 1;
         stats.bytes += p.size_bytes();

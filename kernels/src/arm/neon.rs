@@ -688,8 +688,6 @@ pub static NEON: Kernels = Kernels {
     gemm_q4_kx4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
-    vec_dot_q4_kr: None,
-    multi_q4_kr: None,
     attn_scores_f16: crate::scalar::attn::attn_scores_f16,
     attn_scores_f32: crate::scalar::attn::attn_scores_f32,
     attn_accum_f16: crate::scalar::attn::attn_accum_f16,

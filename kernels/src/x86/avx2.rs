@@ -734,8 +734,6 @@ pub static AVX2: Kernels = Kernels {
     gemm_q4_kx4: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
-    vec_dot_q4_kr: None,
-    multi_q4_kr: None,
     attn_scores_f16: super::attn::attn_scores_f16_avx2,
     attn_scores_f32: super::attn::attn_scores_f32_avx2,
     attn_accum_f16: super::attn::attn_accum_f16_avx2,

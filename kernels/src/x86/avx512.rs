@@ -188,7 +188,7 @@ tf! {
         );
         for i in 0..nb {
             let x = w.add(i * BlockQ6K::BYTES);
-            super::avx512_multi::prefetch_ahead(x, BlockQ6K::BYTES);
+            super::prefetch_ahead(x, BlockQ6K::BYTES);
             let y = a.add(i * BlockQ8K::BYTES);
             let yd = f32::from_le_bytes(core::ptr::read_unaligned(y as *const [u8; 4]));
             let d = f16x(rd16(x.add(208))) * yd;
@@ -394,8 +394,6 @@ pub static AVX512: Kernels = Kernels {
     gemm_q4_kx4: Some(super::avx512_packed::gemm_q4_kx4),
     multi_q4_k_q8_k: Some(super::avx512_multi::multi_q4_k_q8_k),
     multi_q6_k_q8_k: Some(super::avx512_multi::multi_q6_k_q8_k),
-    vec_dot_q4_kr: Some(super::avx512_multi::vec_dot_q4_kr),
-    multi_q4_kr: Some(super::avx512_multi::multi_q4_kr),
     attn_scores_f16: super::attn::attn_scores_f16_avx512,
     attn_scores_f32: super::attn::attn_scores_f32_avx512,
     attn_accum_f16: super::attn::attn_accum_f16_avx512,

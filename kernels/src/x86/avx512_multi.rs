@@ -7,9 +7,8 @@
 use core::arch::x86_64::*;
 
 use super::avx2::{self, f16x, hsum_ps, rd16};
-use crate::blocks::{check, Block, BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::blocks::{Block, BlockQ4K, BlockQ6K, BlockQ8K};
 use crate::kernels::MAX_MULTI;
-use crate::packed::Q4_KR_BYTES;
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -40,21 +39,6 @@ unsafe fn dpwssd(acc: __m512i, x: __m512i, y: __m512i) -> __m512i {
     );
     acc
 }
-
-/// Decode streams every weight byte once: request the cache lines of the block `PREFETCH`
-/// bytes ahead (`len` bytes long) so several DRAM reads are in flight.
-#[inline]
-pub(super) unsafe fn prefetch_ahead(p: *const u8, len: usize) {
-    let mut off = 0;
-    while off < len + 63 {
-        // `wrapping_add`: the address may lie past the buffer; a prefetch never faults.
-        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + off) as *const i8);
-        off += 64;
-    }
-}
-
-/// Software prefetch distance for the single-token kernels, in bytes.
-const PREFETCH: usize = 2048;
 
 #[inline]
 unsafe fn rd_f32(p: *const u8) -> f32 {
@@ -104,89 +88,6 @@ unsafe fn decode_q4_k(x: *const u8) -> Decoded {
         );
     }
     dec
-}
-
-/// Decodes one row-repacked Q4_K super-block ([`crate::packed::repack_q4_k_row`]): two
-/// loads give the four quant vectors, the plain scale bytes one permute per vector.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn decode_q4_kr(x: *const u8) -> Decoded {
-    let m4 = _mm512_set1_epi8(0x0f);
-    let q0 = _mm512_loadu_si512(x as *const _);
-    let q1 = _mm512_loadu_si512(x.add(64) as *const _);
-    let scz = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(
-        x.add(132) as *const __m128i
-    )));
-    let m8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(x.add(140) as *const __m128i));
-    let mut sc = [_mm512_setzero_si512(); 4];
-    for (c, v) in sc.iter_mut().enumerate() {
-        // i16 lane l (bytes 2l, 2l+1 of vector c) lies in sub-block 2c + l/16.
-        let idx = _mm512_add_epi16(
-            _mm512_set1_epi16(2 * c as i16),
-            _mm512_srli_epi16(
-                _mm512_set_epi16(
-                    31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
-                    11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
-                ),
-                4,
-            ),
-        );
-        *v = _mm512_permutexvar_epi16(idx, scz);
-    }
-    Decoded {
-        q: [
-            _mm512_and_si512(q0, m4),
-            _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
-            _mm512_and_si512(q1, m4),
-            _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4),
-        ],
-        sc,
-        off: _mm256_setzero_si256(),
-        mins: _mm256_mul_ps(
-            _mm256_cvtepi32_ps(m8),
-            _mm256_set1_ps(f16x(rd16(x.add(130)))),
-        ),
-        d: _mm512_set1_ps(f16x(rd16(x.add(128)))),
-    }
-}
-
-/// Single-token dot of a row-repacked Q4_K row with a Q8_K row (decode).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn q4_kr_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm512_setzero_ps();
-    let mut accm = _mm256_setzero_ps();
-    let ones = _mm256_set1_epi16(1);
-    for i in 0..nb {
-        prefetch_ahead(w.add(i * Q4_KR_BYTES), Q4_KR_BYTES);
-        let b = decode_q4_kr(w.add(i * Q4_KR_BYTES));
-        let yb = a.add(i * BlockQ8K::BYTES);
-        let yd = _mm512_set1_ps(rd_f32(yb));
-        let mut isum = _mm512_setzero_si512();
-        for c in 0..4 {
-            let yy = _mm512_loadu_si512(yb.add(4 + 64 * c) as *const _);
-            isum = dpwssd(isum, _mm512_maddubs_epi16(b.q[c], yy), b.sc[c]);
-        }
-        acc = _mm512_fmadd_ps(_mm512_mul_ps(b.d, yd), _mm512_cvtepi32_ps(isum), acc);
-        let bsums = _mm256_loadu_si256(yb.add(260) as *const __m256i);
-        let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(bsums, ones));
-        accm = _mm256_fmadd_ps(
-            _mm256_mul_ps(b.mins, _mm512_castps512_ps256(yd)),
-            sums,
-            accm,
-        );
-    }
-    hsum512(acc) - hsum_ps(accm)
-}
-
-/// A `VecDotFn` for row-repacked Q4_K; only reachable through the AVX-512 table.
-pub(super) fn vec_dot_q4_kr(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(n % 256 == 0, "vec_dot_q4_kr: length");
-    let nb = n / 256;
-    assert_eq!(w.len(), nb * Q4_KR_BYTES, "vec_dot_q4_kr: weight bytes");
-    check::<BlockQ8K>(n, a.len());
-    // SAFETY: the AVX-512 table is handed out only when its features are present; the
-    // lengths of both rows were checked above.
-    unsafe { q4_kr_q8_k(w.as_ptr(), a.as_ptr(), nb) }
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -324,7 +225,6 @@ unsafe fn multi<const KIND: u8>(
     let q6 = KIND == KIND_Q6_K;
     let bytes = match KIND {
         KIND_Q6_K => BlockQ6K::BYTES,
-        KIND_Q4_KR => Q4_KR_BYTES,
         _ => BlockQ4K::BYTES,
     };
     let zero = Decoded {
@@ -355,7 +255,6 @@ unsafe fn multi<const KIND: u8>(
                 let x = wr.add((first + i) * bytes);
                 *d = match KIND {
                     KIND_Q6_K => decode_q6_k(x),
-                    KIND_Q4_KR => decode_q4_kr(x),
                     _ => decode_q4_k(x),
                 };
             }
@@ -389,7 +288,6 @@ unsafe fn multi<const KIND: u8>(
 
 const KIND_Q4_K: u8 = 0;
 const KIND_Q6_K: u8 = 1;
-const KIND_Q4_KR: u8 = 2;
 
 /// Checks a multi-token call's lengths; returns the number of weight blocks.
 #[allow(clippy::too_many_arguments)]
@@ -441,4 +339,3 @@ macro_rules! multi_wrapper {
 
 multi_wrapper!(multi_q4_k_q8_k, KIND_Q4_K, BlockQ4K::BYTES);
 multi_wrapper!(multi_q6_k_q8_k, KIND_Q6_K, BlockQ6K::BYTES);
-multi_wrapper!(multi_q4_kr, KIND_Q4_KR, Q4_KR_BYTES);

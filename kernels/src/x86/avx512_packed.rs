@@ -28,7 +28,7 @@ unsafe fn scale_index(odd_row: usize, h: usize) -> __m512i {
 // Index loops on purpose: the arrays are register tiles that must unroll to constants.
 #[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: usize>(
+unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>(
     w: *const u8,
     a: *const u8,
     a_stride: usize,
@@ -61,14 +61,8 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: usize
     let mut acc = [[_mm512_setzero_ps(); NT]; ROWS];
     for s in 0..steps {
         let ws = w.add(s * sb);
-        if PF > 0 {
-            // Decode streams each weight byte once: ask for the lines PF bytes ahead now.
-            let mut off = 0;
-            while off < sb {
-                // `wrapping_add`: the address may lie past the buffer; a prefetch never faults.
-                _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(PF + off) as *const i8);
-                off += 64;
-            }
+        if PF {
+            super::prefetch_ahead(ws, sb);
         }
         // Per-lane block scales of rows 0,1 and 2,3 ([r][b] order), and for Q4_K the mins.
         let (d01, d23);
@@ -150,9 +144,6 @@ const KIND_Q4_0: u8 = 0;
 const KIND_Q8_0: u8 = 1;
 const KIND_Q4_K: u8 = 2;
 
-/// Software prefetch distance in bytes for the single-token (decode) kernel.
-const PREFETCH: usize = 2048;
-
 /// Dispatches on the token count (1..=MAX_TOKENS).
 ///
 /// # Safety
@@ -167,10 +158,10 @@ unsafe fn run<const KIND: u8>(
 ) {
     let (w, a) = (w.as_ptr(), a.as_ptr());
     match ntok {
-        1 => gemm::<KIND, 1, 4, PREFETCH>(w, a, a_stride, steps, out),
-        2 => gemm::<KIND, 2, 4, 0>(w, a, a_stride, steps, out),
-        3 => gemm::<KIND, 3, 2, 0>(w, a, a_stride, steps, out),
-        _ => gemm::<KIND, MAX_TOKENS, 2, 0>(w, a, a_stride, steps, out),
+        1 => gemm::<KIND, 1, 4, true>(w, a, a_stride, steps, out),
+        2 => gemm::<KIND, 2, 4, false>(w, a, a_stride, steps, out),
+        3 => gemm::<KIND, 3, 2, false>(w, a, a_stride, steps, out),
+        _ => gemm::<KIND, MAX_TOKENS, 2, false>(w, a, a_stride, steps, out),
     }
 }
 

@@ -18,3 +18,20 @@ pub mod stream;
 
 pub use avx2::AVX2;
 pub use avx512::AVX512;
+
+use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+
+/// Decode streams every weight byte once: request the cache lines of the block `PREFETCH`
+/// bytes ahead (`len` bytes long) so several DRAM reads are in flight.
+#[inline]
+pub(crate) unsafe fn prefetch_ahead(p: *const u8, len: usize) {
+    let mut off = 0;
+    while off < len + 63 {
+        // `wrapping_add`: the address may lie past the buffer; a prefetch never faults.
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH + off) as *const i8);
+        off += 64;
+    }
+}
+
+/// Software prefetch distance for the single-token kernels, in bytes.
+const PREFETCH: usize = 2048;
