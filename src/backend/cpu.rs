@@ -27,7 +27,20 @@ pub struct Cpu {
 /// Activation rows prepared for one weight type.
 enum Activations<'a> {
     F32(&'a [f32]),
-    Quantized { bytes: Vec<u8>, row_bytes: usize },
+    Quantized {
+        bytes: Vec<u8>,
+        row_bytes: usize,
+    },
+    /// Quantized and rearranged for a packed layout (`brisk_kernels::packed`).
+    Packed(AlignedBytes),
+}
+
+/// How a matrix wants its activations: quantized to a type in rows (or f32 as they are), or
+/// quantized to a type and packed. Matrices that agree share one preparation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prep {
+    Plain(QuantType),
+    Packed(QuantType),
 }
 
 /// Reinterpret little-endian f32 bytes as f32s, copying only if the bytes are misaligned.
@@ -105,34 +118,83 @@ impl Cpu {
     /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for `n` token rows of `x` (each `w.cols` long);
     /// `out` is `n × w.rows`.
     pub fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
-        let (rows, cols) = (w.rows, w.cols);
-        assert_eq!(x.len(), n * cols, "matmul: activation shape");
-        assert_eq!(out.len(), n * rows, "matmul: output shape");
-        if let Some(p) = &w.packed {
-            if let Some(gemm) = self.kernels.packed_gemm(p.layout) {
-                return self.matmul_packed(p, gemm, rows, cols, x, n, out);
+        self.matmuls(x, n, &mut [(w, out)]);
+    }
+
+    /// Several matmuls of the same activations (Q/K/V, gate/up): the activations are
+    /// quantized and packed once for every run of matrices that wants them alike.
+    pub fn matmuls(&self, x: &[f32], n: usize, jobs: &mut [(&QTensor, &mut [f32])]) {
+        let mut prepared: Option<(Prep, Activations)> = None;
+        for (w, out) in jobs.iter_mut() {
+            let (rows, cols) = (w.rows, w.cols);
+            assert_eq!(x.len(), n * cols, "matmul: activation shape");
+            assert_eq!(out.len(), n * rows, "matmul: output shape");
+            let packed = w
+                .packed
+                .as_ref()
+                .and_then(|p| self.kernels.packed_gemm(p.layout).map(|g| (p, g)));
+            let prep = match packed {
+                Some((p, _)) => Prep::Packed(p.layout.act_type()),
+                None => Prep::Plain(w.ty.vec_dot_type()),
+            };
+            if prepared.as_ref().map(|(k, _)| *k) != Some(prep) {
+                prepared = Some((prep, self.prepare(prep, cols, x, n)));
+            }
+            let acts = &prepared.as_ref().expect("prepared just above").1;
+            match (packed, acts) {
+                (Some((p, gemm)), Activations::Packed(a)) => {
+                    self.run_packed(p, gemm, rows, cols, a.as_bytes(), n, out)
+                }
+                _ => self.run_plain(w, acts, n, out),
             }
         }
-        let act_ty = w.ty.vec_dot_type();
-        let acts = if act_ty == QuantType::F32 {
-            Activations::F32(x)
-        } else {
-            let row_bytes = act_ty
-                .row_bytes(cols)
-                .expect("weight rows are whole blocks");
-            let mut bytes = vec![0u8; n * row_bytes];
-            self.per_row(&mut bytes, row_bytes, |t, dst| {
-                self.kernels
-                    .quantize_row(act_ty, &x[t * cols..(t + 1) * cols], dst)
-            });
-            Activations::Quantized { bytes, row_bytes }
-        };
+    }
+
+    /// Activations as the weights of kind `prep` want them (`cols` per token row).
+    fn prepare<'x>(&self, prep: Prep, cols: usize, x: &'x [f32], n: usize) -> Activations<'x> {
+        match prep {
+            Prep::Plain(QuantType::F32) => Activations::F32(x),
+            Prep::Plain(act_ty) => {
+                let row_bytes = act_ty
+                    .row_bytes(cols)
+                    .expect("weight rows are whole blocks");
+                let mut bytes = vec![0u8; n * row_bytes];
+                self.per_row(&mut bytes, row_bytes, |t, dst| {
+                    self.kernels
+                        .quantize_row(act_ty, &x[t * cols..(t + 1) * cols], dst)
+                });
+                Activations::Quantized { bytes, row_bytes }
+            }
+            Prep::Packed(act_ty) => {
+                let q8_bytes = act_ty
+                    .row_bytes(cols)
+                    .expect("weight rows are whole blocks");
+                let ab = pk::act_bytes(cols);
+                let mut acts = AlignedBytes::zeroed(n * ab);
+                self.per_row(acts.as_bytes_mut(), ab, |t, dst| {
+                    let mut q8 = vec![0u8; q8_bytes];
+                    let src = &x[t * cols..(t + 1) * cols];
+                    self.kernels.quantize_row(act_ty, src, &mut q8);
+                    if act_ty == QuantType::Q8_K {
+                        pk::pack_activations_q8k(&q8, cols, dst);
+                    } else {
+                        pk::pack_activations(&q8, cols, dst);
+                    }
+                });
+                Activations::Packed(acts)
+            }
+        }
+    }
+
+    /// Weights in their ggml layout: rows split across the pool.
+    fn run_plain(&self, w: &QTensor, acts: &Activations, n: usize, out: &mut [f32]) {
+        let (rows, cols) = (w.rows, w.cols);
         let shared = SharedOut {
             ptr: out.as_mut_ptr(),
             len: out.len(),
         };
         if rows * cols * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
-            self.rows_into(w, &acts, n, 0..rows, &shared);
+            self.rows_into(w, acts, n, 0..rows, &shared);
             return;
         }
         // Several chunks per thread balance uneven progress; each is a whole number of rows.
@@ -140,7 +202,7 @@ impl Cpu {
         let tasks = rows.div_ceil(chunk);
         self.pool.run(tasks, &|i| {
             let range = i * chunk..((i + 1) * chunk).min(rows);
-            self.rows_into(w, &acts, n, range, &shared);
+            self.rows_into(w, acts, n, range, &shared);
         });
     }
 
@@ -167,37 +229,21 @@ impl Cpu {
         });
     }
 
-    /// The packed path: activations quantized to Q8_0 and rearranged once, then each task
-    /// takes a run of row groups and, per block of tokens, sweeps its groups with the
-    /// microkernel (a group's weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
+    /// The packed path, on activations already packed (`acts`): each task takes a run of
+    /// row groups and, per block of tokens, sweeps its groups with the microkernel (a group's
+    /// weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
     #[allow(clippy::too_many_arguments)]
-    fn matmul_packed(
+    fn run_packed(
         &self,
         p: &PackedMatrix,
         gemm: PackedGemmFn,
         rows: usize,
         cols: usize,
-        x: &[f32],
+        acts: &[u8],
         n: usize,
         out: &mut [f32],
     ) {
-        let act_ty = p.layout.act_type();
-        let q8_bytes = act_ty
-            .row_bytes(cols)
-            .expect("weight rows are whole blocks");
         let ab = pk::act_bytes(cols);
-        let mut acts = AlignedBytes::zeroed(n * ab);
-        self.per_row(acts.as_bytes_mut(), ab, |t, dst| {
-            let mut q8 = vec![0u8; q8_bytes];
-            let src = &x[t * cols..(t + 1) * cols];
-            self.kernels.quantize_row(act_ty, src, &mut q8);
-            if act_ty == QuantType::Q8_K {
-                pk::pack_activations_q8k(&q8, cols, dst);
-            } else {
-                pk::pack_activations(&q8, cols, dst);
-            }
-        });
-        let acts = acts.as_bytes();
         let shared = SharedOut {
             ptr: out.as_mut_ptr(),
             len: out.len(),
@@ -260,6 +306,9 @@ impl Cpu {
                         out.set(t * rows + r, v);
                     }
                 }
+            }
+            Activations::Packed(_) => {
+                unreachable!("packed activations are prepared only for packed matrices")
             }
             Activations::Quantized { bytes, row_bytes } => {
                 let (mat, wrb, ab) = (w.bytes.as_bytes(), w.row_bytes(), *row_bytes);

@@ -101,9 +101,11 @@ impl Model {
                     &mut h[t * d..(t + 1) * d],
                 );
             }
-            be.matmul(&l.wq, &h, n, &mut q);
-            be.matmul(&l.wk, &h, n, &mut k);
-            be.matmul(&l.wv, &h, n, &mut v);
+            be.matmuls(
+                &h,
+                n,
+                &mut [(&l.wq, &mut q), (&l.wk, &mut k), (&l.wv, &mut v)],
+            );
             for (buf, bias, dim) in [
                 (&mut q, &l.bq, qd),
                 (&mut k, &l.bk, kd),
@@ -154,8 +156,7 @@ impl Model {
                     &mut h[t * d..(t + 1) * d],
                 );
             }
-            be.matmul(&l.w_gate, &h, n, &mut gate);
-            be.matmul(&l.w_up, &h, n, &mut up);
+            be.matmuls(&h, n, &mut [(&l.w_gate, &mut gate), (&l.w_up, &mut up)]);
             (kt.silu_mul)(&gate, &up, &mut act);
             be.matmul(&l.w_down, &act, n, &mut proj);
             add_assign(&mut x, &proj);
