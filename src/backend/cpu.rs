@@ -138,9 +138,11 @@ impl Cpu {
                 None => Prep::Plain(w.ty.vec_dot_type()),
             };
             if prepared.as_ref().map(|(k, _)| *k) != Some(prep) {
-                prepared = Some((prep, self.prepare(prep, cols, x, n)));
+                prepared = None;
             }
-            let acts = &prepared.as_ref().expect("prepared just above").1;
+            let acts = &prepared
+                .get_or_insert_with(|| (prep, self.prepare(prep, cols, x, n)))
+                .1;
             match (packed, acts) {
                 (Some((p, gemm)), Activations::Packed(a)) => {
                     self.run_packed(p, gemm, rows, cols, a.as_bytes(), n, out)
