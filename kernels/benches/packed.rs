@@ -1,12 +1,12 @@
 //! Micro-benchmark: packed-layout microkernels against the per-row `vec_dot` of the same table,
-//! for Q4_0 and Q8_0, in ns per (row · token) and weight GB/s, on one thread, timed in thread CPU time.
+//! for Q4_0, Q8_0 and Q4_K, in ns per (row · token) and weight GB/s, on one thread, timed in thread CPU time.
 //!
 //! Run: `cargo bench -p brisk-kernels --bench packed`. Two sizes: 64 rows × 4096 (L2-resident:
 //! compute speed) and a matrix of about 512 MiB (DRAM: bandwidth). Compare ratios within a run.
 
 use std::time::Instant;
 
-use brisk_kernels::packed::{self, Layout, MAX_TOKENS, ROWS};
+use brisk_kernels::packed::{self, Layout, MAX_ROWS, MAX_TOKENS};
 use brisk_kernels::testutil::Rng;
 use brisk_kernels::{available, scalar, QuantType};
 
@@ -50,7 +50,7 @@ fn best_of(runs: usize, mut f: impl FnMut() -> f32) -> (f64, f32) {
 fn main() {
     let mut rng = Rng::new(3);
     for k in available() {
-        for layout in [Layout::Q4_0x4, Layout::Q8_0x4] {
+        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx16] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,
@@ -64,17 +64,19 @@ fn main() {
                     w
                 })
                 .collect();
-            let mut q8 = vec![0u8; QuantType::Q8_0.row_bytes(COLS).unwrap()];
-            scalar::quantize_row(QuantType::Q8_0, &rng.normals(COLS, 1.0), &mut q8);
-            let ab = packed::act_bytes(COLS);
-            let mut acts = vec![0u8; MAX_TOKENS * ab];
-            for t in 0..MAX_TOKENS {
-                packed::pack_activations(&q8, COLS, &mut acts[t * ab..(t + 1) * ab]);
+            let act = layout.act_layout();
+            let mut q8 = vec![0u8; act.quant_type().row_bytes(COLS).unwrap()];
+            scalar::quantize_row(act.quant_type(), &rng.normals(COLS, 1.0), &mut q8);
+            let ab = act.bytes(COLS);
+            let nt_max = layout.max_tokens();
+            let mut acts = vec![0u8; nt_max * ab];
+            for t in 0..nt_max {
+                act.pack(&q8, COLS, &mut acts[t * ab..(t + 1) * ab]);
             }
             for &rows in &[64usize, (512 << 20) / rb / 64 * 64] {
                 let w: Vec<u8> = proto.iter().copied().cycle().take(rows * rb).collect();
                 let gb = packed::group_bytes(layout, COLS);
-                let mut pw = vec![0u8; packed::row_groups(rows) * gb];
+                let mut pw = vec![0u8; packed::row_groups(layout, rows) * gb];
                 for (g, dst) in pw.chunks_exact_mut(gb).enumerate() {
                     packed::pack_group(layout, &w, rows, COLS, g, dst);
                 }
@@ -89,7 +91,7 @@ fn main() {
                     }
                     s
                 });
-                let mut tile = [0f32; ROWS * MAX_TOKENS];
+                let mut tile = [0f32; MAX_ROWS * MAX_TOKENS];
                 let mut packed_time = |nt: usize| {
                     best_of(5, || {
                         let mut s = 0.0;
@@ -103,13 +105,13 @@ fn main() {
                     })
                 };
                 let (t1, s2) = packed_time(1);
-                let (t4, s3) = packed_time(MAX_TOKENS);
+                let (t4, s3) = packed_time(nt_max);
                 let per = |t: f64, nt: usize| t * 1e9 / (reps * rows * nt) as f64;
                 let gbs = |t: f64| (reps * rows * rb) as f64 / t / 1e9;
                 println!(
                     "{:>7} {:?} {:>6} rows: vec_dot {:>6.2} ns/row ({:>5.1} GB/s) | packed×1 {:>6.2} ({:>5.1} GB/s, {:.2}x) | packed×{} {:>6.2} ns/row·tok ({:.2}x)  [{:e}]",
                     k.name, layout, rows, per(t_row, 1), gbs(t_row), per(t1, 1), gbs(t1),
-                    t_row / t1, MAX_TOKENS, per(t4, MAX_TOKENS), per(t_row, 1) / per(t4, MAX_TOKENS),
+                    t_row / t1, nt_max, per(t4, nt_max), per(t_row, 1) / per(t4, nt_max),
                     s1 + s2 + s3
                 );
             }

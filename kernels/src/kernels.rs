@@ -77,7 +77,7 @@ pub struct Kernels {
     /// has none, and then weights stay in their ggml layout.
     pub gemm_q4_0x4: Option<PackedGemmFn>,
     pub gemm_q8_0x4: Option<PackedGemmFn>,
-    pub gemm_q4_kx4: Option<PackedGemmFn>,
+    pub gemm_q4_kx16: Option<PackedGemmFn>,
     /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
     pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
     pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
@@ -133,7 +133,7 @@ impl Kernels {
         match layout {
             Layout::Q4_0x4 => self.gemm_q4_0x4,
             Layout::Q8_0x4 => self.gemm_q8_0x4,
-            Layout::Q4_Kx4 => self.gemm_q4_kx4,
+            Layout::Q4_Kx16 => self.gemm_q4_kx16,
         }
     }
 
@@ -210,7 +210,7 @@ pub static SCALAR: Kernels = Kernels {
     scale: vecops::scale,
     gemm_q4_0x4: None,
     gemm_q8_0x4: None,
-    gemm_q4_kx4: None,
+    gemm_q4_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     attn_scores_f16: attn::attn_scores_f16,

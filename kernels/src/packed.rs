@@ -18,30 +18,30 @@
 //! - Q8_0x4 (1088 bytes): the same 64 bytes of scales, then at `64 + 256r + 128h + 64p + 16k`
 //!   the 16 quants `q[16p + j] + 128` (stored unsigned) of block `b`, `p` 0 = elements 0..16,
 //!   1 = elements 16..32.
-//! - Activations (576 bytes per step and token): per half `h` at `256h`: `lo` (64 × i8: elements
+//! - Activations (512 bytes per step and token): per half `h` at `256h`: `lo` (64 × i8: elements
 //!   0..16 of blocks 4h..4h+4), `hi` (elements 16..32), `bias` (16 × i32: lane `4k` =
 //!   −8·Σ q of block k, other lanes 0; Q8_0 weights use 16 × that), `d` (16 × f32: lane l =
-//!   scale of block `4h + l/4`); then at 512, 16 × f32: lane l = −d·Σ q of block `l % 8` (the
-//!   block sums twice over, for the Q4_K mins of two rows at once). Quants and scales are
-//!   exactly those of Q8_0 quantization ([`pack_activations`]), or of Q8_K for Q4_K weights
-//!   ([`pack_activations_q8k`]: every block of a super-block carries its scale).
-//! - Q4_Kx4: see [`crate::packed_q4k`].
+//!   scale of block `4h + l/4`). Quants and scales are exactly those of Q8_0 quantization
+//!   ([`pack_activations`]).
+//! - Q4_Kx16 (16-row groups, its own activation layout): see [`crate::packed_q4k`].
 //!
 //! The dot product is then, per block, `d_w · d_a · Σ_j (w_j − z) a_j` exactly as ggml's
 //! `vec_dot_q4_0_q8_0` / `vec_dot_q8_0_q8_0` (only the f32 summation order differs).
 
-use crate::blocks::{check, Block, BlockQ4_0, BlockQ8K, BlockQ8_0};
+use crate::blocks::{check, Block, BlockQ4_0, BlockQ8_0};
 use crate::half::f16_to_f32;
 use crate::types::QuantType;
 
-/// Rows per row group.
+/// Rows per row group of the 4-row layouts (Q4_0x4, Q8_0x4).
 pub const ROWS: usize = 4;
+/// The most rows any layout's row group has.
+pub const MAX_ROWS: usize = 16;
 /// Columns per step.
 pub const STEP_COLS: usize = 256;
 /// Blocks (of 32) per step.
 const STEP_BLOCKS: usize = 8;
 /// Bytes of packed activations per step and token.
-pub const ACT_STEP_BYTES: usize = 576;
+pub const ACT_STEP_BYTES: usize = 512;
 
 /// A packed weight layout (named after ggml's types, hence the underscores).
 #[allow(non_camel_case_types)]
@@ -49,16 +49,61 @@ pub const ACT_STEP_BYTES: usize = 576;
 pub enum Layout {
     Q4_0x4,
     Q8_0x4,
-    /// Q4_K in 4-row groups for the `vpdpbusd` microkernel ([`crate::packed_q4k`]).
-    Q4_Kx4,
+    /// Q4_K in 16-row groups, one row per 32-bit lane ([`crate::packed_q4k`]).
+    Q4_Kx16,
 }
 
-/// Multiplies 4 packed weight rows (`w`: one row group, `steps` steps) by `ntok` packed
-/// activation rows (`a`, token t at `t·a_stride`), writing `out[t·4 + r]`. `ntok ≤ MAX_TOKENS`.
+/// How a layout wants its activations: the quantization and the packed arrangement.
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActLayout {
+    /// Q8_0 blocks arranged for the 4-row layouts ([`pack_activations`], `ACT_STEP_BYTES`).
+    Q8_0x4,
+    /// Q8_K super-blocks with per-sub-block sums ([`crate::packed_q4k::pack_activations`]).
+    Q8_Kx16,
+}
+
+impl ActLayout {
+    /// The type activations are quantized to before packing.
+    pub fn quant_type(self) -> QuantType {
+        match self {
+            ActLayout::Q8_0x4 => QuantType::Q8_0,
+            ActLayout::Q8_Kx16 => QuantType::Q8_K,
+        }
+    }
+
+    /// Bytes per step and token.
+    pub fn step_bytes(self) -> usize {
+        match self {
+            ActLayout::Q8_0x4 => ACT_STEP_BYTES,
+            ActLayout::Q8_Kx16 => crate::packed_q4k::ACT_STEP,
+        }
+    }
+
+    /// Bytes of one token's packed activations.
+    pub fn bytes(self, cols: usize) -> usize {
+        steps(cols) * self.step_bytes()
+    }
+
+    /// Rearranges one quantized row (`q`, `cols` elements of [`ActLayout::quant_type`]) into
+    /// this layout (`dst`, [`ActLayout::bytes`] long).
+    pub fn pack(self, q: &[u8], cols: usize, dst: &mut [u8]) {
+        match self {
+            ActLayout::Q8_0x4 => pack_activations(q, cols, dst),
+            ActLayout::Q8_Kx16 => crate::packed_q4k::pack_activations(q, cols, dst),
+        }
+    }
+}
+
+/// Multiplies one packed row group (`w`: `rows()` weight rows, all steps) by `ntok` packed
+/// activation rows (`a`, token t at `t·a_stride`), writing `out[t·rows() + r]`.
+/// `ntok ≤ max_tokens()`.
 pub type PackedGemmFn = fn(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]);
 
-/// The most tokens one microkernel call takes.
-pub const MAX_TOKENS: usize = 4;
+/// The most tokens one call of a 4-row layout's microkernel takes.
+pub const X4_TOKENS: usize = 4;
+/// The most tokens any layout's microkernel takes.
+pub const MAX_TOKENS: usize = 8;
 
 impl Layout {
     /// The packed layout for a ggml weight type, if there is one.
@@ -66,7 +111,7 @@ impl Layout {
         match ty {
             QuantType::Q4_0 => Some(Layout::Q4_0x4),
             QuantType::Q8_0 => Some(Layout::Q8_0x4),
-            QuantType::Q4_K => Some(Layout::Q4_Kx4),
+            QuantType::Q4_K => Some(Layout::Q4_Kx16),
             _ => None,
         }
     }
@@ -76,15 +121,31 @@ impl Layout {
         match self {
             Layout::Q4_0x4 => QuantType::Q4_0,
             Layout::Q8_0x4 => QuantType::Q8_0,
-            Layout::Q4_Kx4 => QuantType::Q4_K,
+            Layout::Q4_Kx16 => QuantType::Q4_K,
         }
     }
 
-    /// The activation type a layout's activations are quantized to before packing.
-    pub fn act_type(self) -> QuantType {
+    /// The activations it multiplies.
+    pub fn act_layout(self) -> ActLayout {
         match self {
-            Layout::Q4_Kx4 => QuantType::Q8_K,
-            _ => QuantType::Q8_0,
+            Layout::Q4_Kx16 => ActLayout::Q8_Kx16,
+            _ => ActLayout::Q8_0x4,
+        }
+    }
+
+    /// Weight rows per row group.
+    pub fn rows(self) -> usize {
+        match self {
+            Layout::Q4_Kx16 => crate::packed_q4k::ROWS16,
+            _ => ROWS,
+        }
+    }
+
+    /// The most tokens one microkernel call takes.
+    pub fn max_tokens(self) -> usize {
+        match self {
+            Layout::Q4_Kx16 => MAX_TOKENS,
+            _ => X4_TOKENS,
         }
     }
 
@@ -93,7 +154,7 @@ impl Layout {
         match self {
             Layout::Q4_0x4 => 64 + ROWS * 128,
             Layout::Q8_0x4 => 64 + ROWS * 256,
-            Layout::Q4_Kx4 => crate::packed_q4k::QS_STEP + crate::packed_q4k::META_STEP,
+            Layout::Q4_Kx16 => crate::packed_q4k::STEP_BYTES,
         }
     }
 }
@@ -103,9 +164,9 @@ pub fn steps(cols: usize) -> usize {
     (cols + STEP_COLS - 1) / STEP_COLS
 }
 
-/// Row groups covering `rows` rows.
-pub fn row_groups(rows: usize) -> usize {
-    (rows + ROWS - 1) / ROWS
+/// Row groups of `layout` covering `rows` rows.
+pub fn row_groups(layout: Layout, rows: usize) -> usize {
+    (rows + layout.rows() - 1) / layout.rows()
 }
 
 /// Bytes of one packed row group.
@@ -113,17 +174,17 @@ pub fn group_bytes(layout: Layout, cols: usize) -> usize {
     steps(cols) * layout.step_bytes()
 }
 
-/// Bytes of one token's packed activations.
+/// Bytes of one token's activations packed for the 4-row layouts.
 pub fn act_bytes(cols: usize) -> usize {
-    steps(cols) * ACT_STEP_BYTES
+    ActLayout::Q8_0x4.bytes(cols)
 }
 
 /// Packs row group `g` of a ggml matrix (`src`: `rows` rows of `cols` elements in the layout's
 /// source type) into `dst` (`group_bytes` long). Panics on inconsistent lengths.
 pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize, dst: &mut [u8]) {
     let ty = layout.source_type();
-    if layout == Layout::Q4_Kx4 {
-        return crate::packed_q4k::pack_group_q4_kx4(src, rows, cols, g, dst);
+    if layout == Layout::Q4_Kx16 {
+        return crate::packed_q4k::pack_group(src, rows, cols, g, dst);
     }
     let row_bytes = ty
         .row_bytes(cols)
@@ -134,7 +195,10 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
         group_bytes(layout, cols),
         "pack_group: destination length"
     );
-    assert!(g < row_groups(rows), "pack_group: row group out of range");
+    assert!(
+        g < row_groups(layout, rows),
+        "pack_group: row group out of range"
+    );
     for x in dst.iter_mut() {
         *x = 0;
     }
@@ -158,7 +222,7 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
                     let at = 64 + 128 * r + 64 * h + 16 * k;
                     step[at..at + 16].copy_from_slice(&blk[2..18]);
                 }
-                Layout::Q4_Kx4 => unreachable!("handled above"),
+                Layout::Q4_Kx16 => unreachable!("handled above"),
                 Layout::Q8_0x4 => {
                     let blk = &src_row[b * BlockQ8_0::BYTES..(b + 1) * BlockQ8_0::BYTES];
                     step[d_at..d_at + 2].copy_from_slice(&blk[..2]);
@@ -184,18 +248,6 @@ pub fn pack_activations(q8: &[u8], cols: usize, dst: &mut [u8]) {
             f16_to_f32(u16::from_le_bytes([blk[0], blk[1]])),
             &blk[2..34],
         )
-    })
-}
-
-/// The same layout from one Q8_K row (`q8k`, as `quantize_row_q8_k` writes it): every block of
-/// a super-block carries the super-block's scale. Used with Q4_Kx4 weights, so the activations
-/// are rounded exactly as ggml's Q4_K × Q8_K dot rounds them.
-pub fn pack_activations_q8k(q8k: &[u8], cols: usize, dst: &mut [u8]) {
-    let nsb = check::<BlockQ8K>(cols, q8k.len());
-    pack_blocks(nsb * 8, cols, dst, |b| {
-        let blk = &q8k[(b / 8) * BlockQ8K::BYTES..(b / 8 + 1) * BlockQ8K::BYTES];
-        let d = f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]);
-        (d, &blk[4 + 32 * (b % 8)..4 + 32 * (b % 8 + 1)])
     })
 }
 
@@ -228,12 +280,6 @@ fn pack_blocks<'a>(
             let at = 192 + 4 * (4 * k + l);
             half[at..at + 4].copy_from_slice(&d.to_le_bytes());
         }
-        let neg = (-(d * sum as f32)).to_le_bytes();
-        let sums = s * ACT_STEP_BYTES + 512;
-        for copy in 0..2 {
-            let at = sums + 4 * (8 * copy + bi);
-            dst[at..at + 4].copy_from_slice(&neg);
-        }
     }
 }
 
@@ -249,16 +295,20 @@ pub fn check_gemm(
     let sb = layout.step_bytes();
     assert!(w.len() % sb == 0, "packed gemm: weight length");
     let steps = w.len() / sb;
-    assert!((1..=MAX_TOKENS).contains(&ntok), "packed gemm: token count");
+    let row = steps * layout.act_layout().step_bytes();
     assert!(
-        a_stride >= steps * ACT_STEP_BYTES,
-        "packed gemm: activation stride"
+        (1..=layout.max_tokens()).contains(&ntok),
+        "packed gemm: token count"
     );
+    assert!(a_stride >= row, "packed gemm: activation stride");
     assert!(
-        a.len() >= (ntok - 1) * a_stride + steps * ACT_STEP_BYTES,
+        a.len() >= (ntok - 1) * a_stride + row,
         "packed gemm: activations"
     );
-    assert!(out.len() >= ntok * ROWS, "packed gemm: output length");
+    assert!(
+        out.len() >= ntok * layout.rows(),
+        "packed gemm: output length"
+    );
     steps
 }
 
@@ -272,8 +322,8 @@ fn rd_f32(b: &[u8], at: usize) -> f32 {
 
 /// The scalar reference microkernel: reads the packed layouts exactly as documented above.
 pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    if layout == Layout::Q4_Kx4 {
-        return crate::packed_q4k::gemm_q4_kx4_ref(w, a, a_stride, ntok, out);
+    if layout == Layout::Q4_Kx16 {
+        return crate::packed_q4k::gemm_ref(w, a, a_stride, ntok, out);
     }
     let steps = check_gemm(layout, w, a, a_stride, ntok, out);
     let sb = layout.step_bytes();
@@ -297,7 +347,7 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
                                 let at = 64 + 256 * r + 128 * h + 16 * k + j;
                                 (ws[at] as i32, ws[at + 64] as i32)
                             }
-                            Layout::Q4_Kx4 => {
+                            Layout::Q4_Kx16 => {
                                 panic!("gemm_ref: use the layout's own reference")
                             }
                         };
@@ -363,10 +413,10 @@ mod tests {
                     q8s.push(q8);
                 }
                 let gb = group_bytes(layout, cols);
-                for g in 0..row_groups(rows) {
+                for g in 0..row_groups(layout, rows) {
                     let mut packed = vec![0u8; gb];
                     pack_group(layout, &w, rows, cols, g, &mut packed);
-                    let mut out = [0f32; ROWS * MAX_TOKENS];
+                    let mut out = [0f32; ROWS * X4_TOKENS];
                     gemm_ref(layout, &packed, &acts, ab, ntok, &mut out);
                     for t in 0..ntok {
                         for r in 0..ROWS {

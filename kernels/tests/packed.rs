@@ -6,7 +6,7 @@
 //! added. Inputs: random normal rows, zero rows, one-step and odd (padded) widths, rows that
 //! are not a multiple of 4, extreme weight scales (f16 max, subnormal), Q8_0 quants of −128.
 
-use brisk_kernels::packed::{self, Layout, MAX_TOKENS, ROWS};
+use brisk_kernels::packed::{self, Layout, MAX_ROWS, MAX_TOKENS, ROWS};
 use brisk_kernels::testutil::Rng;
 use brisk_kernels::{available, scalar, QuantType};
 
@@ -16,14 +16,15 @@ fn quantize(ty: QuantType, x: &[f32]) -> Vec<u8> {
     q
 }
 
-/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a` (Q4_K: Σ (|x| + the
-/// sub-block's largest |x|)·|a| over the dequantized values, a bound on its two terms).
+/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a` (Q4_K with a Q8_K row:
+/// Σ (|x| + the sub-block's largest |x|)·|a| over the dequantized values, a bound on its two
+/// terms).
 fn magnitude(ty: QuantType, w: &[u8], a: &[u8], cols: usize) -> f32 {
     if ty == QuantType::Q4_K {
         let mut x = vec![0f32; cols];
         let mut y = vec![0f32; cols];
         scalar::dequantize_row(ty, w, &mut x);
-        scalar::dequantize_row(QuantType::Q8_0, a, &mut y);
+        scalar::dequantize_row(QuantType::Q8_K, a, &mut y);
         let mut s = 0.0;
         for (xs, ys) in x.chunks(32).zip(y.chunks(32)) {
             let m = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -67,7 +68,7 @@ struct Case {
 fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
     let mut out = Vec::new();
     let shapes: &[(usize, usize)] = if ty == QuantType::Q4_K {
-        &[(4, 256), (8, 2048), (7, 512), (1, 256), (5, 5632)]
+        &[(16, 256), (32, 2048), (7, 512), (1, 256), (21, 5632)]
     } else {
         &[(4, 256), (8, 2048), (7, 96), (1, 32), (12, 800), (5, 5632)]
     };
@@ -119,7 +120,7 @@ fn every_table_matches_the_packed_reference() {
     let mut rng = Rng::new(42);
     let mut ran = 0;
     for k in available() {
-        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx4] {
+        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx16] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,
@@ -128,30 +129,32 @@ fn every_table_matches_the_packed_reference() {
             for case in cases(ty, &mut rng) {
                 let (rows, cols) = (case.rows, case.cols);
                 let rb = ty.row_bytes(cols).unwrap();
-                let ab = packed::act_bytes(cols) + 64; // a stride wider than the row
-                let mut acts = vec![0u8; MAX_TOKENS * ab];
+                let act = layout.act_layout();
+                let (group_rows, max_tokens) = (layout.rows(), layout.max_tokens());
+                let ab = act.bytes(cols) + 64; // a stride wider than the row
+                let mut acts = vec![0u8; max_tokens * ab];
                 let mut q8s = Vec::new();
-                for t in 0..MAX_TOKENS {
+                for t in 0..max_tokens {
                     let x = match t {
                         2 => vec![0.0; cols],
                         3 => rng.normals(cols, 1e4),
                         _ => rng.normals(cols, 1.0),
                     };
-                    let q8 = quantize(QuantType::Q8_0, &x);
-                    packed::pack_activations(&q8, cols, &mut acts[t * ab..t * ab + ab - 64]);
+                    let q8 = quantize(act.quant_type(), &x);
+                    act.pack(&q8, cols, &mut acts[t * ab..t * ab + ab - 64]);
                     q8s.push(q8);
                 }
-                for g in 0..packed::row_groups(rows) {
+                for g in 0..packed::row_groups(layout, rows) {
                     let mut pw = vec![0u8; packed::group_bytes(layout, cols)];
                     packed::pack_group(layout, &case.w, rows, cols, g, &mut pw);
-                    for ntok in 1..=MAX_TOKENS {
-                        let mut want = [0f32; ROWS * MAX_TOKENS];
-                        let mut got = [f32::NAN; ROWS * MAX_TOKENS];
+                    for ntok in 1..=max_tokens {
+                        let mut want = [0f32; MAX_ROWS * MAX_TOKENS];
+                        let mut got = [f32::NAN; MAX_ROWS * MAX_TOKENS];
                         packed::gemm_ref(layout, &pw, &acts, ab, ntok, &mut want);
                         gemm(&pw, &acts, ab, ntok, &mut got);
                         for t in 0..ntok {
-                            for r in 0..ROWS {
-                                let row = g * ROWS + r;
+                            for r in 0..group_rows {
+                                let row = g * group_rows + r;
                                 let mag = if row < rows {
                                     let wr = &case.w[row * rb..(row + 1) * rb];
                                     magnitude(ty, wr, &q8s[t], cols)
@@ -159,7 +162,8 @@ fn every_table_matches_the_packed_reference() {
                                     0.0
                                 };
                                 let tol = (cols / 32 + 32) as f32 * mag / (1 << 21) as f32;
-                                let (g_, w_) = (got[t * ROWS + r], want[t * ROWS + r]);
+                                let i = t * group_rows + r;
+                                let (g_, w_) = (got[i], want[i]);
                                 assert!(
                                     (g_ - w_).abs() <= tol,
                                     "{} {layout:?} {rows}x{cols} row {row} tok {t}/{ntok}: {g_} vs {w_} (tol {tol})",

@@ -4,7 +4,7 @@
 use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
-use brisk_kernels::packed::{self as pk, PackedGemmFn, MAX_TOKENS, ROWS};
+use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_ROWS, MAX_TOKENS};
 use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
 use std::borrow::Cow;
 
@@ -36,11 +36,11 @@ enum Activations<'a> {
 }
 
 /// How a matrix wants its activations: quantized to a type in rows (or f32 as they are), or
-/// quantized to a type and packed. Matrices that agree share one preparation.
+/// quantized and packed for a layout. Matrices that agree share one preparation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Prep {
     Plain(QuantType),
-    Packed(QuantType),
+    Packed(ActLayout),
 }
 
 /// Reinterpret little-endian f32 bytes as f32s, copying only if the bytes are misaligned.
@@ -134,7 +134,7 @@ impl Cpu {
                 .as_ref()
                 .and_then(|p| self.kernels.packed_gemm(p.layout).map(|g| (p, g)));
             let prep = match packed {
-                Some((p, _)) => Prep::Packed(p.layout.act_type()),
+                Some((p, _)) => Prep::Packed(p.layout.act_layout()),
                 None => Prep::Plain(w.ty.vec_dot_type()),
             };
             if prepared.as_ref().map(|(k, _)| *k) != Some(prep) {
@@ -167,21 +167,18 @@ impl Cpu {
                 });
                 Activations::Quantized { bytes, row_bytes }
             }
-            Prep::Packed(act_ty) => {
+            Prep::Packed(act) => {
+                let act_ty = act.quant_type();
                 let q8_bytes = act_ty
                     .row_bytes(cols)
                     .expect("weight rows are whole blocks");
-                let ab = pk::act_bytes(cols);
+                let ab = act.bytes(cols);
                 let mut acts = AlignedBytes::zeroed(n * ab);
                 self.per_row(acts.as_bytes_mut(), ab, |t, dst| {
                     let mut q8 = vec![0u8; q8_bytes];
                     let src = &x[t * cols..(t + 1) * cols];
                     self.kernels.quantize_row(act_ty, src, &mut q8);
-                    if act_ty == QuantType::Q8_K {
-                        pk::pack_activations_q8k(&q8, cols, dst);
-                    } else {
-                        pk::pack_activations(&q8, cols, dst);
-                    }
+                    act.pack(&q8, cols, dst);
                 });
                 Activations::Packed(acts)
             }
@@ -233,7 +230,7 @@ impl Cpu {
 
     /// The packed path, on activations already packed (`acts`): each task takes a run of
     /// row groups and, per block of tokens, sweeps its groups with the microkernel (a group's
-    /// weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
+    /// weights stay in L1 while up to `max_tokens()` tokens reuse them).
     #[allow(clippy::too_many_arguments)]
     fn run_packed(
         &self,
@@ -245,25 +242,26 @@ impl Cpu {
         n: usize,
         out: &mut [f32],
     ) {
-        let ab = pk::act_bytes(cols);
+        let ab = p.layout.act_layout().bytes(cols);
+        let (group_rows, max_tokens) = (p.layout.rows(), p.layout.max_tokens());
         let shared = SharedOut {
             ptr: out.as_mut_ptr(),
             len: out.len(),
         };
         let run_groups = |groups: std::ops::Range<usize>| {
-            let mut tile = [0f32; ROWS * MAX_TOKENS];
+            let mut tile = [0f32; MAX_ROWS * MAX_TOKENS];
             for t0 in (0..n).step_by(TOKEN_BLOCK) {
                 let t_end = (t0 + TOKEN_BLOCK).min(n);
                 for g in groups.clone() {
                     let wg = p.group(g);
-                    for t in (t0..t_end).step_by(MAX_TOKENS) {
-                        let nt = MAX_TOKENS.min(t_end - t);
+                    for t in (t0..t_end).step_by(max_tokens) {
+                        let nt = max_tokens.min(t_end - t);
                         gemm(wg, &acts[t * ab..], ab, nt, &mut tile);
                         for j in 0..nt {
-                            for r in 0..ROWS {
-                                let row = g * ROWS + r;
+                            for r in 0..group_rows {
+                                let row = g * group_rows + r;
                                 if row < rows {
-                                    shared.set((t + j) * rows + row, tile[j * ROWS + r]);
+                                    shared.set((t + j) * rows + row, tile[j * group_rows + r]);
                                 }
                             }
                         }

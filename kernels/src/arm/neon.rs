@@ -685,7 +685,7 @@ pub static NEON: Kernels = Kernels {
     scale,
     gemm_q4_0x4: None,
     gemm_q8_0x4: None,
-    gemm_q4_kx4: None,
+    gemm_q4_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     attn_scores_f16: crate::scalar::attn::attn_scores_f16,

@@ -731,7 +731,7 @@ pub static AVX2: Kernels = Kernels {
     scale,
     gemm_q4_0x4: None,
     gemm_q8_0x4: None,
-    gemm_q4_kx4: None,
+    gemm_q4_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     attn_scores_f16: super::attn::attn_scores_f16_avx2,

@@ -391,7 +391,7 @@ pub static AVX512: Kernels = Kernels {
     scale: avx2::AVX2.scale,
     gemm_q4_0x4: Some(super::avx512_packed::gemm_q4_0x4),
     gemm_q8_0x4: Some(super::avx512_packed::gemm_q8_0x4),
-    gemm_q4_kx4: Some(super::avx512_packed::gemm_q4_kx4),
+    gemm_q4_kx16: Some(super::avx512_q4k16::gemm_q4_kx16),
     multi_q4_k_q8_k: Some(super::avx512_multi::multi_q4_k_q8_k),
     multi_q6_k_q8_k: Some(super::avx512_multi::multi_q6_k_q8_k),
     attn_scores_f16: super::attn::attn_scores_f16_avx512,

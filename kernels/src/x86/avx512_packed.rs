@@ -8,8 +8,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::packed::{check_gemm, Layout, ACT_STEP_BYTES, MAX_TOKENS, ROWS};
-use crate::packed_q4k::{META_STEP, QS_STEP};
+use crate::packed::{check_gemm, Layout, ACT_STEP_BYTES, ROWS, X4_TOKENS};
 
 /// `permutexvar` indices expanding the 8 block scales of row `r % 2` (in a 16-lane vector of
 /// two rows), half `h`, to 4 lanes per block: lane l takes `8(r % 2) + 4h + l/4`.
@@ -36,24 +35,8 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>
     out: &mut [f32],
 ) {
     let q8 = KIND == KIND_Q8_0;
-    let qk = KIND == KIND_Q4_K;
     let m4 = _mm512_set1_epi8(0x0f);
-    // Q4_Kx4: quants of all steps first (512 per step), then 80 bytes of scales per step.
-    let sb = match KIND {
-        KIND_Q8_0 => 64 + ROWS * 256,
-        KIND_Q4_K => QS_STEP,
-        _ => 64 + ROWS * 128,
-    };
-    let qs_off = if qk { 0 } else { 64 };
-    let meta = w.wrapping_add(steps * QS_STEP);
-    // Lane l of a two-row vector belongs to row l/8 (rows 0,1 or 2,3).
-    let row_idx = |base: i32| {
-        _mm512_add_epi32(
-            _mm512_set1_epi32(base),
-            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-        )
-    };
-    let (row01, row23) = (row_idx(0), row_idx(2));
+    let sb = if q8 { 64 + ROWS * 256 } else { 64 + ROWS * 128 };
     let idx = [
         [scale_index(0, 0), scale_index(0, 1)],
         [scale_index(1, 0), scale_index(1, 1)],
@@ -64,34 +47,9 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>
         if PF {
             super::prefetch_ahead(ws, sb);
         }
-        // Per-lane block scales of rows 0,1 and 2,3 ([r][b] order), and for Q4_K the mins.
-        let (d01, d23);
-        if qk {
-            let ms = meta.add(s * META_STEP);
-            let d = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64(ms as *const __m128i)));
-            let dmin =
-                _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64(ms.add(8) as *const __m128i)));
-            let bytes = |p: *const u8| {
-                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(p as *const __m128i)))
-            };
-            d01 = _mm512_mul_ps(bytes(ms.add(16)), _mm512_permutexvar_ps(row01, d));
-            d23 = _mm512_mul_ps(bytes(ms.add(32)), _mm512_permutexvar_ps(row23, d));
-            let m01 = _mm512_mul_ps(bytes(ms.add(48)), _mm512_permutexvar_ps(row01, dmin));
-            let m23 = _mm512_mul_ps(bytes(ms.add(64)), _mm512_permutexvar_ps(row23, dmin));
-            // Min terms: lane l of m01 is row l/8's block l%8, and the activation stores
-            // −d_a·Σa of block l%8 in lane l, so one masked FMA per row and token.
-            for t in 0..NT {
-                let at = a.add(t * a_stride + s * ACT_STEP_BYTES + 512);
-                let sums = _mm512_loadu_ps(at as *const f32);
-                acc[0][t] = _mm512_mask3_fmadd_ps(m01, sums, acc[0][t], 0x00ff);
-                acc[1][t] = _mm512_mask3_fmadd_ps(m01, sums, acc[1][t], 0xff00);
-                acc[2][t] = _mm512_mask3_fmadd_ps(m23, sums, acc[2][t], 0x00ff);
-                acc[3][t] = _mm512_mask3_fmadd_ps(m23, sums, acc[3][t], 0xff00);
-            }
-        } else {
-            d01 = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const __m256i));
-            d23 = _mm512_cvtph_ps(_mm256_loadu_si256(ws.add(32) as *const __m256i));
-        }
+        // Per-lane block scales of rows 0,1 and 2,3 ([r][b] order).
+        let d01 = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const __m256i));
+        let d23 = _mm512_cvtph_ps(_mm256_loadu_si256(ws.add(32) as *const __m256i));
         for h in 0..2 {
             for pass in 0..ROWS / RP {
                 let mut lo = [_mm512_setzero_si512(); RP];
@@ -104,7 +62,7 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>
                         lo[i] = _mm512_loadu_si512(p as *const _);
                         hi[i] = _mm512_loadu_si512(p.add(64) as *const _);
                     } else {
-                        let q = _mm512_loadu_si512(ws.add(qs_off + 128 * r + 64 * h) as *const _);
+                        let q = _mm512_loadu_si512(ws.add(64 + 128 * r + 64 * h) as *const _);
                         lo[i] = _mm512_and_si512(q, m4);
                         hi[i] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
                     }
@@ -120,12 +78,10 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>
                         bias = _mm512_slli_epi32(bias, 4);
                     }
                     let da = _mm512_loadu_ps(at.add(192) as *const f32);
-                    // Q4_K has no zero point: its sums start at 0 (the mins were added above).
-                    let start = if qk { _mm512_setzero_si512() } else { bias };
                     for i in 0..RP {
                         let r = pass * RP + i;
                         let v =
-                            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, lo[i], alo), hi[i], ahi);
+                            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias, lo[i], alo), hi[i], ahi);
                         let sc = _mm512_mul_ps(dw[i], da);
                         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc[r][t]);
                     }
@@ -142,9 +98,8 @@ unsafe fn gemm<const KIND: u8, const NT: usize, const RP: usize, const PF: bool>
 
 const KIND_Q4_0: u8 = 0;
 const KIND_Q8_0: u8 = 1;
-const KIND_Q4_K: u8 = 2;
 
-/// Dispatches on the token count (1..=MAX_TOKENS).
+/// Dispatches on the token count (1..=X4_TOKENS).
 ///
 /// # Safety
 /// The CPU has AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI, and the lengths passed `check_gemm`.
@@ -161,7 +116,7 @@ unsafe fn run<const KIND: u8>(
         1 => gemm::<KIND, 1, 4, true>(w, a, a_stride, steps, out),
         2 => gemm::<KIND, 2, 4, false>(w, a, a_stride, steps, out),
         3 => gemm::<KIND, 3, 2, false>(w, a, a_stride, steps, out),
-        _ => gemm::<KIND, MAX_TOKENS, 2, false>(w, a, a_stride, steps, out),
+        _ => gemm::<KIND, X4_TOKENS, 2, false>(w, a, a_stride, steps, out),
     }
 }
 
@@ -178,11 +133,4 @@ pub(super) fn gemm_q8_0x4(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out:
     let steps = check_gemm(Layout::Q8_0x4, w, a, a_stride, ntok, out);
     // SAFETY: as for `gemm_q4_0x4`.
     unsafe { run::<KIND_Q8_0>(w, a, a_stride, ntok, steps, out) }
-}
-
-/// Q4_Kx4 microkernel (a `PackedGemmFn`); only reachable through the AVX-512 table.
-pub(super) fn gemm_q4_kx4(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    let steps = check_gemm(Layout::Q4_Kx4, w, a, a_stride, ntok, out);
-    // SAFETY: as for `gemm_q4_0x4` (the scales sit after the quants inside `w`).
-    unsafe { run::<KIND_Q4_K>(w, a, a_stride, ntok, steps, out) }
 }

@@ -14,6 +14,7 @@ pub mod avx2_math;
 pub mod avx512;
 mod avx512_multi;
 mod avx512_packed;
+mod avx512_q4k16;
 pub mod stream;
 
 pub use avx2::AVX2;
