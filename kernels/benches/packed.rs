@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use brisk_kernels::packed::{self, Layout, MAX_ROWS, MAX_TOKENS};
+use brisk_kernels::packed::{self, Layout, MAX_TOKENS, ROWS};
 use brisk_kernels::testutil::Rng;
 use brisk_kernels::{available, scalar, QuantType};
 
@@ -50,7 +50,7 @@ fn best_of(runs: usize, mut f: impl FnMut() -> f32) -> (f64, f32) {
 fn main() {
     let mut rng = Rng::new(3);
     for k in available() {
-        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx16] {
+        for layout in [Layout::Q4_0x16, Layout::Q8_0x16, Layout::Q4_Kx16] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,
@@ -68,7 +68,7 @@ fn main() {
             let mut q8 = vec![0u8; act.quant_type().row_bytes(COLS).unwrap()];
             scalar::quantize_row(act.quant_type(), &rng.normals(COLS, 1.0), &mut q8);
             let ab = act.bytes(COLS);
-            let nt_max = layout.max_tokens();
+            let nt_max = MAX_TOKENS;
             let mut acts = vec![0u8; nt_max * ab];
             for t in 0..nt_max {
                 act.pack(&q8, COLS, &mut acts[t * ab..(t + 1) * ab]);
@@ -76,7 +76,7 @@ fn main() {
             for &rows in &[64usize, (512 << 20) / rb / 64 * 64] {
                 let w: Vec<u8> = proto.iter().copied().cycle().take(rows * rb).collect();
                 let gb = packed::group_bytes(layout, COLS);
-                let mut pw = vec![0u8; packed::row_groups(layout, rows) * gb];
+                let mut pw = vec![0u8; packed::row_groups(rows) * gb];
                 for (g, dst) in pw.chunks_exact_mut(gb).enumerate() {
                     packed::pack_group(layout, &w, rows, COLS, g, dst);
                 }
@@ -91,7 +91,7 @@ fn main() {
                     }
                     s
                 });
-                let mut tile = [0f32; MAX_ROWS * MAX_TOKENS];
+                let mut tile = [0f32; ROWS * MAX_TOKENS];
                 let mut packed_time = |nt: usize| {
                     best_of(5, || {
                         let mut s = 0.0;

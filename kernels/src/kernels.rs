@@ -75,8 +75,8 @@ pub struct Kernels {
     pub scale: fn(x: &mut [f32], s: f32),
     /// Microkernels for the packed weight layouts ([`crate::packed`]); `None` where this ISA
     /// has none, and then weights stay in their ggml layout.
-    pub gemm_q4_0x4: Option<PackedGemmFn>,
-    pub gemm_q8_0x4: Option<PackedGemmFn>,
+    pub gemm_q4_0x16: Option<PackedGemmFn>,
+    pub gemm_q8_0x16: Option<PackedGemmFn>,
     pub gemm_q4_kx16: Option<PackedGemmFn>,
     /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
     pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
@@ -131,8 +131,8 @@ impl Kernels {
     /// The microkernel for a packed layout, if this table has one.
     pub fn packed_gemm(&self, layout: Layout) -> Option<PackedGemmFn> {
         match layout {
-            Layout::Q4_0x4 => self.gemm_q4_0x4,
-            Layout::Q8_0x4 => self.gemm_q8_0x4,
+            Layout::Q4_0x16 => self.gemm_q4_0x16,
+            Layout::Q8_0x16 => self.gemm_q8_0x16,
             Layout::Q4_Kx16 => self.gemm_q4_kx16,
         }
     }
@@ -208,8 +208,8 @@ pub static SCALAR: Kernels = Kernels {
     silu_mul: vecops::silu_mul,
     add: vecops::add,
     scale: vecops::scale,
-    gemm_q4_0x4: None,
-    gemm_q8_0x4: None,
+    gemm_q4_0x16: None,
+    gemm_q8_0x16: None,
     gemm_q4_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,

@@ -18,11 +18,9 @@
 
 use crate::blocks::{check, Block, BlockQ4K, BlockQ8K};
 use crate::half::f16_to_f32;
-use crate::packed::{check_gemm, Layout};
+use crate::packed::{check_gemm, Layout, ROWS};
 use crate::scalar::kquants_dequant::scale_min_k4;
 
-/// Rows per row group.
-pub const ROWS16: usize = 16;
 /// Weight bytes per step of a row group: 320 of scales, 2048 of quants.
 pub const STEP_BYTES: usize = 320 + 2048;
 /// Activation bytes per step and token.
@@ -36,12 +34,12 @@ pub fn pack_group(src: &[u8], rows: usize, cols: usize, g: usize, dst: &mut [u8]
     let rb = nb * BlockQ4K::BYTES;
     assert_eq!(src.len(), rows * rb, "Q4_Kx16: source length");
     assert_eq!(dst.len(), nb * STEP_BYTES, "Q4_Kx16: destination length");
-    assert!(g * ROWS16 < rows.max(1), "Q4_Kx16: row group out of range");
+    assert!(g * ROWS < rows.max(1), "Q4_Kx16: row group out of range");
     for x in dst.iter_mut() {
         *x = 0;
     }
-    for r in 0..ROWS16 {
-        let row = g * ROWS16 + r;
+    for r in 0..ROWS {
+        let row = g * ROWS + r;
         if row >= rows {
             break;
         }
@@ -111,7 +109,7 @@ fn rd_f16(b: &[u8], at: usize) -> f32 {
 pub fn gemm_ref(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
     let steps = check_gemm(Layout::Q4_Kx16, w, a, a_stride, ntok, out);
     for t in 0..ntok {
-        for r in 0..ROWS16 {
+        for r in 0..ROWS {
             let mut acc = 0.0f32;
             for s in 0..steps {
                 let ws = &w[s * STEP_BYTES..(s + 1) * STEP_BYTES];
@@ -131,7 +129,7 @@ pub fn gemm_ref(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32
                 let da = rd_f32(at, 288);
                 acc += da * (rd_f16(ws, 2 * r) * dot as f32 - rd_f16(ws, 32 + 2 * r) * mins as f32);
             }
-            out[t * ROWS16 + r] = acc;
+            out[t * ROWS + r] = acc;
         }
     }
 }
@@ -166,21 +164,21 @@ mod tests {
                 q8s.push(q8);
             }
             let gb = group_bytes(Layout::Q4_Kx16, cols);
-            for g in 0..row_groups(Layout::Q4_Kx16, rows) {
+            for g in 0..row_groups(rows) {
                 let mut p = vec![0u8; gb];
                 pack_group(&w, rows, cols, g, &mut p);
-                let mut out = [0f32; ROWS16 * MAX_TOKENS];
+                let mut out = [0f32; ROWS * MAX_TOKENS];
                 gemm_ref(&p, &acts, ab, MAX_TOKENS, &mut out);
                 for t in 0..MAX_TOKENS {
-                    for r in 0..ROWS16 {
-                        let row = g * ROWS16 + r;
+                    for r in 0..ROWS {
+                        let row = g * ROWS + r;
                         let want = if row < rows {
                             let wr = &w[row * rb..(row + 1) * rb];
                             scalar::vec_dot(QuantType::Q4_K, wr, &q8s[t], cols)
                         } else {
                             0.0
                         };
-                        let got = out[t * ROWS16 + r];
+                        let got = out[t * ROWS + r];
                         assert!(
                             (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                             "{rows}x{cols} row {row} tok {t}: {got} vs {want}"

@@ -4,9 +4,10 @@
 //! Integer block sums are exact in both, so the only difference is f32 summation order.
 //! Tolerance: `(blocks + 32)·2⁻²¹·Σ_b |d_w·d_a·Σ_j |w_j − z|·|a_j||`, the magnitude of every term
 //! added. Inputs: random normal rows, zero rows, one-step and odd (padded) widths, rows that
-//! are not a multiple of 4, extreme weight scales (f16 max, subnormal), Q8_0 quants of −128.
+//! are not a multiple of 16, extreme weight scales (f16 max, subnormal), Q8_0 quants of −128,
+//! zero and huge activations, 1 to 8 tokens.
 
-use brisk_kernels::packed::{self, Layout, MAX_ROWS, MAX_TOKENS, ROWS};
+use brisk_kernels::packed::{self, Layout, MAX_TOKENS, ROWS};
 use brisk_kernels::testutil::Rng;
 use brisk_kernels::{available, scalar, QuantType};
 
@@ -70,7 +71,14 @@ fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
     let shapes: &[(usize, usize)] = if ty == QuantType::Q4_K {
         &[(16, 256), (32, 2048), (7, 512), (1, 256), (21, 5632)]
     } else {
-        &[(4, 256), (8, 2048), (7, 96), (1, 32), (12, 800), (5, 5632)]
+        &[
+            (16, 256),
+            (32, 2048),
+            (7, 96),
+            (1, 32),
+            (20, 800),
+            (5, 5632),
+        ]
     };
     for &(rows, cols) in shapes {
         let rb = ty.row_bytes(cols).unwrap();
@@ -120,7 +128,7 @@ fn every_table_matches_the_packed_reference() {
     let mut rng = Rng::new(42);
     let mut ran = 0;
     for k in available() {
-        for layout in [Layout::Q4_0x4, Layout::Q8_0x4, Layout::Q4_Kx16] {
+        for layout in [Layout::Q4_0x16, Layout::Q8_0x16, Layout::Q4_Kx16] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,
@@ -130,11 +138,10 @@ fn every_table_matches_the_packed_reference() {
                 let (rows, cols) = (case.rows, case.cols);
                 let rb = ty.row_bytes(cols).unwrap();
                 let act = layout.act_layout();
-                let (group_rows, max_tokens) = (layout.rows(), layout.max_tokens());
                 let ab = act.bytes(cols) + 64; // a stride wider than the row
-                let mut acts = vec![0u8; max_tokens * ab];
+                let mut acts = vec![0u8; MAX_TOKENS * ab];
                 let mut q8s = Vec::new();
-                for t in 0..max_tokens {
+                for t in 0..MAX_TOKENS {
                     let x = match t {
                         2 => vec![0.0; cols],
                         3 => rng.normals(cols, 1e4),
@@ -144,17 +151,17 @@ fn every_table_matches_the_packed_reference() {
                     act.pack(&q8, cols, &mut acts[t * ab..t * ab + ab - 64]);
                     q8s.push(q8);
                 }
-                for g in 0..packed::row_groups(layout, rows) {
+                for g in 0..packed::row_groups(rows) {
                     let mut pw = vec![0u8; packed::group_bytes(layout, cols)];
                     packed::pack_group(layout, &case.w, rows, cols, g, &mut pw);
-                    for ntok in 1..=max_tokens {
-                        let mut want = [0f32; MAX_ROWS * MAX_TOKENS];
-                        let mut got = [f32::NAN; MAX_ROWS * MAX_TOKENS];
+                    for ntok in 1..=MAX_TOKENS {
+                        let mut want = [0f32; ROWS * MAX_TOKENS];
+                        let mut got = [f32::NAN; ROWS * MAX_TOKENS];
                         packed::gemm_ref(layout, &pw, &acts, ab, ntok, &mut want);
                         gemm(&pw, &acts, ab, ntok, &mut got);
                         for t in 0..ntok {
-                            for r in 0..group_rows {
-                                let row = g * group_rows + r;
+                            for r in 0..ROWS {
+                                let row = g * ROWS + r;
                                 let mag = if row < rows {
                                     let wr = &case.w[row * rb..(row + 1) * rb];
                                     magnitude(ty, wr, &q8s[t], cols)
@@ -162,7 +169,7 @@ fn every_table_matches_the_packed_reference() {
                                     0.0
                                 };
                                 let tol = (cols / 32 + 32) as f32 * mag / (1 << 21) as f32;
-                                let i = t * group_rows + r;
+                                let i = t * ROWS + r;
                                 let (g_, w_) = (got[i], want[i]);
                                 assert!(
                                     (g_ - w_).abs() <= tol,
@@ -182,24 +189,26 @@ fn every_table_matches_the_packed_reference() {
 
 #[test]
 fn padding_is_zero_and_lengths_are_checked() {
-    // A packed group of 3 real rows: the fourth output is exactly 0.
+    // A packed group of 3 real rows: the other 13 outputs are exactly 0.
     let mut rng = Rng::new(1);
     let cols = 64;
     let w: Vec<u8> = (0..3)
         .flat_map(|_| quantize(QuantType::Q4_0, &rng.normals(cols, 1.0)))
         .collect();
-    let mut pw = vec![0u8; packed::group_bytes(Layout::Q4_0x4, cols)];
-    packed::pack_group(Layout::Q4_0x4, &w, 3, cols, 0, &mut pw);
+    let layout = Layout::Q4_0x16;
+    let mut pw = vec![0u8; packed::group_bytes(layout, cols)];
+    packed::pack_group(layout, &w, 3, cols, 0, &mut pw);
     let q8 = quantize(QuantType::Q8_0, &rng.normals(cols, 1.0));
-    let mut a = vec![0u8; packed::act_bytes(cols)];
-    packed::pack_activations(&q8, cols, &mut a);
+    let act = layout.act_layout();
+    let mut a = vec![0u8; act.bytes(cols)];
+    act.pack(&q8, cols, &mut a);
     let mut out = [1f32; ROWS];
-    packed::gemm_ref(Layout::Q4_0x4, &pw, &a, a.len(), 1, &mut out);
-    assert_eq!(out[3], 0.0);
+    packed::gemm_ref(layout, &pw, &a, a.len(), 1, &mut out);
+    assert!(out[3..].iter().all(|v| *v == 0.0));
     assert!(out[..3].iter().all(|v| *v != 0.0));
     let short = std::panic::catch_unwind(|| {
         let mut o = [0f32; ROWS];
-        packed::gemm_ref(Layout::Q4_0x4, &pw, &a[..a.len() - 1], a.len(), 1, &mut o);
+        packed::gemm_ref(layout, &pw, &a[..a.len() - 1], a.len(), 1, &mut o);
     });
     assert!(short.is_err(), "a short activation buffer must be rejected");
 }

@@ -4,7 +4,7 @@
 use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
-use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_ROWS, MAX_TOKENS};
+use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_TOKENS, ROWS};
 use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
 use std::borrow::Cow;
 
@@ -96,6 +96,14 @@ impl SharedOut {
         assert!(i < self.len);
         // SAFETY: in bounds (checked above) and not written concurrently (see the Sync impl).
         unsafe { *self.ptr.add(i) = v }
+    }
+
+    /// Write `vals` at elements `i..i + vals.len()`. Callers guarantee no two tasks write the
+    /// same elements.
+    fn set_run(&self, i: usize, vals: &[f32]) {
+        assert!(i <= self.len && vals.len() <= self.len - i);
+        // SAFETY: in bounds (checked above) and not written concurrently (see the Sync impl).
+        unsafe { std::ptr::copy_nonoverlapping(vals.as_ptr(), self.ptr.add(i), vals.len()) }
     }
 }
 
@@ -230,7 +238,7 @@ impl Cpu {
 
     /// The packed path, on activations already packed (`acts`): each task takes a run of
     /// row groups and, per block of tokens, sweeps its groups with the microkernel (a group's
-    /// weights stay in L1 while up to `max_tokens()` tokens reuse them).
+    /// weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
     #[allow(clippy::too_many_arguments)]
     fn run_packed(
         &self,
@@ -243,27 +251,24 @@ impl Cpu {
         out: &mut [f32],
     ) {
         let ab = p.layout.act_layout().bytes(cols);
-        let (group_rows, max_tokens) = (p.layout.rows(), p.layout.max_tokens());
         let shared = SharedOut {
             ptr: out.as_mut_ptr(),
             len: out.len(),
         };
         let run_groups = |groups: std::ops::Range<usize>| {
-            let mut tile = [0f32; MAX_ROWS * MAX_TOKENS];
+            let mut tile = [0f32; ROWS * MAX_TOKENS];
             for t0 in (0..n).step_by(TOKEN_BLOCK) {
                 let t_end = (t0 + TOKEN_BLOCK).min(n);
                 for g in groups.clone() {
                     let wg = p.group(g);
-                    for t in (t0..t_end).step_by(max_tokens) {
-                        let nt = max_tokens.min(t_end - t);
+                    for t in (t0..t_end).step_by(MAX_TOKENS) {
+                        let nt = MAX_TOKENS.min(t_end - t);
                         gemm(wg, &acts[t * ab..], ab, nt, &mut tile);
+                        // The group's rows that exist (the last group may be padded).
+                        let (row0, nr) = (g * ROWS, ROWS.min(rows - g * ROWS));
                         for j in 0..nt {
-                            for r in 0..group_rows {
-                                let row = g * group_rows + r;
-                                if row < rows {
-                                    shared.set((t + j) * rows + row, tile[j * group_rows + r]);
-                                }
-                            }
+                            let vals = &tile[j * ROWS..j * ROWS + nr];
+                            shared.set_run((t + j) * rows + row0, vals);
                         }
                     }
                 }

@@ -44,7 +44,7 @@ pub struct PackedMatrix {
 impl PackedMatrix {
     /// Packs `rows` × `cols` weights of the layout's source type (`src`, ggml layout).
     pub fn pack(layout: Layout, src: &[u8], rows: usize, cols: usize) -> PackedMatrix {
-        let groups = packed::row_groups(layout, rows);
+        let groups = packed::row_groups(rows);
         let group_bytes = packed::group_bytes(layout, cols);
         let mut data = AlignedBytes::zeroed(groups * group_bytes);
         for (g, dst) in data

@@ -10,8 +10,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::packed::{check_gemm, Layout};
-use crate::packed_q4k::{ACT_STEP, ROWS16, STEP_BYTES};
+use crate::packed::{check_gemm, Layout, ROWS};
+use crate::packed_q4k::{ACT_STEP, STEP_BYTES};
 
 /// 16 bytes at `p` as f32 lanes.
 #[inline(always)]
@@ -35,13 +35,15 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
     let mut acc = [_mm512_setzero_ps(); NT];
     for s in 0..steps {
         let ws = w.add(s * STEP_BYTES);
-        if PF {
-            super::prefetch_ahead(ws, STEP_BYTES);
-        }
         let d = _mm512_cvtph_ps(_mm256_loadu_si256(ws as *const __m256i));
         let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(ws.add(32) as *const __m256i));
         let mut step = [_mm512_setzero_ps(); NT];
         for j in 0..8 {
+            if PF {
+                // An eighth of the step per sub-block: spread out, the requests do not queue
+                // behind each other for fill buffers.
+                super::prefetch_ahead(ws.add(j * (STEP_BYTES / 8)), STEP_BYTES / 8);
+            }
             let sc = _mm512_mul_ps(d, bytes_f32(ws.add(64 + 16 * j)));
             let mn = _mm512_mul_ps(dmin, bytes_f32(ws.add(192 + 16 * j)));
             let mut wq = [_mm512_setzero_si512(); 8];
@@ -55,8 +57,20 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
                 let qa = at.add(32 * j);
                 let bcast =
                     |k: usize| _mm512_set1_epi32((qa.add(4 * k) as *const i32).read_unaligned());
-                // Two chains when few tokens give the out-of-order core too little to overlap.
-                let p = if NT <= 2 {
+                // Independent chains when few tokens give the out-of-order core too little
+                // to overlap (one token: 4 chains of 2; two: 2 of 4).
+                let p = if NT == 1 {
+                    let z = _mm512_setzero_si512();
+                    let c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], bcast(0));
+                    let c1 = _mm512_dpbusd_epi32(z, wq[1], bcast(1));
+                    let c2 = _mm512_dpbusd_epi32(z, wq[2], bcast(2));
+                    let c3 = _mm512_dpbusd_epi32(z, wq[3], bcast(3));
+                    let c0 = _mm512_dpbusd_epi32(c0, wq[4], bcast(4));
+                    let c1 = _mm512_dpbusd_epi32(c1, wq[5], bcast(5));
+                    let c2 = _mm512_dpbusd_epi32(c2, wq[6], bcast(6));
+                    let c3 = _mm512_dpbusd_epi32(c3, wq[7], bcast(7));
+                    _mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3))
+                } else if NT == 2 {
                     let mut e = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], bcast(0));
                     let mut o = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[1], bcast(1));
                     for k in (2..8).step_by(2) {
@@ -82,7 +96,7 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
         }
     }
     for t in 0..NT {
-        _mm512_storeu_ps(out.add(ROWS16 * t), acc[t]);
+        _mm512_storeu_ps(out.add(ROWS * t), acc[t]);
     }
 }
 

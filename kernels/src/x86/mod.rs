@@ -13,8 +13,8 @@ pub mod avx2_kquants;
 pub mod avx2_math;
 pub mod avx512;
 mod avx512_multi;
-mod avx512_packed;
 mod avx512_q4k16;
+mod avx512_x16;
 pub mod stream;
 
 pub use avx2::AVX2;
