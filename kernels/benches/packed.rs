@@ -1,5 +1,5 @@
 //! Micro-benchmark: packed-layout microkernels against the per-row `vec_dot` of the same table,
-//! for Q4_0, Q8_0 and Q4_K, in ns per (row · token) and weight GB/s, on one thread, timed in thread CPU time.
+//! for Q4_0, Q8_0, Q4_K and Q6_K, in ns per (row · token) and weight GB/s, on one thread, timed in thread CPU time.
 //!
 //! Run: `cargo bench -p brisk-kernels --bench packed`. Two sizes: 64 rows × 4096 (L2-resident:
 //! compute speed) and a matrix of about 512 MiB (DRAM: bandwidth). Compare ratios within a run.
@@ -50,7 +50,12 @@ fn best_of(runs: usize, mut f: impl FnMut() -> f32) -> (f64, f32) {
 fn main() {
     let mut rng = Rng::new(3);
     for k in available() {
-        for layout in [Layout::Q4_0x16, Layout::Q8_0x16, Layout::Q4_Kx16] {
+        for layout in [
+            Layout::Q4_0x16,
+            Layout::Q8_0x16,
+            Layout::Q4_Kx16,
+            Layout::Q6_Kx16,
+        ] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,

@@ -78,6 +78,7 @@ pub struct Kernels {
     pub gemm_q4_0x16: Option<PackedGemmFn>,
     pub gemm_q8_0x16: Option<PackedGemmFn>,
     pub gemm_q4_kx16: Option<PackedGemmFn>,
+    pub gemm_q6_kx16: Option<PackedGemmFn>,
     /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
     pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
     pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
@@ -134,6 +135,7 @@ impl Kernels {
             Layout::Q4_0x16 => self.gemm_q4_0x16,
             Layout::Q8_0x16 => self.gemm_q8_0x16,
             Layout::Q4_Kx16 => self.gemm_q4_kx16,
+            Layout::Q6_Kx16 => self.gemm_q6_kx16,
         }
     }
 
@@ -211,6 +213,7 @@ pub static SCALAR: Kernels = Kernels {
     gemm_q4_0x16: None,
     gemm_q8_0x16: None,
     gemm_q4_kx16: None,
+    gemm_q6_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     attn_scores_f16: attn::attn_scores_f16,

@@ -24,6 +24,7 @@ mod half;
 pub mod kernels;
 pub mod packed;
 pub mod packed_q4k;
+pub mod packed_q6k;
 pub mod packed_x16;
 pub mod scalar;
 #[doc(hidden)]

@@ -17,7 +17,8 @@
 //! A *row group* holds 16 consecutive weight rows (the last group is padded with zero rows); a
 //! *step* is 256 columns (padded with zeros).
 //! - Q4_0x16, Q8_0x16: [`crate::packed_x16`]; activations [`ActLayout::Q8_0x16`].
-//! - Q4_Kx16: [`crate::packed_q4k`]; activations [`ActLayout::Q8_Kx16`].
+//! - Q4_Kx16: [`crate::packed_q4k`], Q6_Kx16: [`crate::packed_q6k`]; activations
+//!   [`ActLayout::Q8_Kx16`].
 
 use crate::types::QuantType;
 
@@ -35,6 +36,7 @@ pub enum Layout {
     Q4_0x16,
     Q8_0x16,
     Q4_Kx16,
+    Q6_Kx16,
 }
 
 /// How a layout wants its activations: the quantization and the packed arrangement.
@@ -91,6 +93,7 @@ impl Layout {
             QuantType::Q4_0 => Some(Layout::Q4_0x16),
             QuantType::Q8_0 => Some(Layout::Q8_0x16),
             QuantType::Q4_K => Some(Layout::Q4_Kx16),
+            QuantType::Q6_K => Some(Layout::Q6_Kx16),
             _ => None,
         }
     }
@@ -101,13 +104,14 @@ impl Layout {
             Layout::Q4_0x16 => QuantType::Q4_0,
             Layout::Q8_0x16 => QuantType::Q8_0,
             Layout::Q4_Kx16 => QuantType::Q4_K,
+            Layout::Q6_Kx16 => QuantType::Q6_K,
         }
     }
 
     /// The activations it multiplies.
     pub fn act_layout(self) -> ActLayout {
         match self {
-            Layout::Q4_Kx16 => ActLayout::Q8_Kx16,
+            Layout::Q4_Kx16 | Layout::Q6_Kx16 => ActLayout::Q8_Kx16,
             Layout::Q4_0x16 | Layout::Q8_0x16 => ActLayout::Q8_0x16,
         }
     }
@@ -116,6 +120,7 @@ impl Layout {
     pub fn step_bytes(self) -> usize {
         match self {
             Layout::Q4_Kx16 => crate::packed_q4k::STEP_BYTES,
+            Layout::Q6_Kx16 => crate::packed_q6k::STEP_BYTES,
             Layout::Q4_0x16 | Layout::Q8_0x16 => crate::packed_x16::step_bytes(self),
         }
     }
@@ -141,6 +146,7 @@ pub fn group_bytes(layout: Layout, cols: usize) -> usize {
 pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize, dst: &mut [u8]) {
     match layout {
         Layout::Q4_Kx16 => crate::packed_q4k::pack_group(src, rows, cols, g, dst),
+        Layout::Q6_Kx16 => crate::packed_q6k::pack_group(src, rows, cols, g, dst),
         Layout::Q4_0x16 | Layout::Q8_0x16 => {
             crate::packed_x16::pack_group(layout, src, rows, cols, g, dst)
         }
@@ -175,6 +181,7 @@ pub fn check_gemm(
 pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
     match layout {
         Layout::Q4_Kx16 => crate::packed_q4k::gemm_ref(w, a, a_stride, ntok, out),
+        Layout::Q6_Kx16 => crate::packed_q6k::gemm_ref(w, a, a_stride, ntok, out),
         Layout::Q4_0x16 | Layout::Q8_0x16 => {
             crate::packed_x16::gemm_ref(layout, w, a, a_stride, ntok, out)
         }

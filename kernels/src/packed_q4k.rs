@@ -11,8 +11,10 @@
 //!   the high nibble `q[r][32j + 16 + 4p + i]`. So one 64-byte line gives, after a mask and a
 //!   shift, two vectors of 4 consecutive quants for each of the 16 rows.
 //!
-//! Activations ([`ACT_STEP`] bytes per step and token), from one Q8_K row: the 256 quants `a`
-//! at 0, at `256 + 4j` the f32 `Σ a` over sub-block `j`, at 288 the f32 scale `d_a`; zeros
+//! Activations ([`ACT_STEP`] bytes per step and token, shared with [`crate::packed_q6k`]),
+//! from one Q8_K row: the 256 quants `a` at 0; at [`ACT_SUMS`]` + 4j` the f32 `Σ a` over the
+//! 32 elements of sub-block `j` (Q4_K's mins); at [`ACT_BIAS16`]` + 4s` the i32 `−32·Σ a` over
+//! the 16 elements `16s..16s+16` (Q6_K's zero point); at [`ACT_D`] the f32 scale `d_a`; zeros
 //! after. Row `r` of a step is then ggml's `vec_dot_q4_K_q8_K` with the same integers:
 //! `d_a·(d·Σ_j sc_j·Σ_i q_i a_i − dmin·Σ_j m_j·Σ a)`.
 
@@ -24,7 +26,13 @@ use crate::scalar::kquants_dequant::scale_min_k4;
 /// Weight bytes per step of a row group: 320 of scales, 2048 of quants.
 pub const STEP_BYTES: usize = 320 + 2048;
 /// Activation bytes per step and token.
-pub const ACT_STEP: usize = 320;
+pub const ACT_STEP: usize = 384;
+/// Offset of the 8 per-32 activation sums (f32) in an activation step.
+pub const ACT_SUMS: usize = 256;
+/// Offset of the 16 per-16 zero-point biases (i32) in an activation step.
+pub const ACT_BIAS16: usize = 288;
+/// Offset of the activation scale (f32) in an activation step.
+pub const ACT_D: usize = 352;
 
 /// Packs row group `g` (rows `16g..16g+16`) of a Q4_K matrix (`src`: `rows` rows of `cols`
 /// elements) into `dst`.
@@ -74,7 +82,7 @@ pub fn pack_group(src: &[u8], rows: usize, cols: usize, g: usize, dst: &mut [u8]
 }
 
 /// Rearranges one Q8_K row (`q8k`, `cols` elements, as `quantize_row_q8_k` writes it) into the
-/// Q4_Kx16 activation layout (`dst`, `steps(cols)·ACT_STEP` long).
+/// Q8_Kx16 activation layout (`dst`, `steps(cols)·ACT_STEP` long).
 pub fn pack_activations(q8k: &[u8], cols: usize, dst: &mut [u8]) {
     let nb = check::<BlockQ8K>(cols, q8k.len());
     assert_eq!(dst.len(), nb * ACT_STEP, "Q8_Kx16: destination length");
@@ -82,15 +90,22 @@ pub fn pack_activations(q8k: &[u8], cols: usize, dst: &mut [u8]) {
         let blk = &q8k[s * BlockQ8K::BYTES..(s + 1) * BlockQ8K::BYTES];
         let qs = &blk[4..260];
         out[..256].copy_from_slice(qs);
-        for j in 0..8 {
-            let sum: i32 = qs[32 * j..32 * j + 32]
+        let sum16 = |s: usize| -> i32 {
+            qs[16 * s..16 * s + 16]
                 .iter()
                 .map(|&q| q as i8 as i32)
-                .sum();
-            out[256 + 4 * j..260 + 4 * j].copy_from_slice(&(sum as f32).to_le_bytes());
+                .sum()
+        };
+        for j in 0..8 {
+            let sum = (sum16(2 * j) + sum16(2 * j + 1)) as f32;
+            out[ACT_SUMS + 4 * j..ACT_SUMS + 4 * j + 4].copy_from_slice(&sum.to_le_bytes());
         }
-        out[288..292].copy_from_slice(&blk[..4]);
-        for x in &mut out[292..] {
+        for s in 0..16 {
+            let bias = -32 * sum16(s);
+            out[ACT_BIAS16 + 4 * s..ACT_BIAS16 + 4 * s + 4].copy_from_slice(&bias.to_le_bytes());
+        }
+        out[ACT_D..ACT_D + 4].copy_from_slice(&blk[..4]);
+        for x in &mut out[ACT_D + 4..] {
             *x = 0;
         }
     }
@@ -124,9 +139,9 @@ pub fn gemm_ref(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32
                         sub += q as i32 * at[32 * j + e] as i8 as i32;
                     }
                     dot += ws[64 + 16 * j + r] as i32 * sub;
-                    mins += ws[192 + 16 * j + r] as i32 * rd_f32(at, 256 + 4 * j) as i32;
+                    mins += ws[192 + 16 * j + r] as i32 * rd_f32(at, ACT_SUMS + 4 * j) as i32;
                 }
-                let da = rd_f32(at, 288);
+                let da = rd_f32(at, ACT_D);
                 acc += da * (rd_f16(ws, 2 * r) * dot as f32 - rd_f16(ws, 32 + 2 * r) * mins as f32);
             }
             out[t * ROWS + r] = acc;

@@ -17,18 +17,22 @@ fn quantize(ty: QuantType, x: &[f32]) -> Vec<u8> {
     q
 }
 
-/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a` (Q4_K with a Q8_K row:
-/// Σ (|x| + the sub-block's largest |x|)·|a| over the dequantized values, a bound on its two
-/// terms).
+/// Σ over blocks of |d_w·d_a|·Σ|w − z|·|a| for row `w` and Q8_0 row `a` (K-quants with a Q8_K
+/// row: Σ |x|·|a| over the dequantized values, Q4_K with the sub-block's largest |x| added to
+/// |x|, a bound on its two terms).
 fn magnitude(ty: QuantType, w: &[u8], a: &[u8], cols: usize) -> f32 {
-    if ty == QuantType::Q4_K {
+    if ty == QuantType::Q4_K || ty == QuantType::Q6_K {
         let mut x = vec![0f32; cols];
         let mut y = vec![0f32; cols];
         scalar::dequantize_row(ty, w, &mut x);
         scalar::dequantize_row(QuantType::Q8_K, a, &mut y);
         let mut s = 0.0;
         for (xs, ys) in x.chunks(32).zip(y.chunks(32)) {
-            let m = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let m = if ty == QuantType::Q4_K {
+                xs.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+            } else {
+                0.0
+            };
             s += xs
                 .iter()
                 .zip(ys)
@@ -68,7 +72,8 @@ struct Case {
 
 fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
     let mut out = Vec::new();
-    let shapes: &[(usize, usize)] = if ty == QuantType::Q4_K {
+    let k_quant = ty == QuantType::Q4_K || ty == QuantType::Q6_K;
+    let shapes: &[(usize, usize)] = if k_quant {
         &[(16, 256), (32, 2048), (7, 512), (1, 256), (21, 5632)]
     } else {
         &[
@@ -106,6 +111,14 @@ fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
         out.push(Case { rows, cols, w });
         return out;
     }
+    if ty == QuantType::Q6_K {
+        // Random quants and scales (−128 included) with a finite f16 d, the block's last 2 bytes.
+        for blk in w.chunks_exact_mut(bb) {
+            blk[bb - 1] &= 0x3f;
+            blk[192] = 0x80;
+        }
+        return out;
+    }
     for (i, blk) in w.chunks_exact_mut(bb).enumerate() {
         let d: u16 = match i % 3 {
             0 => 0x7bff,
@@ -128,7 +141,12 @@ fn every_table_matches_the_packed_reference() {
     let mut rng = Rng::new(42);
     let mut ran = 0;
     for k in available() {
-        for layout in [Layout::Q4_0x16, Layout::Q8_0x16, Layout::Q4_Kx16] {
+        for layout in [
+            Layout::Q4_0x16,
+            Layout::Q8_0x16,
+            Layout::Q4_Kx16,
+            Layout::Q6_Kx16,
+        ] {
             let gemm = match k.packed_gemm(layout) {
                 Some(g) => g,
                 None => continue,

@@ -686,6 +686,7 @@ pub static NEON: Kernels = Kernels {
     gemm_q4_0x16: None,
     gemm_q8_0x16: None,
     gemm_q4_kx16: None,
+    gemm_q6_kx16: None,
     multi_q4_k_q8_k: None,
     multi_q6_k_q8_k: None,
     attn_scores_f16: crate::scalar::attn::attn_scores_f16,

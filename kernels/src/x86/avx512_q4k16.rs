@@ -11,7 +11,7 @@
 use core::arch::x86_64::*;
 
 use crate::packed::{check_gemm, Layout, ROWS};
-use crate::packed_q4k::{ACT_STEP, STEP_BYTES};
+use crate::packed_q4k::{ACT_D, ACT_STEP, ACT_SUMS, STEP_BYTES};
 
 /// 16 bytes at `p` as f32 lanes.
 #[inline(always)]
@@ -86,12 +86,12 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
                     p
                 };
                 step[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, step[t]);
-                let sum = (at.add(256 + 4 * j) as *const f32).read_unaligned();
+                let sum = (at.add(ACT_SUMS + 4 * j) as *const f32).read_unaligned();
                 step[t] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(sum), step[t]);
             }
         }
         for t in 0..NT {
-            let da = (a.add(t * a_stride + s * ACT_STEP + 288) as *const f32).read_unaligned();
+            let da = (a.add(t * a_stride + s * ACT_STEP + ACT_D) as *const f32).read_unaligned();
             acc[t] = _mm512_fmadd_ps(step[t], _mm512_set1_ps(da), acc[t]);
         }
     }

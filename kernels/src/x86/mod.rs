@@ -14,6 +14,7 @@ pub mod avx2_math;
 pub mod avx512;
 mod avx512_multi;
 mod avx512_q4k16;
+mod avx512_q6k16;
 mod avx512_x16;
 pub mod stream;
 
