@@ -17,13 +17,6 @@ pub type VecDotFn = fn(w: &[u8], a: &[u8], n: usize) -> f32;
 pub type QuantizeRowFn = fn(src: &[f32], dst: &mut [u8]);
 /// Dot product of f16/bf16 weights (little-endian bytes) with f32 activations.
 pub type DotHalfFn = fn(w: &[u8], x: &[f32]) -> f32;
-/// `nrows` consecutive weight rows (`w`, `n` elements each) against `ntok ≤ MAX_MULTI`
-/// activation rows of the partner type (token t at byte `t·a_stride` of `a`), writing
-/// `out[r·ntok + t]`: `nrows·ntok` `vec_dot`s that decode each weight block once.
-pub type VecDotMultiFn =
-    fn(w: &[u8], nrows: usize, a: &[u8], a_stride: usize, ntok: usize, n: usize, out: &mut [f32]);
-/// The most tokens a [`VecDotMultiFn`] takes.
-pub const MAX_MULTI: usize = 64;
 /// Dot product of two f32 slices.
 pub type DotF32Fn = fn(a: &[f32], b: &[f32]) -> f32;
 /// Attention scores of one query against a tile of key rows (f16 bits):
@@ -79,9 +72,6 @@ pub struct Kernels {
     pub gemm_q8_0x16: Option<PackedGemmFn>,
     pub gemm_q4_kx16: Option<PackedGemmFn>,
     pub gemm_q6_kx16: Option<PackedGemmFn>,
-    /// Multi-token dot products (prompt processing); `None`: one `vec_dot` per token.
-    pub multi_q4_k_q8_k: Option<VecDotMultiFn>,
-    pub multi_q6_k_q8_k: Option<VecDotMultiFn>,
     pub attn_scores_f16: AttnScoresF16Fn,
     pub attn_scores_f32: AttnScoresF32Fn,
     pub attn_accum_f16: AttnAccumF16Fn,
@@ -117,15 +107,6 @@ impl Kernels {
             QuantType::Q5_K => self.vec_dot_q5_k_q8_k,
             QuantType::Q6_K => self.vec_dot_q6_k_q8_k,
             QuantType::Q8_K => self.vec_dot_q8_k_q8_k,
-        }
-    }
-
-    /// The multi-token dot product for weights of type `ty`, if this table has one.
-    pub fn vec_dot_multi_fn(&self, ty: QuantType) -> Option<VecDotMultiFn> {
-        match ty {
-            QuantType::Q4_K => self.multi_q4_k_q8_k,
-            QuantType::Q6_K => self.multi_q6_k_q8_k,
-            _ => None,
         }
     }
 
@@ -214,8 +195,6 @@ pub static SCALAR: Kernels = Kernels {
     gemm_q8_0x16: None,
     gemm_q4_kx16: None,
     gemm_q6_kx16: None,
-    multi_q4_k_q8_k: None,
-    multi_q6_k_q8_k: None,
     attn_scores_f16: attn::attn_scores_f16,
     attn_scores_f32: attn::attn_scores_f32,
     attn_accum_f16: attn::attn_accum_f16,

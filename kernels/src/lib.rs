@@ -41,7 +41,6 @@ mod arm;
 pub use crate::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use crate::kernels::{
     available, by_name, requested, selected, AttnAccumF16Fn, AttnAccumF32Fn, AttnScoresF16Fn,
-    AttnScoresF32Fn, DotF32Fn, DotHalfFn, Kernels, QuantizeRowFn, VecDotFn, VecDotMultiFn,
-    MAX_MULTI, SCALAR,
+    AttnScoresF32Fn, DotF32Fn, DotHalfFn, Kernels, QuantizeRowFn, VecDotFn, SCALAR,
 };
 pub use crate::types::{QuantType, QK, QK_K};

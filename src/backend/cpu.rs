@@ -5,7 +5,7 @@ use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
 use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_TOKENS, ROWS};
-use brisk_kernels::{Kernels, QuantType, MAX_MULTI};
+use brisk_kernels::{Kernels, QuantType};
 use std::borrow::Cow;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
@@ -14,9 +14,6 @@ const MIN_PARALLEL_WORK: usize = 1 << 16;
 /// Tokens whose packed activations one sweep over a task's row groups reuses (their
 /// activations, ≤ 64 × 2 bytes per column, stay in L2).
 const TOKEN_BLOCK: usize = 64;
-
-/// Weight rows per multi-token call (the tokens' per-chunk sums are shared across them).
-const MULTI_ROWS: usize = 16;
 
 pub struct Cpu {
     pub threads: usize,
@@ -317,33 +314,12 @@ impl Cpu {
             }
             Activations::Quantized { bytes, row_bytes } => {
                 let (mat, wrb, ab) = (w.bytes.as_bytes(), w.row_bytes(), *row_bytes);
-                match k.vec_dot_multi_fn(w.ty) {
-                    Some(multi) if n > 1 => {
-                        let mut tile = vec![0f32; MULTI_ROWS * MAX_MULTI];
-                        let tb = TOKEN_BLOCK.min(MAX_MULTI);
-                        for t0 in (0..n).step_by(tb) {
-                            let nt = tb.min(n - t0);
-                            for r0 in range.clone().step_by(MULTI_ROWS) {
-                                let nr = MULTI_ROWS.min(range.end - r0);
-                                let wrows = &mat[r0 * wrb..(r0 + nr) * wrb];
-                                multi(wrows, nr, &bytes[t0 * ab..], ab, nt, cols, &mut tile);
-                                for r in 0..nr {
-                                    for t in 0..nt {
-                                        out.set((t0 + t) * rows + r0 + r, tile[r * nt + t]);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    _ => {
-                        let dot = k.vec_dot_fn(w.ty);
-                        for r in range {
-                            let wrow = &mat[r * wrb..(r + 1) * wrb];
-                            for t in 0..n {
-                                let a = &bytes[t * ab..(t + 1) * ab];
-                                out.set(t * rows + r, dot(wrow, a, cols));
-                            }
-                        }
+                let dot = k.vec_dot_fn(w.ty);
+                for r in range {
+                    let wrow = &mat[r * wrb..(r + 1) * wrb];
+                    for t in 0..n {
+                        let a = &bytes[t * ab..(t + 1) * ab];
+                        out.set(t * rows + r, dot(wrow, a, cols));
                     }
                 }
             }

@@ -687,8 +687,6 @@ pub static NEON: Kernels = Kernels {
     gemm_q8_0x16: None,
     gemm_q4_kx16: None,
     gemm_q6_kx16: None,
-    multi_q4_k_q8_k: None,
-    multi_q6_k_q8_k: None,
     attn_scores_f16: crate::scalar::attn::attn_scores_f16,
     attn_scores_f32: crate::scalar::attn::attn_scores_f32,
     attn_accum_f16: crate::scalar::attn::attn_accum_f16,

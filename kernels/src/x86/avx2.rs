@@ -733,8 +733,6 @@ pub static AVX2: Kernels = Kernels {
     gemm_q8_0x16: None,
     gemm_q4_kx16: None,
     gemm_q6_kx16: None,
-    multi_q4_k_q8_k: None,
-    multi_q6_k_q8_k: None,
     attn_scores_f16: super::attn::attn_scores_f16_avx2,
     attn_scores_f32: super::attn::attn_scores_f32_avx2,
     attn_accum_f16: super::attn::attn_accum_f16_avx2,

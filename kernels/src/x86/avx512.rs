@@ -393,8 +393,6 @@ pub static AVX512: Kernels = Kernels {
     gemm_q8_0x16: Some(super::avx512_x16::gemm_q8_0x16),
     gemm_q4_kx16: Some(super::avx512_q4k16::gemm_q4_kx16),
     gemm_q6_kx16: Some(super::avx512_q6k16::gemm_q6_kx16),
-    multi_q4_k_q8_k: Some(super::avx512_multi::multi_q4_k_q8_k),
-    multi_q6_k_q8_k: Some(super::avx512_multi::multi_q6_k_q8_k),
     attn_scores_f16: super::attn::attn_scores_f16_avx512,
     attn_scores_f32: super::attn::attn_scores_f32_avx512,
     attn_accum_f16: super::attn::attn_accum_f16_avx512,

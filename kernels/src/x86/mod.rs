@@ -12,7 +12,6 @@ pub mod avx2;
 pub mod avx2_kquants;
 pub mod avx2_math;
 pub mod avx512;
-mod avx512_multi;
 mod avx512_q4k16;
 mod avx512_q6k16;
 mod avx512_x16;
