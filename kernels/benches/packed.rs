@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use brisk_kernels::packed::{self, Layout, MAX_TOKENS, ROWS};
 use brisk_kernels::testutil::Rng;
-use brisk_kernels::{available, scalar, QuantType};
+use brisk_kernels::{available, scalar};
 
 const COLS: usize = 4096;
 

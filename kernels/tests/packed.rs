@@ -177,12 +177,12 @@ fn every_table_matches_the_packed_reference() {
                         let mut got = [f32::NAN; ROWS * MAX_TOKENS];
                         packed::gemm_ref(layout, &pw, &acts, ab, ntok, &mut want);
                         gemm(&pw, &acts, ab, ntok, &mut got);
-                        for t in 0..ntok {
+                        for (t, q8) in q8s.iter().enumerate().take(ntok) {
                             for r in 0..ROWS {
                                 let row = g * ROWS + r;
                                 let mag = if row < rows {
                                     let wr = &case.w[row * rb..(row + 1) * rb];
-                                    magnitude(ty, wr, &q8s[t], cols)
+                                    magnitude(ty, wr, q8, cols)
                                 } else {
                                     0.0
                                 };
