@@ -97,6 +97,26 @@ pub fn attend_prefill(
     Ok(())
 }
 
+/// Query rows (tokens × heads of a group) from which an F16 tile is converted to f32 once
+/// rather than on every read.
+const WIDEN_READERS: usize = 8;
+
+/// The largest of `x` (−∞ when empty), in 8 independent lanes so the compare chain is short.
+fn max_of(x: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (mi, &v) in m.iter_mut().zip(c) {
+            *mi = if v > *mi { v } else { *mi };
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
 /// Copy one KV head's group output (`n × group × head_dim_v`) into the full rows of `out`.
 fn scatter(part: &[f32], kvh: usize, gd: usize, od: usize, out: &mut [f32]) {
     for (src, row) in part.chunks_exact(gd).zip(out.chunks_exact_mut(od)) {
@@ -138,10 +158,15 @@ impl Group<'_> {
             let p0 = bi * bs;
             let nk = bs.min(end - p0);
             let (kd, vd) = self.cache.tile(block, self.layer, kvh);
-            if let TileData::Q8 { .. } = kd {
+            // Q8_0 tiles are always widened to f32; F16 ones when enough query rows read them
+            // that converting once beats converting on every read.
+            let readers = (n - p0.saturating_sub(start)) * group;
+            let k_wide = matches!(kd, TileData::Q8 { .. }) || readers >= WIDEN_READERS;
+            let v_wide = matches!(vd, TileData::Q8 { .. }) || readers >= WIDEN_READERS;
+            if k_wide {
                 kd.to_f32(&mut kt[..nk * hd]);
             }
-            if let TileData::Q8 { .. } = vd {
+            if v_wide {
                 vd.to_f32(&mut vt[..nk * hdv]);
             }
             // Queries before p0 see nothing of this tile. Every query head of the group reads
@@ -154,10 +179,11 @@ impl Group<'_> {
                     let qh = &self.q[t * qd + h * hd..t * qd + (h + 1) * hd];
                     let sc = &mut sc[..nv];
                     match kd {
+                        _ if k_wide => (kern.attn_scores_f32)(qh, &kt[..nv * hd], sc),
                         TileData::F16(k) => (kern.attn_scores_f16)(qh, &k[..nv * hd], sc),
-                        TileData::Q8 { .. } => (kern.attn_scores_f32)(qh, &kt[..nv * hd], sc),
+                        TileData::Q8 { .. } => unreachable!("Q8_0 tiles are widened"),
                     }
-                    let tile_max = sc.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let tile_max = max_of(sc);
                     let i = t * group + g;
                     let m_new = m[i].max(tile_max);
                     let acc = &mut out[i * hdv..(i + 1) * hdv];
@@ -170,8 +196,9 @@ impl Group<'_> {
                     }
                     l[i] += (kern.exp_sub_sum)(sc, m_new);
                     match vd {
+                        _ if v_wide => (kern.attn_accum_f32)(sc, &vt[..nv * hdv], acc),
                         TileData::F16(v) => (kern.attn_accum_f16)(sc, &v[..nv * hdv], acc),
-                        TileData::Q8 { .. } => (kern.attn_accum_f32)(sc, &vt[..nv * hdv], acc),
+                        TileData::Q8 { .. } => unreachable!("Q8_0 tiles are widened"),
                     }
                 }
             }
