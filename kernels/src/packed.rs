@@ -9,8 +9,8 @@
 //! each of the 16 rows fill one 512-bit register, and one `vpdpbusd` against 4 activation bytes
 //! broadcast to every lane advances all 16 rows at once. A lane then sums a whole block (or
 //! Q4_K sub-block) of its row in integers, exactly as ggml's dot product does, before one
-//! convert and FMA apply the scales; 16 rows × up to 8 tokens per call reuse every unpacked
-//! weight vector 8 times. The outputs of a call are 16 consecutive rows, stored as one vector
+//! convert and FMA apply the scales; with AVX-512, 16 rows × up to 8 tokens per call reuse
+//! every unpacked weight vector 8 times (AVX2: 8 rows × up to 4 tokens per pass). The outputs of a call are 16 consecutive rows, stored as one vector
 //! per token. No horizontal sum is ever needed.
 //!
 //! # Layouts

@@ -117,6 +117,7 @@ fn cases(ty: QuantType, rng: &mut Rng) -> Vec<Case> {
             blk[bb - 1] &= 0x3f;
             blk[192] = 0x80;
         }
+        out.push(Case { rows, cols, w });
         return out;
     }
     for (i, blk) in w.chunks_exact_mut(bb).enumerate() {

@@ -150,7 +150,7 @@ impl Group<'_> {
         let mut m = vec![f32::NEG_INFINITY; n * group];
         let mut l = vec![0.0f32; n * group];
         out.fill(0.0);
-        // f32 copies of a tile, used only for Q8_0 keys or values.
+        // f32 copies of a tile: Q8_0 tiles, and F16 tiles read by ≥ WIDEN_READERS query rows.
         let mut kt = vec![0.0f32; bs * hd];
         let mut vt = vec![0.0f32; bs * hdv];
         let mut sc = vec![0.0f32; bs];

@@ -235,7 +235,7 @@ impl Cpu {
 
     /// The packed path, on activations already packed (`acts`): each task takes a run of
     /// row groups and, per block of tokens, sweeps its groups with the microkernel (a group's
-    /// weights stay in L1 while up to `MAX_TOKENS` tokens reuse them).
+    /// weights stay in L1 or L2 while up to `MAX_TOKENS` tokens reuse them).
     #[allow(clippy::too_many_arguments)]
     fn run_packed(
         &self,

@@ -4,8 +4,8 @@
 //! Per sub-block of 32 columns: 4 loads and a mask/shift give 8 vectors of 4 quants per row;
 //! each token meets them in 8 `vpdpbusd` against 4 of its quant bytes broadcast to every lane,
 //! so a lane ends with the integer dot of its row's whole sub-block. Only then is the scale
-//! `d·sc_j` applied (one convert and FMA per token and sub-block, not per 4 blocks as in the
-//! 4-row layouts) and the min `dmin·m_j` meets the token's sub-block sum in one FMA. The
+//! `d·sc_j` applied (one convert and FMA per token and sub-block) and the min `dmin·m_j` meets
+//! the token's sub-block sum in one FMA. The
 //! activation scale multiplies once per super-block.
 
 use core::arch::x86_64::*;
