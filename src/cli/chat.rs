@@ -63,12 +63,7 @@ pub fn main(a: ChatArgs) -> CliResult {
     let (lm, _load_ms) = a.model.load()?;
     let model = &lm.model;
     let tok = &lm.tokenizer;
-    let train_ctx = model.config.n_ctx_train;
-    let n_ctx = if a.ctx_size == 0 {
-        train_ctx
-    } else {
-        a.ctx_size.min(train_ctx)
-    };
+    let n_ctx = super::common::context_size(a.ctx_size, model.config.n_ctx_train);
     let piece = |id: Option<u32>| {
         id.and_then(|i| tok.token_text(i))
             .unwrap_or_default()

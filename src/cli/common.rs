@@ -163,6 +163,16 @@ impl ModelArgs {
     }
 }
 
+/// The context length to run with: `-c 0` means the model's training context, and a larger
+/// request is capped to it.
+pub fn context_size(requested: usize, n_ctx_train: usize) -> usize {
+    if requested == 0 {
+        n_ctx_train
+    } else {
+        requested.min(n_ctx_train)
+    }
+}
+
 /// Where the prompt comes from: `-p`, `-f`, or standard input when it is not a terminal.
 pub fn read_prompt(
     prompt: &Option<String>,

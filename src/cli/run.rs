@@ -90,11 +90,7 @@ pub fn main(a: RunArgs) -> CliResult {
     let model = &lm.model;
     let tok = &lm.tokenizer;
     let train_ctx = model.config.n_ctx_train;
-    let n_ctx = if a.ctx_size == 0 {
-        train_ctx
-    } else {
-        a.ctx_size.min(train_ctx)
-    };
+    let n_ctx = super::common::context_size(a.ctx_size, train_ctx);
     let kv_types = KvTypes {
         k: a.cache_type_k,
         v: a.cache_type_v,
