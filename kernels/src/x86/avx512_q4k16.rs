@@ -10,6 +10,7 @@
 
 use core::arch::x86_64::*;
 
+use super::avx512_lanes::{block_dot, by_tokens, unpack_nibbles};
 use crate::packed::{check_gemm, Layout, ROWS};
 use crate::packed_q4k::{ACT_D, ACT_STEP, ACT_SUMS, STEP_BYTES};
 
@@ -31,7 +32,6 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
     steps: usize,
     out: *mut f32,
 ) {
-    let m4 = _mm512_set1_epi8(0x0f);
     let mut acc = [_mm512_setzero_ps(); NT];
     for s in 0..steps {
         let ws = w.add(s * STEP_BYTES);
@@ -46,45 +46,10 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
             }
             let sc = _mm512_mul_ps(d, bytes_f32(ws.add(64 + 16 * j)));
             let mn = _mm512_mul_ps(dmin, bytes_f32(ws.add(192 + 16 * j)));
-            let mut wq = [_mm512_setzero_si512(); 8];
-            for p in 0..4 {
-                let q = _mm512_loadu_si512(ws.add(320 + 256 * j + 64 * p) as *const _);
-                wq[p] = _mm512_and_si512(q, m4);
-                wq[p + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            }
+            let wq = unpack_nibbles(ws.add(320 + 256 * j));
             for t in 0..NT {
                 let at = a.add(t * a_stride + s * ACT_STEP);
-                let qa = at.add(32 * j);
-                let bcast =
-                    |k: usize| _mm512_set1_epi32((qa.add(4 * k) as *const i32).read_unaligned());
-                // Independent chains when few tokens give the out-of-order core too little
-                // to overlap (one token: 4 chains of 2; two: 2 of 4).
-                let p = if NT == 1 {
-                    let z = _mm512_setzero_si512();
-                    let c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], bcast(0));
-                    let c1 = _mm512_dpbusd_epi32(z, wq[1], bcast(1));
-                    let c2 = _mm512_dpbusd_epi32(z, wq[2], bcast(2));
-                    let c3 = _mm512_dpbusd_epi32(z, wq[3], bcast(3));
-                    let c0 = _mm512_dpbusd_epi32(c0, wq[4], bcast(4));
-                    let c1 = _mm512_dpbusd_epi32(c1, wq[5], bcast(5));
-                    let c2 = _mm512_dpbusd_epi32(c2, wq[6], bcast(6));
-                    let c3 = _mm512_dpbusd_epi32(c3, wq[7], bcast(7));
-                    _mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3))
-                } else if NT == 2 {
-                    let mut e = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], bcast(0));
-                    let mut o = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[1], bcast(1));
-                    for k in (2..8).step_by(2) {
-                        e = _mm512_dpbusd_epi32(e, wq[k], bcast(k));
-                        o = _mm512_dpbusd_epi32(o, wq[k + 1], bcast(k + 1));
-                    }
-                    _mm512_add_epi32(e, o)
-                } else {
-                    let mut p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], bcast(0));
-                    for k in 1..8 {
-                        p = _mm512_dpbusd_epi32(p, wq[k], bcast(k));
-                    }
-                    p
-                };
+                let p = block_dot::<NT>(_mm512_setzero_si512(), &wq, at.add(32 * j));
                 step[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, step[t]);
                 let sum = (at.add(ACT_SUMS + 4 * j) as *const f32).read_unaligned();
                 step[t] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(sum), step[t]);
@@ -107,16 +72,5 @@ pub(super) fn gemm_q4_kx16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out
     // SAFETY: the AVX-512 table is handed out only when its features are present;
     // `check_gemm` checked that `w` holds `steps` steps, that every token's `steps` activation
     // steps lie inside `a`, and that `out` holds `ntok` × 16 values.
-    unsafe {
-        match ntok {
-            1 => gemm::<1, true>(w, a, a_stride, steps, o),
-            2 => gemm::<2, false>(w, a, a_stride, steps, o),
-            3 => gemm::<3, false>(w, a, a_stride, steps, o),
-            4 => gemm::<4, false>(w, a, a_stride, steps, o),
-            5 => gemm::<5, false>(w, a, a_stride, steps, o),
-            6 => gemm::<6, false>(w, a, a_stride, steps, o),
-            7 => gemm::<7, false>(w, a, a_stride, steps, o),
-            _ => gemm::<8, false>(w, a, a_stride, steps, o),
-        }
-    }
+    unsafe { by_tokens!(ntok, gemm, [], (w, a, a_stride, steps, o)) }
 }

@@ -10,6 +10,7 @@
 
 use core::arch::x86_64::*;
 
+use super::avx512_lanes::{by_tokens, unpack_nibbles};
 use crate::packed::{check_gemm, Layout, ROWS};
 use crate::packed_q4k::{ACT_BIAS16, ACT_D, ACT_STEP};
 use crate::packed_q6k::{HIGH, LOW, STEP_BYTES};
@@ -31,7 +32,6 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
     steps: usize,
     out: *mut f32,
 ) {
-    let m4 = _mm512_set1_epi8(0x0f);
     let m30 = _mm512_set1_epi8(0x30);
     let mut acc = [_mm512_setzero_ps(); NT];
     for s in 0..steps {
@@ -45,12 +45,7 @@ unsafe fn gemm<const NT: usize, const PF: bool>(
             }
             let sc0 = _mm512_mul_ps(d, i8s_f32(ws.add(32 + 16 * (2 * c))));
             let sc1 = _mm512_mul_ps(d, i8s_f32(ws.add(32 + 16 * (2 * c + 1))));
-            let mut wq = [_mm512_setzero_si512(); 8];
-            for p in 0..4 {
-                let q = _mm512_loadu_si512(ws.add(LOW + 256 * c + 64 * p) as *const _);
-                wq[p] = _mm512_and_si512(q, m4);
-                wq[p + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            }
+            let mut wq = unpack_nibbles(ws.add(LOW + 256 * c));
             for h in 0..2 {
                 let hb = _mm512_loadu_si512(ws.add(HIGH + 128 * c + 64 * h) as *const _);
                 // Top bits of vector 4h + u at bits [4, 6, 0, 2][u]: move them to bits 4..6.
@@ -100,16 +95,5 @@ pub(super) fn gemm_q6_kx16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out
     // SAFETY: the AVX-512 table is handed out only when its features are present;
     // `check_gemm` checked that `w` holds `steps` steps, that every token's `steps` activation
     // steps lie inside `a`, and that `out` holds `ntok` × 16 values.
-    unsafe {
-        match ntok {
-            1 => gemm::<1, true>(w, a, a_stride, steps, o),
-            2 => gemm::<2, false>(w, a, a_stride, steps, o),
-            3 => gemm::<3, false>(w, a, a_stride, steps, o),
-            4 => gemm::<4, false>(w, a, a_stride, steps, o),
-            5 => gemm::<5, false>(w, a, a_stride, steps, o),
-            6 => gemm::<6, false>(w, a, a_stride, steps, o),
-            7 => gemm::<7, false>(w, a, a_stride, steps, o),
-            _ => gemm::<8, false>(w, a, a_stride, steps, o),
-        }
-    }
+    unsafe { by_tokens!(ntok, gemm, [], (w, a, a_stride, steps, o)) }
 }

@@ -13,6 +13,7 @@ pub mod avx2_kquants;
 pub mod avx2_math;
 mod avx2_packed;
 pub mod avx512;
+mod avx512_lanes;
 mod avx512_q4k16;
 mod avx512_q6k16;
 mod avx512_x16;
