@@ -264,104 +264,57 @@ unsafe fn q6_k<const NT: usize>(
 
 type Pass = unsafe fn(*const u8, *const u8, usize, usize, usize, *mut f32);
 
-/// Runs `passes[n-1]` over both row halves for every run of up to `passes.len()` tokens.
-///
-/// # Safety
-/// The CPU has AVX2, FMA and F16C, and the lengths passed `check_gemm`.
-unsafe fn run(
+/// Checks the lengths for `layout`, then runs `passes[n-1]` over both row halves for every
+/// run of up to `passes.len()` tokens.
+fn run(
+    layout: Layout,
     passes: &[Pass],
     w: &[u8],
     a: &[u8],
     a_stride: usize,
     ntok: usize,
-    steps: usize,
     out: &mut [f32],
 ) {
+    let steps = check_gemm(layout, w, a, a_stride, ntok, out);
     debug_assert!(ntok <= MAX_TOKENS);
     let mut t0 = 0;
     while t0 < ntok {
         let nt = passes.len().min(ntok - t0);
         for h in 0..2 {
-            let o = out.as_mut_ptr().add(ROWS * t0);
-            passes[nt - 1](
-                w.as_ptr(),
-                a.as_ptr().add(t0 * a_stride),
-                a_stride,
-                steps,
-                h,
-                o,
-            );
+            // SAFETY: the AVX2 table, the only one holding these kernels, is handed out only
+            // when AVX2, FMA and F16C are present; `check_gemm` checked that `w` holds `steps`
+            // steps, every token's activation steps lie inside `a` and `out` holds `ntok` × 16
+            // values, so tokens `t0..t0 + nt` and rows `8h..8h + 8` are in bounds.
+            unsafe {
+                let o = out.as_mut_ptr().add(ROWS * t0);
+                let at = a.as_ptr().add(t0 * a_stride);
+                passes[nt - 1](w.as_ptr(), at, a_stride, steps, h, o);
+            }
         }
         t0 += nt;
     }
 }
 
-/// Q4_0x16 microkernel (a `PackedGemmFn`); only reachable through the AVX2 table.
+/// Q4_0x16 microkernel (a `PackedGemmFn`).
 pub(super) fn gemm_q4_0x16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    let steps = check_gemm(Layout::Q4_0x16, w, a, a_stride, ntok, out);
-    // SAFETY: the table holding this function is handed out only when AVX2, FMA and F16C are
-    // present; `check_gemm` checked that `w` holds `steps` steps, every token's activation steps
-    // lie inside `a` and `out` holds `ntok` × 16 values, which bounds every pass.
-    unsafe {
-        run(
-            &[q4_0::<1>, q4_0::<2>, q4_0::<3>, q4_0::<4>],
-            w,
-            a,
-            a_stride,
-            ntok,
-            steps,
-            out,
-        )
-    }
+    let passes: [Pass; 4] = [q4_0::<1>, q4_0::<2>, q4_0::<3>, q4_0::<4>];
+    run(Layout::Q4_0x16, &passes, w, a, a_stride, ntok, out)
 }
 
-/// Q4_Kx16 microkernel (a `PackedGemmFn`); only reachable through the AVX2 table.
+/// Q4_Kx16 microkernel (a `PackedGemmFn`).
 pub(super) fn gemm_q4_kx16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    let steps = check_gemm(Layout::Q4_Kx16, w, a, a_stride, ntok, out);
-    // SAFETY: as for `gemm_q4_0x16`.
-    unsafe {
-        run(
-            &[q4_k::<1>, q4_k::<2>, q4_k::<3>, q4_k::<4>],
-            w,
-            a,
-            a_stride,
-            ntok,
-            steps,
-            out,
-        )
-    }
+    let passes: [Pass; 4] = [q4_k::<1>, q4_k::<2>, q4_k::<3>, q4_k::<4>];
+    run(Layout::Q4_Kx16, &passes, w, a, a_stride, ntok, out)
 }
 
-/// Q8_0x16 microkernel (a `PackedGemmFn`); only reachable through the AVX2 table.
+/// Q8_0x16 microkernel (a `PackedGemmFn`).
 pub(super) fn gemm_q8_0x16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    let steps = check_gemm(Layout::Q8_0x16, w, a, a_stride, ntok, out);
-    // SAFETY: as for `gemm_q4_0x16`.
-    unsafe {
-        run(
-            &[q8_0::<1>, q8_0::<2>, q8_0::<3>, q8_0::<4>],
-            w,
-            a,
-            a_stride,
-            ntok,
-            steps,
-            out,
-        )
-    }
+    let passes: [Pass; 4] = [q8_0::<1>, q8_0::<2>, q8_0::<3>, q8_0::<4>];
+    run(Layout::Q8_0x16, &passes, w, a, a_stride, ntok, out)
 }
 
-/// Q6_Kx16 microkernel (a `PackedGemmFn`); only reachable through the AVX2 table.
+/// Q6_Kx16 microkernel (a `PackedGemmFn`; 3 tokens per pass).
 pub(super) fn gemm_q6_kx16(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32]) {
-    let steps = check_gemm(Layout::Q6_Kx16, w, a, a_stride, ntok, out);
-    // SAFETY: as for `gemm_q4_0x16`.
-    unsafe {
-        run(
-            &[q6_k::<1>, q6_k::<2>, q6_k::<3>],
-            w,
-            a,
-            a_stride,
-            ntok,
-            steps,
-            out,
-        )
-    }
+    let passes: [Pass; 3] = [q6_k::<1>, q6_k::<2>, q6_k::<3>];
+    run(Layout::Q6_Kx16, &passes, w, a, a_stride, ntok, out)
 }
