@@ -187,3 +187,64 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
         }
     }
 }
+
+/// Test support: a layout's scalar reference against ggml's `vec_dot` on the unpacked rows.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::scalar;
+    use crate::testutil::Rng;
+
+    /// For each `(rows, cols)`: random weight rows of the layout's source type and
+    /// `MAX_TOKENS` random activation rows, packed; every output of `gemm_ref` (padding rows
+    /// included, which must be 0) must equal `vec_dot` within `tol·(1 + |want|)`.
+    pub(crate) fn reference_matches_vec_dot(
+        layout: Layout,
+        shapes: &[(usize, usize)],
+        rng: &mut Rng,
+        tol: f32,
+    ) {
+        let ty = layout.source_type();
+        let act = layout.act_layout();
+        let at = act.quant_type();
+        for &(rows, cols) in shapes {
+            let rb = ty.row_bytes(cols).unwrap();
+            let mut w = vec![0u8; rows * rb];
+            for r in 0..rows {
+                let x = rng.normals(cols, 1.0);
+                scalar::quantize_row(ty, &x, &mut w[r * rb..(r + 1) * rb]);
+            }
+            let ab = act.bytes(cols);
+            let mut acts = vec![0u8; MAX_TOKENS * ab];
+            let mut q8s = Vec::new();
+            for t in 0..MAX_TOKENS {
+                let x = rng.normals(cols, 2.0);
+                let mut q8 = vec![0u8; at.row_bytes(cols).unwrap()];
+                scalar::quantize_row(at, &x, &mut q8);
+                act.pack(&q8, cols, &mut acts[t * ab..(t + 1) * ab]);
+                q8s.push(q8);
+            }
+            for g in 0..row_groups(rows) {
+                let mut p = vec![0u8; group_bytes(layout, cols)];
+                pack_group(layout, &w, rows, cols, g, &mut p);
+                let mut out = [0f32; ROWS * MAX_TOKENS];
+                gemm_ref(layout, &p, &acts, ab, MAX_TOKENS, &mut out);
+                for (t, q8) in q8s.iter().enumerate() {
+                    for r in 0..ROWS {
+                        let row = g * ROWS + r;
+                        let want = if row < rows {
+                            scalar::vec_dot(ty, &w[row * rb..(row + 1) * rb], q8, cols)
+                        } else {
+                            0.0
+                        };
+                        let got = out[t * ROWS + r];
+                        assert!(
+                            (got - want).abs() <= tol * (1.0 + want.abs()),
+                            "{layout:?} {rows}x{cols} row {row} tok {t}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -152,56 +152,13 @@ pub fn gemm_ref(w: &[u8], a: &[u8], a_stride: usize, ntok: usize, out: &mut [f32
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::packed::{group_bytes, row_groups, steps, MAX_TOKENS};
-    use crate::packed_q4k::pack_activations;
-    use crate::scalar;
+    use crate::packed::{test_support, Layout};
     use crate::testutil::Rng;
-    use crate::types::QuantType;
 
     /// The reference equals ggml's Q6_K × Q8_K dot product on the unpacked rows.
     #[test]
     fn reference_matches_vec_dot() {
-        let mut rng = Rng::new(13);
-        for &(rows, cols) in &[(16usize, 256usize), (6, 512), (1, 768), (35, 2048)] {
-            let rb = QuantType::Q6_K.row_bytes(cols).unwrap();
-            let mut w = vec![0u8; rows * rb];
-            for r in 0..rows {
-                let x = rng.normals(cols, 1.0);
-                scalar::quantize_row(QuantType::Q6_K, &x, &mut w[r * rb..(r + 1) * rb]);
-            }
-            let ab = steps(cols) * ACT_STEP;
-            let mut acts = vec![0u8; MAX_TOKENS * ab];
-            let mut q8s = Vec::new();
-            for t in 0..MAX_TOKENS {
-                let x = rng.normals(cols, 2.0);
-                let mut q8 = vec![0u8; QuantType::Q8_K.row_bytes(cols).unwrap()];
-                scalar::quantize_row(QuantType::Q8_K, &x, &mut q8);
-                pack_activations(&q8, cols, &mut acts[t * ab..(t + 1) * ab]);
-                q8s.push(q8);
-            }
-            for g in 0..row_groups(rows) {
-                let mut p = vec![0u8; group_bytes(Layout::Q6_Kx16, cols)];
-                pack_group(&w, rows, cols, g, &mut p);
-                let mut out = [0f32; ROWS * MAX_TOKENS];
-                gemm_ref(&p, &acts, ab, MAX_TOKENS, &mut out);
-                for t in 0..MAX_TOKENS {
-                    for r in 0..ROWS {
-                        let row = g * ROWS + r;
-                        let want = if row < rows {
-                            let wr = &w[row * rb..(row + 1) * rb];
-                            scalar::vec_dot(QuantType::Q6_K, wr, &q8s[t], cols)
-                        } else {
-                            0.0
-                        };
-                        let got = out[t * ROWS + r];
-                        assert!(
-                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                            "{rows}x{cols} row {row} tok {t}: {got} vs {want}"
-                        );
-                    }
-                }
-            }
-        }
+        let shapes = [(16, 256), (6, 512), (1, 768), (35, 2048)];
+        test_support::reference_matches_vec_dot(Layout::Q6_Kx16, &shapes, &mut Rng::new(13), 1e-5);
     }
 }

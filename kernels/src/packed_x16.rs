@@ -148,58 +148,17 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::packed::{group_bytes, row_groups, steps, MAX_TOKENS};
-    use crate::scalar;
+    use crate::packed::{test_support, Layout};
     use crate::testutil::Rng;
-    use crate::types::QuantType;
 
     /// The reference equals ggml's dot product on the unpacked rows (up to f32 summation
     /// order), including widths that leave a step partly padded.
     #[test]
     fn reference_matches_vec_dot() {
         let mut rng = Rng::new(5);
+        let shapes = [(16, 256), (5, 96), (17, 544), (3, 32), (33, 1024)];
         for layout in [Layout::Q4_0x16, Layout::Q8_0x16] {
-            let ty = layout.source_type();
-            for &(rows, cols) in &[(16usize, 256usize), (5, 96), (17, 544), (3, 32), (33, 1024)] {
-                let rb = ty.row_bytes(cols).unwrap();
-                let mut w = vec![0u8; rows * rb];
-                for r in 0..rows {
-                    let x = rng.normals(cols, 1.0);
-                    scalar::quantize_row(ty, &x, &mut w[r * rb..(r + 1) * rb]);
-                }
-                let ab = steps(cols) * ACT_STEP;
-                let mut acts = vec![0u8; MAX_TOKENS * ab];
-                let mut q8s = Vec::new();
-                for t in 0..MAX_TOKENS {
-                    let x = rng.normals(cols, 2.0);
-                    let mut q8 = vec![0u8; QuantType::Q8_0.row_bytes(cols).unwrap()];
-                    scalar::quantize_row(QuantType::Q8_0, &x, &mut q8);
-                    pack_activations(&q8, cols, &mut acts[t * ab..(t + 1) * ab]);
-                    q8s.push(q8);
-                }
-                for g in 0..row_groups(rows) {
-                    let mut p = vec![0u8; group_bytes(layout, cols)];
-                    pack_group(layout, &w, rows, cols, g, &mut p);
-                    let mut out = [0f32; ROWS * MAX_TOKENS];
-                    gemm_ref(layout, &p, &acts, ab, MAX_TOKENS, &mut out);
-                    for t in 0..MAX_TOKENS {
-                        for r in 0..ROWS {
-                            let row = g * ROWS + r;
-                            let want = if row < rows {
-                                scalar::vec_dot(ty, &w[row * rb..(row + 1) * rb], &q8s[t], cols)
-                            } else {
-                                0.0
-                            };
-                            let got = out[t * ROWS + r];
-                            assert!(
-                                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                                "{layout:?} {rows}x{cols} row {row} tok {t}: {got} vs {want}"
-                            );
-                        }
-                    }
-                }
-            }
+            test_support::reference_matches_vec_dot(layout, &shapes, &mut rng, 1e-4);
         }
     }
 }
