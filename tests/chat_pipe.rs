@@ -57,6 +57,17 @@ fn chat(args: &[&str], stdin: &str) -> Outcome {
     }
 }
 
+/// The chat exited 0 after `n` turns (one `--stats` line per turn on stderr).
+fn assert_turns(o: &Outcome, n: usize) {
+    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
+    assert_eq!(
+        o.stderr.matches("brisk: prompt ").count(),
+        n,
+        "{}",
+        o.stderr
+    );
+}
+
 #[test]
 fn two_lines_in_two_replies_out_and_status_zero() {
     let Some(fx) = common::fixtures() else { return };
@@ -93,13 +104,7 @@ fn two_lines_in_two_replies_out_and_status_zero() {
         ],
         "hi\nhow are you\n",
     );
-    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
-    assert_eq!(
-        o.stderr.matches("brisk: prompt ").count(),
-        2,
-        "{}",
-        o.stderr
-    );
+    assert_turns(&o, 2);
 }
 
 #[test]
@@ -126,13 +131,7 @@ fn commands_work_in_a_pipe_and_single_turn_answers_once() {
         ],
         &input,
     );
-    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
-    assert_eq!(
-        o.stderr.matches("brisk: prompt ").count(),
-        1,
-        "{}",
-        o.stderr
-    );
+    assert_turns(&o, 1);
     assert!(o.stderr.contains("saved 3 messages"), "{}", o.stderr);
     assert!(o.stderr.contains("loaded 3 messages"), "{}", o.stderr);
     assert!(o.stderr.contains("unknown command /bogus"), "{}", o.stderr);
@@ -152,8 +151,7 @@ fn commands_work_in_a_pipe_and_single_turn_answers_once() {
         ],
         "one\ntwo\nthree\n",
     );
-    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
-    assert_eq!(o.stderr.matches("brisk: prompt ").count(), 1);
+    assert_turns(&o, 1);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -177,13 +175,7 @@ fn replies_end_at_the_context_in_a_pipe_and_bad_arguments_fail_cleanly() {
         ],
         "Once upon a time there was\nand then\nand then\n",
     );
-    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
-    assert_eq!(
-        o.stderr.matches("brisk: prompt ").count(),
-        3,
-        "{}",
-        o.stderr
-    );
+    assert_turns(&o, 3);
     assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 
     let o = chat(
@@ -234,18 +226,12 @@ fn a_template_that_refuses_system_messages_gets_the_prompt_folded_with_a_notice(
         ],
         "hi\nagain\n",
     );
-    assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
+    assert_turns(&o, 2);
     assert_eq!(
         o.stderr
             .matches("folded into the first user message")
             .count(),
         1,
-        "{}",
-        o.stderr
-    );
-    assert_eq!(
-        o.stderr.matches("brisk: prompt ").count(),
-        2,
         "{}",
         o.stderr
     );

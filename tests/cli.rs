@@ -467,49 +467,36 @@ fn q8_0_kv_cache_runs_and_reports_types_and_roofline() {
         }
     }
 
-    let mut cmd = brisk();
-    cmd.args([
-        "bench",
-        "-p",
-        "0",
-        "-n",
-        "1",
-        "-r",
-        "1",
-        "-t",
-        "1",
-        "--roofline",
-        "-o",
-        "md",
-        "-m",
-    ])
-    .arg(&model);
-    let o = run_with_stdin(cmd, b"");
-    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    // One generation test with the roofline, in the given output format.
+    let roofline_bench = |format: &str| {
+        let mut cmd = brisk();
+        cmd.args([
+            "bench",
+            "-p",
+            "0",
+            "-n",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "1",
+            "--roofline",
+            "-o",
+        ])
+        .arg(format)
+        .arg("-m")
+        .arg(&model);
+        let o = run_with_stdin(cmd, b"");
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+        o
+    };
+    let o = roofline_bench("md");
     assert!(
         o.stdout.contains("| roofline GB/s | % roofline |"),
         "{}",
         o.stdout
     );
-    let mut cmd = brisk();
-    cmd.args([
-        "bench",
-        "-p",
-        "0",
-        "-n",
-        "1",
-        "-r",
-        "1",
-        "-t",
-        "1",
-        "--roofline",
-        "-o",
-        "csv",
-        "-m",
-    ])
-    .arg(&model);
-    let o = run_with_stdin(cmd, b"");
-    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let o = roofline_bench("csv");
     let mut lines = o.stdout.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert!(
