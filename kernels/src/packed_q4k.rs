@@ -90,12 +90,9 @@ pub fn pack_activations(q8k: &[u8], cols: usize, dst: &mut [u8]) {
         let blk = &q8k[s * BlockQ8K::BYTES..(s + 1) * BlockQ8K::BYTES];
         let qs = &blk[4..260];
         out[..256].copy_from_slice(qs);
-        let sum16 = |s: usize| -> i32 {
-            qs[16 * s..16 * s + 16]
-                .iter()
-                .map(|&q| q as i8 as i32)
-                .sum()
-        };
+        // Q8_K already carries the sums of its 16-element groups (`bsums`, i16 after the quants).
+        let sum16 =
+            |s: usize| -> i32 { i16::from_le_bytes([blk[260 + 2 * s], blk[261 + 2 * s]]) as i32 };
         for j in 0..8 {
             let sum = (sum16(2 * j) + sum16(2 * j + 1)) as f32;
             out[ACT_SUMS + 4 * j..ACT_SUMS + 4 * j + 4].copy_from_slice(&sum.to_le_bytes());
