@@ -64,6 +64,8 @@ pub struct Kernels {
     pub rms_norm: fn(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]),
     pub softmax: fn(x: &mut [f32]),
     pub silu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
+    /// `out = gelu_tanh(gate) · up` (GeGLU).
+    pub gelu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
     pub add: fn(a: &mut [f32], b: &[f32]),
     pub scale: fn(x: &mut [f32], s: f32),
     /// Microkernels for the packed weight layouts ([`crate::packed`]); `None` where this ISA
@@ -189,6 +191,7 @@ pub static SCALAR: Kernels = Kernels {
     rms_norm: vecops::rms_norm,
     softmax: vecops::softmax,
     silu_mul: vecops::silu_mul,
+    gelu_mul: vecops::gelu_mul,
     add: vecops::add,
     scale: vecops::scale,
     gemm_q4_0x16: None,

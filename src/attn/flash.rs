@@ -8,7 +8,9 @@
 //! `acc = Σ exp(s - m)·v`; when a tile raises the maximum the sum and accumulator are rescaled by
 //! `exp(m_old - m_new)`. The full score matrix is never materialised; scratch is one tile.
 //!
-//! Causality: the query at absolute position `p` sees keys `0..=p`. A batch of `n` queries at
+//! Causality: the query at absolute position `p` sees keys `0..=p`, or with a sliding window `w`
+//! keys `p − w + 1 ..= p` (tiles wholly before every query's window are not read). Scores may be
+//! soft-capped (`cap · tanh(s / cap)`, Gemma 2) before the softmax. A batch of `n` queries at
 //! positions `start..start + n` (prefill) and a single query (decode, `n = 1`) go through the same
 //! function.
 use super::paged::{BlockId, KvError, PagedKvCache, SeqId, TileData};
@@ -61,8 +63,7 @@ pub fn attend_prefill(
     }
     let blocks = cache.seq_block_ids(seq, end)?;
     // Scaled once here, so the tile kernels compute plain dot products.
-    let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let qs: Vec<f32> = q.iter().map(|x| x * scale).collect();
+    let qs: Vec<f32> = q.iter().map(|x| x * s.scale).collect();
     let group = s.n_head / s.n_head_kv;
     let gd = group * s.head_dim_v;
     let job = Group {
@@ -154,9 +155,17 @@ impl Group<'_> {
         let mut kt = vec![0.0f32; bs * hd];
         let mut vt = vec![0.0f32; bs * hdv];
         let mut sc = vec![0.0f32; bs];
+        // The first key any query of the batch sees.
+        let first_key = match s.window {
+            Some(w) => (start + 1).saturating_sub(w),
+            None => 0,
+        };
         for (bi, &block) in self.blocks.iter().enumerate() {
             let p0 = bi * bs;
             let nk = bs.min(end - p0);
+            if p0 + nk <= first_key {
+                continue;
+            }
             let (kd, vd) = self.cache.tile(block, self.layer, kvh);
             // Q8_0 tiles are always widened to f32; F16 ones when enough query rows read them
             // that converting once beats converting on every read.
@@ -172,16 +181,29 @@ impl Group<'_> {
             // Queries before p0 see nothing of this tile. Every query head of the group reads
             // the same tile, which stays in L1 across them.
             for t in p0.saturating_sub(start)..n {
-                // Keys p0..=start+t of this tile are visible.
-                let nv = nk.min(start + t + 1 - p0);
+                // Keys p0 + lo ..= start + t of this tile are visible.
+                let pos = start + t;
+                let nv = nk.min(pos + 1 - p0);
+                let lo = match s.window {
+                    Some(w) => (pos + 1).saturating_sub(w).saturating_sub(p0),
+                    None => 0,
+                };
+                if lo >= nv {
+                    continue;
+                }
                 for g in 0..group {
                     let h = kvh * group + g;
                     let qh = &self.q[t * qd + h * hd..t * qd + (h + 1) * hd];
-                    let sc = &mut sc[..nv];
+                    let sc = &mut sc[..nv - lo];
                     match kd {
-                        _ if k_wide => (kern.attn_scores_f32)(qh, &kt[..nv * hd], sc),
-                        TileData::F16(k) => (kern.attn_scores_f16)(qh, &k[..nv * hd], sc),
+                        _ if k_wide => (kern.attn_scores_f32)(qh, &kt[lo * hd..nv * hd], sc),
+                        TileData::F16(k) => (kern.attn_scores_f16)(qh, &k[lo * hd..nv * hd], sc),
                         TileData::Q8 { .. } => unreachable!("Q8_0 tiles are widened"),
+                    }
+                    if let Some(cap) = s.softcap {
+                        for x in sc.iter_mut() {
+                            *x = cap * (*x / cap).tanh();
+                        }
                     }
                     let tile_max = max_of(sc);
                     let i = t * group + g;
@@ -196,8 +218,8 @@ impl Group<'_> {
                     }
                     l[i] += (kern.exp_sub_sum)(sc, m_new);
                     match vd {
-                        _ if v_wide => (kern.attn_accum_f32)(sc, &vt[..nv * hdv], acc),
-                        TileData::F16(v) => (kern.attn_accum_f16)(sc, &v[..nv * hdv], acc),
+                        _ if v_wide => (kern.attn_accum_f32)(sc, &vt[lo * hdv..nv * hdv], acc),
+                        TileData::F16(v) => (kern.attn_accum_f16)(sc, &v[lo * hdv..nv * hdv], acc),
                         TileData::Q8 { .. } => unreachable!("Q8_0 tiles are widened"),
                     }
                 }
@@ -406,11 +428,16 @@ mod tests {
             for h in 0..s.n_head {
                 let kvh = h / group;
                 let qh = &q[(t * s.n_head + h) * s.head_dim..][..s.head_dim];
-                let scores: Vec<f64> = (0..=start + t)
+                let first = s.first_visible(start + t);
+                let scores: Vec<f64> = (first..=start + t)
                     .map(|j| {
                         let k = c.key(seq, layer, j, kvh).unwrap();
                         let d: f64 = qh.iter().zip(&k).map(|(a, b)| *a as f64 * *b as f64).sum();
-                        d / (s.head_dim as f64).sqrt()
+                        let x = d * s.scale as f64;
+                        match s.softcap {
+                            Some(cap) => cap as f64 * (x / cap as f64).tanh(),
+                            None => x,
+                        }
                     })
                     .collect();
                 let mx = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -419,7 +446,7 @@ mod tests {
                 for d in 0..s.head_dim_v {
                     let mut acc = 0.0f64;
                     for (j, p) in e.iter().enumerate() {
-                        acc += p / sum * c.value(seq, layer, j, kvh).unwrap()[d] as f64;
+                        acc += p / sum * c.value(seq, layer, first + j, kvh).unwrap()[d] as f64;
                     }
                     out[(t * s.n_head + h) * s.head_dim_v + d] = acc as f32;
                 }
@@ -454,12 +481,7 @@ mod tests {
     }
 
     fn shape(n_head: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> AttnShape {
-        AttnShape {
-            n_head,
-            n_head_kv,
-            head_dim,
-            head_dim_v,
-        }
+        AttnShape::causal(n_head, n_head_kv, head_dim, head_dim_v)
     }
 
     /// Prefill of `n` queries after `start` cached positions, compared with the naive reference.
@@ -498,6 +520,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Sliding windows shorter, equal to and longer than a block, with queries whose windows
+    /// start inside, at and before a block; soft-capped scores with a custom scale.
+    #[test]
+    fn sliding_window_and_softcap() {
+        for window in [1usize, 3, 8, 9, 40] {
+            let s = AttnShape {
+                window: Some(window),
+                ..shape(4, 2, 16, 16)
+            };
+            check(s, 8, 0, 30, KvType::F16, window as u64 + 20);
+            check(s, 8, 37, 1, KvType::F16, window as u64 + 40);
+            let s32 = AttnShape {
+                window: Some(window),
+                ..shape(4, 2, 32, 32)
+            };
+            check(s32, 8, 21, 5, KvType::Q8_0, window as u64 + 60);
+        }
+        let capped = AttnShape {
+            scale: 0.4,
+            softcap: Some(2.5),
+            ..shape(4, 4, 16, 16)
+        };
+        check(capped, 8, 3, 12, KvType::F16, 77);
+        check(
+            AttnShape {
+                window: Some(5),
+                ..capped
+            },
+            4,
+            10,
+            9,
+            KvType::F16,
+            78,
+        );
     }
 
     #[test]

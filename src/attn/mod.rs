@@ -44,13 +44,39 @@ pub trait KvStore {
     fn kv_advance(&mut self, n: usize) -> Result<(), paged::KvError>;
 }
 
-/// Shapes of one attention call.
+/// Shapes and score rules of one attention call.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim: usize,
     pub head_dim_v: usize,
+    /// Multiplies every score (1/√head_dim for most models).
+    pub scale: f32,
+    /// Scores become `cap · tanh(s / cap)` before the softmax (Gemma 2).
+    pub softcap: Option<f32>,
+    /// The query at `p` sees keys `p − window + 1 ..= p` only.
+    pub window: Option<usize>,
+}
+
+impl AttnShape {
+    /// Plain causal attention scaled by 1/√head_dim.
+    pub fn causal(n_head: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> Self {
+        AttnShape {
+            n_head,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            softcap: None,
+            window: None,
+        }
+    }
+
+    /// The first key position the query at `pos` sees.
+    pub fn first_visible(&self, pos: usize) -> usize {
+        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
+    }
 }
 
 /// Attention for one query token at absolute position `pos` in `layer`: attends to cached
@@ -108,25 +134,27 @@ pub fn attend_one(
     out: &mut [f32],
 ) {
     let group = s.n_head / s.n_head_kv;
-    let scale = 1.0 / (s.head_dim as f32).sqrt();
-    let n_kv = pos + 1;
-    scores.resize(n_kv, 0.0);
+    let first = s.first_visible(pos);
+    scores.resize(pos + 1 - first, 0.0);
     for h in 0..s.n_head {
         let kvh = h / group;
         let qh = &q[h * s.head_dim..(h + 1) * s.head_dim];
         for (j, sc) in scores.iter_mut().enumerate() {
-            let k = kv.key(layer, j, kvh);
+            let k = kv.key(layer, first + j, kvh);
             let mut dot = 0.0f32;
             for (a, b) in qh.iter().zip(k) {
                 dot += a * b;
             }
-            *sc = dot * scale;
+            *sc = dot * s.scale;
+            if let Some(cap) = s.softcap {
+                *sc = cap * (*sc / cap).tanh();
+            }
         }
         softmax(scores);
         let oh = &mut out[h * s.head_dim_v..(h + 1) * s.head_dim_v];
         oh.fill(0.0);
         for (j, &p) in scores.iter().enumerate() {
-            let v = kv.value(layer, j, kvh);
+            let v = kv.value(layer, first + j, kvh);
             for (o, &x) in oh.iter_mut().zip(v) {
                 *o += p * x;
             }

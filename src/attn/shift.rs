@@ -5,56 +5,18 @@
 //! instead of being recomputed; values carry no position and are copied as they are.
 use super::flash::PagedSeqCache;
 use super::paged::KvError;
-use crate::model::config::{Config, RopeStyle};
-
-/// The RoPE parameters the cached keys were rotated with.
-#[derive(Clone, Copy, Debug)]
-pub struct RopeParams {
-    pub dim: usize,
-    pub base: f32,
-    pub freq_scale: f32,
-    pub style: RopeStyle,
-}
-
-impl RopeParams {
-    pub fn of(c: &Config) -> RopeParams {
-        RopeParams {
-            dim: c.rope_dim,
-            base: c.rope_base,
-            freq_scale: c.rope_freq_scale,
-            style: c.rope_style,
-        }
-    }
-}
-
-/// Rotate one head's RoPE pairs by `delta` positions (negative: back), the same pairing and
-/// frequencies as `backend::ops::rope`.
-pub fn rerotate(head: &mut [f32], delta: f32, rope: RopeParams) {
-    let half = rope.dim / 2;
-    let theta_scale = rope.base.powf(-2.0 / rope.dim as f32);
-    let mut theta = delta * rope.freq_scale;
-    for i in 0..half {
-        let (sin, cos) = theta.sin_cos();
-        let (a, b) = match rope.style {
-            RopeStyle::Adjacent => (2 * i, 2 * i + 1),
-            RopeStyle::NeoX => (i, i + half),
-        };
-        let (x0, x1) = (head[a], head[b]);
-        head[a] = x0 * cos - x1 * sin;
-        head[b] = x0 * sin + x1 * cos;
-        theta *= theta_scale;
-    }
-}
+use crate::backend::rope::Rope;
 
 impl PagedSeqCache {
     /// Forget positions `start..start + n_drop` and move `start + n_drop..len` down to
-    /// `start..`, re-rotating their keys by `−n_drop`. Positions before `start` (attention
-    /// sinks, the system prompt) are untouched. Ranges past the end are clipped.
-    pub fn shift_down(
+    /// `start..`, re-rotating their keys by `−n_drop` with `rope(layer)`, the rotation that
+    /// layer's keys were stored with. Positions before `start` (attention sinks, the system
+    /// prompt) are untouched. Ranges past the end are clipped.
+    pub fn shift_down<'r>(
         &mut self,
         start: usize,
         n_drop: usize,
-        rope: RopeParams,
+        rope: impl Fn(usize) -> &'r Rope,
     ) -> Result<(), KvError> {
         let len = self.len();
         if start >= len || n_drop == 0 {
@@ -69,10 +31,11 @@ impl PagedSeqCache {
         for src in start + n_drop..len {
             let dst = src - n_drop;
             for layer in 0..self.n_layer() {
+                let rope = rope(layer);
                 for h in 0..n_kvh {
                     let kh = &mut k[h * hd..(h + 1) * hd];
                     kh.copy_from_slice(&self.cache().key(seq, layer, src, h)?);
-                    rerotate(kh, -(n_drop as f32), rope);
+                    rope.rerotate(kh, -(n_drop as f64));
                     v[h * hdv..(h + 1) * hdv]
                         .copy_from_slice(&self.cache().value(seq, layer, src, h)?);
                 }
@@ -87,7 +50,7 @@ impl PagedSeqCache {
 mod tests {
     use super::*;
     use crate::attn::paged::KvType;
-    use crate::backend::ops::rope;
+    use crate::backend::rope::{RopeScaling, RopeSpec, RopeStyle};
 
     fn pseudo(i: usize) -> f32 {
         ((i as f32) * 0.7311).sin() * 1.5
@@ -97,12 +60,21 @@ mod tests {
     #[test]
     fn shifted_keys_equal_keys_roped_at_the_new_positions() {
         for style in [RopeStyle::Adjacent, RopeStyle::NeoX] {
-            let rp = RopeParams {
-                dim: 16,
-                base: 10000.0,
-                freq_scale: 1.0,
-                style,
-            };
+            // Layer 1 rotates differently from layer 0 (YaRN, another base): each layer's keys
+            // must be re-rotated with their own rotation.
+            let ropes = [
+                Rope::new(&RopeSpec::plain(style, 16, 10000.0)),
+                Rope::new(&RopeSpec {
+                    scaling: RopeScaling::Yarn {
+                        factor: 4.0,
+                        orig_ctx: 32,
+                        ext_factor: 1.0,
+                        beta_fast: 32.0,
+                        beta_slow: 1.0,
+                    },
+                    ..RopeSpec::plain(style, 12, 1e6)
+                }),
+            ];
             let (n_layer, n_kvh, hd) = (2, 2, 16);
             let mut kv = PagedSeqCache::new(96, n_layer, n_kvh, hd, hd, KvType::F16).unwrap();
             let raw = |pos: usize, layer: usize| -> Vec<f32> {
@@ -112,9 +84,7 @@ mod tests {
             };
             let roped = |pos_src: usize, pos_rot: usize, layer: usize| -> Vec<f32> {
                 let mut k = raw(pos_src, layer);
-                for head in k.chunks_exact_mut(hd) {
-                    rope(head, pos_rot, rp.dim, rp.base, rp.freq_scale, rp.style);
-                }
+                ropes[layer].apply(&mut k, hd, hd, pos_rot);
                 k
             };
             let len = 70;
@@ -127,7 +97,7 @@ mod tests {
             }
             kv.advance(len).unwrap();
             let (start, d) = (4, 37);
-            kv.shift_down(start, d, rp).unwrap();
+            kv.shift_down(start, d, |l| &ropes[l]).unwrap();
             assert_eq!(kv.len(), len - d);
             for new_pos in 0..len - d {
                 let src = if new_pos < start {
@@ -156,20 +126,15 @@ mod tests {
 
     #[test]
     fn shift_past_the_end_is_clipped_and_harmless() {
-        let rp = RopeParams {
-            dim: 8,
-            base: 10000.0,
-            freq_scale: 1.0,
-            style: RopeStyle::Adjacent,
-        };
+        let rope = Rope::new(&RopeSpec::plain(RopeStyle::Adjacent, 8, 10000.0));
         let mut kv = PagedSeqCache::new(32, 1, 1, 8, 8, KvType::F16).unwrap();
         for pos in 0..5 {
             kv.store(0, pos, &[1.0; 8], &[2.0; 8]).unwrap();
         }
         kv.advance(5).unwrap();
-        kv.shift_down(9, 3, rp).unwrap();
+        kv.shift_down(9, 3, |_| &rope).unwrap();
         assert_eq!(kv.len(), 5);
-        kv.shift_down(3, 100, rp).unwrap();
+        kv.shift_down(3, 100, |_| &rope).unwrap();
         assert_eq!(kv.len(), 3);
     }
 }

@@ -5,5 +5,6 @@ pub mod ops;
 pub mod packed;
 pub mod pool;
 pub mod roofline;
+pub mod rope;
 
 pub use cpu::Cpu;

@@ -1,32 +1,5 @@
-//! Element-wise f32 operations of the forward pass that the kernel tables do not carry: RoPE
-//! and a plain softmax (RMSNorm, SiLU·mul and the residual add come from `brisk_kernels`).
-use crate::model::config::RopeStyle;
-
-/// Rotary position embedding of one head in place: the first `rope_dim` elements are rotated in
-/// pairs by angle `pos · freq_scale · base^(−2i/rope_dim)`.
-pub fn rope(
-    head: &mut [f32],
-    pos: usize,
-    rope_dim: usize,
-    base: f32,
-    freq_scale: f32,
-    style: RopeStyle,
-) {
-    let half = rope_dim / 2;
-    let theta_scale = base.powf(-2.0 / rope_dim as f32);
-    let mut theta = pos as f32 * freq_scale;
-    for i in 0..half {
-        let (sin, cos) = theta.sin_cos();
-        let (a, b) = match style {
-            RopeStyle::Adjacent => (2 * i, 2 * i + 1),
-            RopeStyle::NeoX => (i, i + half),
-        };
-        let (x0, x1) = (head[a], head[b]);
-        head[a] = x0 * cos - x1 * sin;
-        head[b] = x0 * sin + x1 * cos;
-        theta *= theta_scale;
-    }
-}
+//! Element-wise f32 operations of the forward pass that the kernel tables do not carry: a plain
+//! softmax (RMSNorm, SiLU·mul and the residual add come from `brisk_kernels`, RoPE from `rope`).
 
 /// Softmax in place (max-subtracted).
 pub fn softmax(x: &mut [f32]) {

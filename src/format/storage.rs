@@ -25,6 +25,21 @@ impl TensorBytes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The bytes `r` of these bytes (a fused tensor's part): a narrower range of the same map,
+    /// or a copy of owned bytes. `r` must lie within `0..len()`.
+    pub fn slice(&self, r: Range<usize>) -> TensorBytes {
+        match self {
+            TensorBytes::Mapped { map, range } => {
+                assert!(r.end <= range.len(), "slice past the tensor's bytes");
+                TensorBytes::Mapped {
+                    map: map.clone(),
+                    range: range.start + r.start..range.start + r.end,
+                }
+            }
+            TensorBytes::Owned(v) => TensorBytes::Owned(Arc::new(v[r].to_vec())),
+        }
+    }
 }
 
 impl std::fmt::Debug for TensorBytes {

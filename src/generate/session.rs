@@ -2,7 +2,6 @@
 //! `tokenize`'s checks, and later chat/bench/perplexity/speculate all drive the model through it.
 use crate::attn::flash::PagedSeqCache;
 use crate::attn::paged::{KvError, KvTypes};
-use crate::attn::shift::RopeParams;
 use crate::model::{Logits, Model};
 
 /// Shortest run of cached tokens worth moving by a context shift rather than recomputing.
@@ -112,8 +111,13 @@ impl<'m> Session<'m> {
         if n == 0 {
             return;
         }
-        let rope = RopeParams::of(&self.model.config);
-        if self.kv.shift_down(start, n, rope).is_err() {
+        let n_ctx = self.kv.n_ctx();
+        let layers = &self.model.weights.layers;
+        if self
+            .kv
+            .shift_down(start, n, |l| layers[l].rope.for_ctx(n_ctx))
+            .is_err()
+        {
             // Positions of the session's own sequence are always readable; should the cache
             // refuse anyway, fall back to recomputing from `start`.
             self.truncate(start);

@@ -1,43 +1,13 @@
 //! Model hyperparameters, read from GGUF keys (`{arch}.embedding_length`, …) or a Hugging Face
-//! `config.json`, into one `Config` that the forward pass uses.
+//! `config.json`, into one `Config` that the forward pass uses: sizes, the RoPE of global and
+//! local layers, attention scale and soft-caps, and which layers attend in a sliding window.
+use super::arch::{Arch, SwaLayers};
 use super::ModelError;
-use crate::format::gguf::Gguf;
+use crate::backend::rope::{RopeScaling, RopeSpec};
+use crate::format::gguf::{Gguf, Value};
 use crate::format::hf_config::{HfArch, HfConfig};
 
-/// Architecture families brisk runs. Each has its own forward file reusing the shared verbs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// Llama 2/3, TinyLlama, Mistral, SmolLM: no biases.
-    Llama,
-    /// Qwen2: q/k/v biases, NeoX RoPE.
-    Qwen2,
-}
-
-impl Arch {
-    pub fn from_name(name: &str) -> Option<Arch> {
-        match name {
-            "llama" | "mistral" => Some(Arch::Llama),
-            "qwen2" => Some(Arch::Qwen2),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Llama => "llama",
-            Arch::Qwen2 => "qwen2",
-        }
-    }
-}
-
-/// Which element pairs RoPE rotates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RopeStyle {
-    /// Adjacent pairs (x[2i], x[2i+1]): GGUF `llama` files, whose Q/K rows the converter permuted.
-    Adjacent,
-    /// Half-split pairs (x[i], x[i + d/2]): qwen2-family GGUF files and unpermuted HF checkpoints.
-    NeoX,
-}
+pub use crate::backend::rope::RopeStyle;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -54,17 +24,159 @@ pub struct Config {
     pub n_ff: usize,
     pub n_ctx_train: usize,
     pub rms_eps: f32,
-    pub rope_base: f32,
-    /// Multiplies positions (1 / linear scaling factor).
-    pub rope_freq_scale: f32,
-    /// Leading dimensions of each head that RoPE rotates.
-    pub rope_dim: usize,
-    pub rope_style: RopeStyle,
+    /// RoPE of the global layers (frequency factors come from tensors at bind time).
+    pub rope: RopeSpec,
+    /// RoPE of sliding-window layers (Gemma 3: its own base, no scaling).
+    pub rope_swa: RopeSpec,
+    /// Longrope (Phi-3): contexts above this use `rope_factors_long`, others the short ones.
+    pub n_ctx_orig: usize,
+    /// Multiplies Q before attention (1/√head_dim for most models).
+    pub attn_scale: f32,
+    /// `cap · tanh(s / cap)` on attention scores (Gemma 2).
+    pub attn_softcap: Option<f32>,
+    /// `cap · tanh(l / cap)` on the output logits (Gemma 2).
+    pub final_softcap: Option<f32>,
+    /// Keys a local layer's query sees: positions `p − window + 1 ..= p`.
+    pub sliding_window: Option<usize>,
+    /// Per layer: whether it is a sliding-window (local) layer.
+    pub swa_layers: Vec<bool>,
 }
 
 /// Sanity limits: anything above these in a header is corrupt, not a model.
 const MAX_DIM: u64 = 1 << 20;
 const MAX_LAYERS: u64 = 4096;
+
+/// The typed GGUF keys of one architecture (`{arch}.{key}`), with range checks.
+struct Keys<'a> {
+    g: &'a Gguf,
+    arch: &'a str,
+}
+
+impl Keys<'_> {
+    fn full(&self, k: &str) -> String {
+        format!("{}.{k}", self.arch)
+    }
+    fn req(&self, k: &str, max: u64) -> Result<usize, ModelError> {
+        let full = self.full(k);
+        let v = self
+            .g
+            .get_u64(&full)
+            .ok_or_else(|| ModelError::Metadata(format!("missing or non-integer key {full}")))?;
+        bounded(&full, v, max)
+    }
+    fn opt(&self, k: &str, default: usize) -> Result<usize, ModelError> {
+        match self.g.get_u64(&self.full(k)) {
+            Some(v) => bounded(&self.full(k), v, MAX_DIM),
+            None => Ok(default),
+        }
+    }
+    /// A float key; present but not finite is an error.
+    fn f32(&self, k: &str) -> Result<Option<f32>, ModelError> {
+        match self.g.get_f64(&self.full(k)) {
+            None => Ok(None),
+            Some(v) if v.is_finite() => Ok(Some(v as f32)),
+            Some(v) => Err(ModelError::Metadata(format!("{} = {v}", self.full(k)))),
+        }
+    }
+    fn str(&self, k: &str) -> Option<&str> {
+        self.g.get_str(&self.full(k))
+    }
+    fn present(&self, k: &str) -> bool {
+        self.g.get(&self.full(k)).is_some()
+    }
+}
+
+/// RoPE scaling from the GGUF keys llama.cpp reads (`rope.scaling.*`), in the form ggml applies
+/// it; `attn_factor` is the cos/sin magnitude before YaRN's own `1 + 0.1·ln(factor)`.
+fn gguf_rope_scaling(k: &Keys, n_ctx_train: usize) -> Result<(RopeScaling, f32), ModelError> {
+    let factor = k
+        .f32("rope.scaling.factor")?
+        .or(k.f32("rope.scale_linear")?)
+        .filter(|&f| f != 0.0)
+        .unwrap_or(1.0);
+    if factor <= 0.0 {
+        return Err(ModelError::Metadata(format!(
+            "rope scaling factor {factor} is not positive"
+        )));
+    }
+    let mut attn_factor = k.f32("rope.scaling.attn_factor")?.unwrap_or(1.0);
+    let scaling = match k.str("rope.scaling.type").unwrap_or("linear") {
+        "none" => RopeScaling::None,
+        // Phi-3's longrope: its factors are tensors, positions are not interpolated.
+        "longrope" => RopeScaling::None,
+        "linear" if factor == 1.0 => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor },
+        "yarn" => {
+            let ext_factor = k.f32("rope.scaling.yarn_ext_factor")?.unwrap_or(1.0);
+            let log_mul = k.f32("rope.scaling.yarn_log_multiplier")?.unwrap_or(0.0);
+            // llama.cpp's context setup: with a log multiplier the magnitude is
+            // mscale(f, 1) / mscale(f, log_mul), and ggml's YaRN multiplies by mscale(f, 1) again.
+            let mscale = |m: f32| {
+                if factor <= 1.0 {
+                    1.0
+                } else {
+                    0.1 * m * factor.ln() + 1.0
+                }
+            };
+            if ext_factor != 0.0 && log_mul != 0.0 {
+                attn_factor *= mscale(1.0) / mscale(log_mul) / (1.0 + 0.1 * factor.ln());
+            }
+            RopeScaling::Yarn {
+                factor,
+                orig_ctx: k.opt("rope.scaling.original_context_length", n_ctx_train)?,
+                ext_factor,
+                beta_fast: k.f32("rope.scaling.yarn_beta_fast")?.unwrap_or(32.0),
+                beta_slow: k.f32("rope.scaling.yarn_beta_slow")?.unwrap_or(1.0),
+            }
+        }
+        other => {
+            return Err(ModelError::Unsupported(format!(
+                "rope scaling type '{other}' is not supported"
+            )))
+        }
+    };
+    Ok((scaling, attn_factor))
+}
+
+/// Which layers are local: the GGUF pattern key (a period or a per-layer list), else the
+/// architecture's default period.
+fn gguf_swa_layers(k: &Keys, default: SwaLayers, n_layer: usize) -> Result<Vec<bool>, ModelError> {
+    let key = k.full("attention.sliding_window_pattern");
+    let period = match k.g.get(&key) {
+        Some(Value::Array(_, items)) => {
+            if items.len() != n_layer {
+                return Err(ModelError::Metadata(format!(
+                    "{key} lists {} layers, the model has {n_layer}",
+                    items.len()
+                )));
+            }
+            return items
+                .iter()
+                .map(|v| match v {
+                    Value::Bool(b) => Ok(*b),
+                    _ => Err(ModelError::Metadata(format!(
+                        "{key} is not a list of booleans"
+                    ))),
+                })
+                .collect();
+        }
+        Some(_) => Some(
+            k.g.get_u64(&key)
+                .ok_or_else(|| ModelError::Metadata(format!("{key} is not an integer")))?
+                as usize,
+        ),
+        None => match default {
+            SwaLayers::Period(p) => Some(p),
+            SwaLayers::None => None,
+        },
+    };
+    Ok(match period {
+        None => vec![false; n_layer],
+        // llama.cpp's set_swa_pattern: 0 makes every layer local.
+        Some(0) => vec![true; n_layer],
+        Some(p) => (0..n_layer).map(|il| il % p < p - 1).collect(),
+    })
+}
 
 impl Config {
     pub fn from_gguf(g: &Gguf) -> Result<Config, ModelError> {
@@ -73,43 +185,29 @@ impl Config {
             .ok_or_else(|| ModelError::Metadata("missing general.architecture".into()))?;
         let arch = Arch::from_name(arch_name).ok_or_else(|| {
             ModelError::Unsupported(format!(
-                "architecture '{arch_name}' is not supported (supported: llama, mistral, qwen2)"
+                "architecture '{arch_name}' is not supported (supported: {})",
+                Arch::supported()
             ))
         })?;
-        let key = |k: &str| format!("{arch_name}.{k}");
-        let req = |k: &str| -> Result<usize, ModelError> {
-            let full = key(k);
-            let v = g.get_u64(&full).ok_or_else(|| {
-                ModelError::Metadata(format!("missing or non-integer key {full}"))
-            })?;
-            bounded(
-                &full,
-                v,
-                if k == "block_count" {
-                    MAX_LAYERS
-                } else {
-                    MAX_DIM
-                },
-            )
-        };
-        let opt = |k: &str, default: usize| -> Result<usize, ModelError> {
-            match g.get_u64(&key(k)) {
-                Some(v) => bounded(&key(k), v, MAX_DIM),
-                None => Ok(default),
-            }
-        };
-        let n_embd = req("embedding_length")?;
-        let n_head = req("attention.head_count")?;
-        let n_layer = req("block_count")?;
-        let n_ff = req("feed_forward_length")?;
-        let n_head_kv = opt("attention.head_count_kv", n_head)?;
-        let head_dim = opt("attention.key_length", n_embd / n_head.max(1))?;
-        let head_dim_v = opt("attention.value_length", head_dim)?;
-        let rope_dim = opt("rope.dimension_count", head_dim)?;
-        let n_ctx_train = opt("context_length", 2048)?;
+        let spec = arch.spec();
+        let k = Keys { g, arch: arch_name };
+        if k.present("expert_count") && k.opt("expert_count", 0)? > 0 {
+            return Err(ModelError::Unsupported(format!(
+                "mixture-of-experts {arch_name} models (expert_count) are not supported yet"
+            )));
+        }
+        let n_embd = k.req("embedding_length", MAX_DIM)?;
+        let n_head = k.req("attention.head_count", MAX_DIM)?;
+        let n_layer = k.req("block_count", MAX_LAYERS)?;
+        let n_ff = k.req("feed_forward_length", MAX_DIM)?;
+        let n_head_kv = k.opt("attention.head_count_kv", n_head)?;
+        let head_dim = k.opt("attention.key_length", n_embd / n_head.max(1))?;
+        let head_dim_v = k.opt("attention.value_length", head_dim)?;
+        let rope_dim = k.opt("rope.dimension_count", head_dim)?;
+        let n_ctx_train = k.opt("context_length", 2048)?;
         let n_vocab = match g.get_array("tokenizer.ggml.tokens") {
             Some(tokens) => tokens.len(),
-            None => match g.get_u64(&key("vocab_size")) {
+            None => match g.get_u64(&k.full("vocab_size")) {
                 Some(v) => bounded("vocab_size", v, 1 << 24)?,
                 None => g
                     .tensor_info("token_embd.weight")
@@ -118,29 +216,49 @@ impl Config {
                     as usize,
             },
         };
-        let rms_eps = g
-            .get_f64(&key("attention.layer_norm_rms_epsilon"))
-            .unwrap_or(1e-5) as f32;
-        let rope_base = g.get_f64(&key("rope.freq_base")).unwrap_or(10000.0) as f32;
-        let rope_freq_scale = match g.get_str(&key("rope.scaling.type")) {
-            None | Some("none") => 1.0,
-            Some("linear") => {
-                let factor = g.get_f64(&key("rope.scaling.factor")).unwrap_or(1.0);
-                if factor > 0.0 {
-                    (1.0 / factor) as f32
-                } else {
-                    1.0
-                }
-            }
-            Some(other) => {
-                return Err(ModelError::Unsupported(format!(
-                    "rope scaling type '{other}' is not supported yet"
-                )))
-            }
+        let rms_eps = k.f32("attention.layer_norm_rms_epsilon")?.unwrap_or(1e-5);
+        let rope_base = k.f32("rope.freq_base")?.unwrap_or(10000.0);
+        let (scaling, attn_factor) = gguf_rope_scaling(&k, n_ctx_train)?;
+        let rope = RopeSpec {
+            style: spec.rope_style,
+            dim: rope_dim,
+            base: rope_base,
+            scaling,
+            freq_factors: None,
+            attn_factor,
         };
-        let rope_style = match arch {
-            Arch::Llama => RopeStyle::Adjacent,
-            Arch::Qwen2 => RopeStyle::NeoX,
+        // Local layers: Gemma 2 keeps the global RoPE unless a local base is given; Gemma 3's
+        // local layers default to base 10000 and are never scaled (llama.cpp's hparams).
+        let rope_swa = match arch {
+            Arch::Gemma3 => RopeSpec {
+                base: k.f32("rope.freq_base_swa")?.unwrap_or(10000.0),
+                scaling: RopeScaling::None,
+                ..rope.clone()
+            },
+            _ => RopeSpec {
+                base: k.f32("rope.freq_base_swa")?.unwrap_or(rope_base),
+                ..rope.clone()
+            },
+        };
+        let window = match arch {
+            Arch::Gemma2 => Some(k.opt("attention.sliding_window", 4096)?),
+            Arch::Gemma3 => Some(k.opt("attention.sliding_window", 0)?).filter(|&w| w > 0),
+            _ => None,
+        };
+        let swa_layers = match window {
+            Some(_) => gguf_swa_layers(&k, spec.swa, n_layer)?,
+            None => vec![false; n_layer],
+        };
+        let cap = |key: &str, default: f32| -> Result<Option<f32>, ModelError> {
+            Ok(Some(k.f32(key)?.unwrap_or(default)).filter(|&c| c != 0.0))
+        };
+        let (attn_softcap, final_softcap) = match arch {
+            Arch::Gemma2 => (
+                cap("attn_logit_softcapping", 50.0)?,
+                cap("final_logit_softcapping", 30.0)?,
+            ),
+            Arch::Gemma3 => (None, cap("final_logit_softcapping", 0.0)?),
+            _ => (None, None),
         };
         let cfg = Config {
             arch,
@@ -154,10 +272,14 @@ impl Config {
             n_ff,
             n_ctx_train,
             rms_eps,
-            rope_base,
-            rope_freq_scale,
-            rope_dim,
-            rope_style,
+            rope,
+            rope_swa,
+            n_ctx_orig: k.opt("rope.scaling.original_context_length", n_ctx_train)?,
+            attn_scale: gemma_attn_scale(arch, n_layer, n_embd, n_head, head_dim),
+            attn_softcap,
+            final_softcap,
+            sliding_window: window.filter(|_| swa_layers.contains(&true)),
+            swa_layers,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -171,22 +293,26 @@ impl Config {
             HfArch::Llama | HfArch::Mistral => Arch::Llama,
             HfArch::Qwen2 => Arch::Qwen2,
         };
-        let rope_freq_scale = match &h.rope_scaling {
-            None => 1.0,
-            Some(r) => match r.rope_type.as_deref() {
-                Some("linear") => r
-                    .factor
-                    .filter(|&f| f > 0.0)
-                    .map_or(1.0, |f| (1.0 / f) as f32),
-                None | Some("default") => 1.0,
+        let head_dim = h.head_size();
+        let mut rope = RopeSpec::plain(RopeStyle::NeoX, head_dim, h.rope_theta as f32);
+        if let Some(r) = &h.rope_scaling {
+            match r.rope_type.as_deref() {
+                None | Some("default") => {}
+                Some("linear") => {
+                    if let Some(factor) = r.factor.filter(|&f| f > 0.0 && f != 1.0) {
+                        rope.scaling = RopeScaling::Linear {
+                            factor: factor as f32,
+                        };
+                    }
+                }
+                Some("llama3") => rope.freq_factors = Some(llama3_factors(r, &rope)?),
                 Some(other) => {
                     return Err(ModelError::Unsupported(format!(
-                        "rope scaling type '{other}' is not supported yet"
+                        "rope scaling type '{other}' is not supported"
                     )))
                 }
-            },
-        };
-        let head_dim = h.head_size();
+            }
+        }
         let cfg = Config {
             arch,
             n_vocab: h.vocab_size,
@@ -199,10 +325,14 @@ impl Config {
             n_ff: h.intermediate_size,
             n_ctx_train: h.max_position_embeddings,
             rms_eps: h.rms_norm_eps as f32,
-            rope_base: h.rope_theta as f32,
-            rope_freq_scale,
-            rope_dim: head_dim,
-            rope_style: RopeStyle::NeoX,
+            rope_swa: rope.clone(),
+            rope,
+            n_ctx_orig: h.max_position_embeddings,
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            attn_softcap: None,
+            final_softcap: None,
+            sliding_window: None,
+            swa_layers: vec![false; h.num_hidden_layers],
         };
         cfg.validate()?;
         Ok(cfg)
@@ -227,14 +357,30 @@ impl Config {
                 self.n_head, self.n_head_kv
             ));
         }
-        if self.rope_dim > self.head_dim || !self.rope_dim.is_multiple_of(2) {
-            return bad(format!(
-                "rope dimension {} must be even and at most the head width {}",
-                self.rope_dim, self.head_dim
-            ));
+        for r in [&self.rope, &self.rope_swa] {
+            if r.dim > self.head_dim || !r.dim.is_multiple_of(2) || r.dim == 0 {
+                return bad(format!(
+                    "rope dimension {} must be even, non-zero and at most the head width {}",
+                    r.dim, self.head_dim
+                ));
+            }
+            if !(r.base.is_finite() && r.base > 0.0) {
+                return bad(format!("rope base {} is not a positive number", r.base));
+            }
         }
         if self.n_vocab == 0 {
             return bad("empty vocabulary".into());
+        }
+        if self.sliding_window == Some(0) {
+            return bad("sliding window of 0".into());
+        }
+        for cap in [self.attn_softcap, self.final_softcap]
+            .into_iter()
+            .flatten()
+        {
+            if !(cap.is_finite() && cap > 0.0) {
+                return bad(format!("soft-cap {cap} is not a positive number"));
+            }
         }
         Ok(())
     }
@@ -248,6 +394,53 @@ impl Config {
     pub fn v_dim(&self) -> usize {
         self.n_head_kv * self.head_dim_v
     }
+}
+
+/// llama.cpp's attention scale for Gemma (gemma_pytorch's `query_pre_attn_scalar`): the 27B
+/// models scale by 1/√(n_embd / n_head), every other model by 1/√head_dim.
+fn gemma_attn_scale(arch: Arch, n_layer: usize, n_embd: usize, n_head: usize, hd: usize) -> f32 {
+    let is_27b = matches!((arch, n_layer), (Arch::Gemma2, 46) | (Arch::Gemma3, 62));
+    if is_27b {
+        1.0 / ((n_embd / n_head) as f32).sqrt()
+    } else {
+        1.0 / (hd as f32).sqrt()
+    }
+}
+
+/// Llama 3.1's frequency factors from `rope_scaling` (`rope_type: llama3`), as llama.cpp's
+/// converter writes them into `rope_freqs.weight`: wavelengths shorter than
+/// `orig / high_freq_factor` keep their frequency, longer than `orig / low_freq_factor` are
+/// divided by `factor`, and the band between is interpolated smoothly.
+fn llama3_factors(
+    r: &crate::format::hf_config::RopeScaling,
+    rope: &RopeSpec,
+) -> Result<Vec<f32>, ModelError> {
+    let factor = r.factor.unwrap_or(8.0);
+    let low = r.low_freq_factor.unwrap_or(1.0);
+    let high = r.high_freq_factor.unwrap_or(4.0);
+    let orig = r.original_max_position_embeddings.unwrap_or(8192) as f64;
+    if !(factor > 0.0 && low > 0.0 && high > low && orig > 0.0) {
+        return Err(ModelError::Metadata(format!(
+            "llama3 rope scaling: factor {factor}, low_freq_factor {low}, high_freq_factor \
+             {high}, original_max_position_embeddings {orig} are not consistent"
+        )));
+    }
+    let (low_wavelen, high_wavelen) = (orig / low, orig / high);
+    Ok((0..rope.dim / 2)
+        .map(|i| {
+            let freq = 1.0 / (rope.base as f64).powf((2 * i) as f64 / rope.dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let f = if wavelen < high_wavelen {
+                1.0
+            } else if wavelen > low_wavelen {
+                factor
+            } else {
+                let smooth = (orig / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            };
+            f as f32
+        })
+        .collect())
 }
 
 fn bounded(key: &str, v: u64, max: u64) -> Result<usize, ModelError> {

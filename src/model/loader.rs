@@ -1,7 +1,7 @@
 //! Opens a model file — GGUF, or a Hugging Face safetensors directory — and binds the model,
 //! its tokenizer and its chat template.
 use super::config::Config;
-use super::llama::Model;
+use super::forward::Model;
 use super::weights::{Binder, Weights};
 use super::ModelError;
 use crate::backend::Cpu;

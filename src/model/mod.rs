@@ -1,13 +1,16 @@
-//! The transformer: hyperparameters (`config`), bound weights (`weights`), the llama-family
-//! forward pass (`llama`), and loading a model from a file (`loader`).
+//! The transformer: what tells architectures apart (`arch`), hyperparameters (`config`), bound
+//! weights (`weights`), the one forward pass (`forward`), and loading a model from a file
+//! (`loader`).
+pub mod arch;
 pub mod config;
-pub mod llama;
+pub mod forward;
 pub mod loader;
 pub mod repack;
 pub mod weights;
 
-pub use config::{Arch, Config, RopeStyle};
-pub use llama::{Logits, Model};
+pub use arch::Arch;
+pub use config::{Config, RopeStyle};
+pub use forward::{Logits, Model};
 pub use loader::LoadedModel;
 
 #[derive(Debug, thiserror::Error)]

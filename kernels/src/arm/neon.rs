@@ -681,6 +681,7 @@ pub static NEON: Kernels = Kernels {
     rms_norm,
     softmax: neon_math::softmax,
     silu_mul: neon_math::silu_mul,
+    gelu_mul: crate::scalar::vecops::gelu_mul,
     add,
     scale,
     gemm_q4_0x16: None,

@@ -56,6 +56,25 @@ pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
+/// GELU with the tanh approximation (Hendrycks & Gimpel 2016), as Gemma's `gelu_pytorch_tanh`:
+/// `0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³)))`.
+#[inline]
+pub fn gelu_tanh(v: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * v * (1.0 + (SQRT_2_OVER_PI * v * (1.0 + 0.044715 * v * v)).tanh())
+}
+
+/// `out[i] = gelu_tanh(gate[i]) · up[i]` (the GeGLU feed-forward). All lengths equal.
+pub fn gelu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    assert!(
+        gate.len() == up.len() && gate.len() == out.len(),
+        "gelu_mul: length mismatch"
+    );
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = gelu_tanh(g) * u;
+    }
+}
+
 /// `a[i] += b[i]`. Lengths equal.
 pub fn add(a: &mut [f32], b: &[f32]) {
     assert_eq!(a.len(), b.len(), "add: length mismatch");
@@ -92,6 +111,27 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-6);
         assert_eq!(x[3], 0.0);
         assert!(x[2] > x[1] && x[1] > x[0]);
+    }
+
+    #[test]
+    fn gelu_tanh_matches_known_values() {
+        // Values of PyTorch's gelu(approximate="tanh").
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (1.0, 0.841_192),
+            (-1.0, -0.158_808),
+            (3.0, 2.996_363),
+            (-3.0, -0.003_637),
+        ] {
+            assert!(
+                (gelu_tanh(x) - want).abs() < 1e-5,
+                "gelu({x}) = {}",
+                gelu_tanh(x)
+            );
+        }
+        let mut out = [0.0; 2];
+        gelu_mul(&[1.0, -1.0], &[2.0, 3.0], &mut out);
+        assert!((out[0] - 1.682_384).abs() < 1e-5 && (out[1] + 0.476_424).abs() < 1e-5);
     }
 
     #[test]

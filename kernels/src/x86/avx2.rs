@@ -727,6 +727,7 @@ pub static AVX2: Kernels = Kernels {
     rms_norm,
     softmax: super::avx2_math::softmax,
     silu_mul: super::avx2_math::silu_mul,
+    gelu_mul: crate::scalar::vecops::gelu_mul,
     add,
     scale,
     gemm_q4_0x16: Some(super::avx2_packed::gemm_q4_0x16),

@@ -387,6 +387,7 @@ pub static AVX512: Kernels = Kernels {
     rms_norm: avx2::AVX2.rms_norm,
     softmax: avx2::AVX2.softmax,
     silu_mul: avx2::AVX2.silu_mul,
+    gelu_mul: crate::scalar::vecops::gelu_mul,
     add: avx2::AVX2.add,
     scale: avx2::AVX2.scale,
     gemm_q4_0x16: Some(super::avx512_x16::gemm_q4_0x16),

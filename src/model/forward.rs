@@ -1,0 +1,264 @@
+//! The one forward pass of every architecture brisk runs: pre-norm blocks of grouped-query
+//! attention with RoPE and a gated feed-forward (Touvron et al. 2023), with what differs between
+//! families taken as data from `Config` and the bound weights: q/k/v biases (Qwen2), per-head
+//! Q/K norms (Qwen3, Gemma 3), post-block norms, √d embedding scale and GeGLU (Gemma),
+//! soft-capped scores and logits (Gemma 2), sliding-window layers with their own RoPE (Gemma),
+//! RoPE frequency factors (Llama 3, Phi-3).
+use super::arch::Activation;
+use super::config::Config;
+use super::weights::{Layer, Weights};
+use crate::attn::flash::PagedSeqCache;
+use crate::attn::paged::{KvError, KvType, KvTypes};
+use crate::attn::{AttnShape, KvStore};
+use crate::backend::Cpu;
+
+/// Which positions' logits the caller wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last token's (generation).
+    Last,
+    /// Every token's (perplexity, golden tests, speculative verification).
+    All,
+}
+
+pub struct Model {
+    pub config: Config,
+    pub weights: Weights,
+    pub backend: Cpu,
+}
+
+impl Model {
+    /// A paged F16 KV cache for one sequence of up to `n_ctx` positions.
+    pub fn new_kv_cache(&self, n_ctx: usize) -> PagedSeqCache {
+        self.new_kv_cache_typed(n_ctx, KvType::F16.into())
+            .expect("an F16 cache takes every validated model shape")
+    }
+
+    /// A paged KV cache storing keys and values as `types` (Q8_0 needs head dims divisible
+    /// by 32: an error otherwise).
+    pub fn new_kv_cache_typed(
+        &self,
+        n_ctx: usize,
+        types: KvTypes,
+    ) -> Result<PagedSeqCache, KvError> {
+        let c = &self.config;
+        PagedSeqCache::new(
+            n_ctx,
+            c.n_layer,
+            c.n_head_kv,
+            c.head_dim,
+            c.head_dim_v,
+            types,
+        )
+    }
+
+    /// Run `tokens` (at positions `kv.len()..`) through the model, appending to the cache.
+    /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`.
+    /// The caller ensures `tokens` is non-empty, fits in the cache and holds valid ids.
+    pub fn forward<C: KvStore>(&self, tokens: &[u32], kv: &mut C, want: Logits) -> Vec<f32> {
+        let c = &self.config;
+        let w = &self.weights;
+        let be = &self.backend;
+        let n = tokens.len();
+        let d = c.n_embd;
+        let start = kv.kv_len();
+        assert!(
+            n > 0 && start + n <= kv.kv_n_ctx(),
+            "forward: batch does not fit the context"
+        );
+
+        let mut x = vec![0.0f32; n * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            w.token_embd
+                .dequantize_row(tok as usize, &mut x[t * d..(t + 1) * d]);
+        }
+        if c.arch.spec().embed_scale {
+            (be.kernels.scale)(&mut x, (d as f32).sqrt());
+        }
+        let mut bufs = Buffers::new(c, n);
+        for (li, l) in w.layers.iter().enumerate() {
+            self.attention_block(li, l, &mut x, kv, start, &mut bufs);
+            self.ffn_block(l, &mut x, &mut bufs);
+        }
+        kv.kv_advance(n).expect("checked against n_ctx above");
+        self.logits(&x, n, want)
+    }
+
+    /// `x += post_norm(Wo · attention(rope(norm(Q)), rope(norm(K)), V))` for one layer.
+    fn attention_block<C: KvStore>(
+        &self,
+        li: usize,
+        l: &Layer,
+        x: &mut [f32],
+        kv: &mut C,
+        start: usize,
+        b: &mut Buffers,
+    ) {
+        let c = &self.config;
+        let be = &self.backend;
+        let kt = be.kernels;
+        let d = c.n_embd;
+        let (qd, kd, vd) = (c.q_dim(), c.kv_dim(), c.v_dim());
+        self.rms_rows(x, d, &l.attn_norm, &mut b.h);
+        be.matmuls(
+            &b.h,
+            b.n,
+            &mut [(&l.wq, &mut b.q), (&l.wk, &mut b.k), (&l.wv, &mut b.v)],
+        );
+        for (buf, bias, dim) in [
+            (&mut b.q, &l.bq, qd),
+            (&mut b.k, &l.bk, kd),
+            (&mut b.v, &l.bv, vd),
+        ] {
+            if let Some(bias) = bias {
+                for row in buf.chunks_exact_mut(dim) {
+                    (kt.add)(row, bias);
+                }
+            }
+        }
+        if let (Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm) {
+            self.rms_rows(&b.q, c.head_dim, qn, &mut b.q_normed);
+            std::mem::swap(&mut b.q, &mut b.q_normed);
+            self.rms_rows(&b.k, c.head_dim, kn, &mut b.k_normed);
+            std::mem::swap(&mut b.k, &mut b.k_normed);
+        }
+        let rope = l.rope.for_ctx(kv.kv_n_ctx());
+        rope.apply(&mut b.q, qd, c.head_dim, start);
+        rope.apply(&mut b.k, kd, c.head_dim, start);
+        for t in 0..b.n {
+            kv.kv_store(
+                li,
+                start + t,
+                &b.k[t * kd..(t + 1) * kd],
+                &b.v[t * vd..(t + 1) * vd],
+            )
+            .expect("positions below n_ctx are always storable");
+        }
+        let shape = AttnShape {
+            scale: c.attn_scale,
+            softcap: c.attn_softcap,
+            window: l.window,
+            ..AttnShape::causal(c.n_head, c.n_head_kv, c.head_dim, c.head_dim_v)
+        };
+        kv.kv_attend(be, li, shape, &b.q, start, &mut b.att)
+            .expect("the batch's keys and values were stored above");
+        be.matmul(&l.wo, &b.att, b.n, &mut b.proj);
+        self.residual(x, &b.proj, l.post_attn_norm.as_deref(), &mut b.h);
+    }
+
+    /// `x += post_norm(W_down · (act(W_gate · norm(x)) ⊙ W_up · norm(x)))` for one layer.
+    fn ffn_block(&self, l: &Layer, x: &mut [f32], b: &mut Buffers) {
+        let c = &self.config;
+        let be = &self.backend;
+        self.rms_rows(x, c.n_embd, &l.ffn_norm, &mut b.h);
+        be.matmuls(
+            &b.h,
+            b.n,
+            &mut [(&l.w_gate, &mut b.gate), (&l.w_up, &mut b.up)],
+        );
+        let act = match c.arch.spec().act {
+            Activation::Silu => be.kernels.silu_mul,
+            Activation::GeluTanh => be.kernels.gelu_mul,
+        };
+        act(&b.gate, &b.up, &mut b.act);
+        be.matmul(&l.w_down, &b.act, b.n, &mut b.proj);
+        self.residual(x, &b.proj, l.post_ffn_norm.as_deref(), &mut b.h);
+    }
+
+    /// RMSNorm of every `width`-wide row of `x` into `out`.
+    fn rms_rows(&self, x: &[f32], width: usize, w: &[f32], out: &mut [f32]) {
+        let rms_norm = self.backend.kernels.rms_norm;
+        for (src, dst) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+            rms_norm(src, w, self.config.rms_eps, dst);
+        }
+    }
+
+    /// `x += y`, with `y` RMS-normed (into `scratch`) first when the block has a post-norm.
+    fn residual(&self, x: &mut [f32], y: &[f32], post_norm: Option<&[f32]>, scratch: &mut [f32]) {
+        let y = match post_norm {
+            Some(norm) => {
+                self.rms_rows(y, self.config.n_embd, norm, scratch);
+                &*scratch
+            }
+            None => y,
+        };
+        (self.backend.kernels.add)(x, y);
+    }
+
+    /// Final norm, output projection and soft-cap for the rows the caller wants.
+    fn logits(&self, x: &[f32], n: usize, want: Logits) -> Vec<f32> {
+        let c = &self.config;
+        let w = &self.weights;
+        let d = c.n_embd;
+        let rows: Vec<usize> = match want {
+            Logits::Last => vec![n - 1],
+            Logits::All => (0..n).collect(),
+        };
+        let mut normed = vec![0.0f32; rows.len() * d];
+        for (i, &t) in rows.iter().enumerate() {
+            (self.backend.kernels.rms_norm)(
+                &x[t * d..(t + 1) * d],
+                &w.output_norm,
+                c.rms_eps,
+                &mut normed[i * d..(i + 1) * d],
+            );
+        }
+        let mut logits = vec![0.0f32; rows.len() * c.n_vocab];
+        self.backend
+            .matmul(&w.output, &normed, rows.len(), &mut logits);
+        if let Some(cap) = c.final_softcap {
+            for v in logits.iter_mut() {
+                *v = cap * (*v / cap).tanh();
+            }
+        }
+        logits
+    }
+}
+
+/// Activations of one forward call, reused by every layer.
+struct Buffers {
+    n: usize,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    /// Q and K after their per-head norms (swapped with `q` / `k`).
+    q_normed: Vec<f32>,
+    k_normed: Vec<f32>,
+    att: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    act: Vec<f32>,
+}
+
+impl Buffers {
+    fn new(c: &Config, n: usize) -> Buffers {
+        let z = |len: usize| vec![0.0f32; n * len];
+        let qk = |len: usize| {
+            if c.arch.spec().qk_norm {
+                z(len)
+            } else {
+                Vec::new()
+            }
+        };
+        Buffers {
+            n,
+            h: z(c.n_embd),
+            q: z(c.q_dim()),
+            k: z(c.kv_dim()),
+            v: z(c.v_dim()),
+            q_normed: qk(c.q_dim()),
+            k_normed: qk(c.kv_dim()),
+            att: z(c.n_head * c.head_dim_v),
+            proj: z(c.n_embd),
+            gate: z(c.n_ff),
+            up: z(c.n_ff),
+            act: z(c.n_ff),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "forward_cache_tests.rs"]
+mod cache_tests;
