@@ -19,7 +19,7 @@ use brisk::generate::sampler::argmax;
 use brisk::generate::Session;
 use brisk::model::{loader, Logits};
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
 struct Golden {
@@ -47,7 +47,7 @@ fn tolerance(lm: &loader::LoadedModel) -> f32 {
     let w = &lm.model.weights;
     let mut mats = vec![&w.output];
     for l in &w.layers {
-        mats.extend([&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]);
+        mats.extend(l.matrices());
     }
     if mats.iter().any(|m| m.ty.is_quantized()) {
         QUANT_TOL
@@ -56,9 +56,10 @@ fn tolerance(lm: &loader::LoadedModel) -> f32 {
     }
 }
 
-fn golden_files(fixtures: &Path) -> Vec<(String, Golden)> {
+/// Golden JSON files of `dir`, sorted by name.
+fn golden_files(dir: &Path) -> Vec<(String, Golden)> {
     let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(fixtures.join("golden"))
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
         .expect("golden dir")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -73,12 +74,40 @@ fn golden_files(fixtures: &Path) -> Vec<(String, Golden)> {
     out
 }
 
+/// Every golden with its model file: `../shared`'s fixtures (skipped when absent), the
+/// architecture fixtures in `tests/fixtures/arch` (`scripts/make_arch_gguf.py`), whose real
+/// models (Gemma 3 270M) live in `$BRISK_MODELS` (`scripts/fetch-gemma3-270m.sh`) and are
+/// skipped when absent.
+fn goldens() -> Vec<(String, Golden, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(fx) = common::fixtures() {
+        for (file, g) in golden_files(&fx.join("golden")) {
+            let model = fx.join("models").join(&g.model);
+            out.push((file, g, model));
+        }
+    }
+    let arch = common::arch_fixtures();
+    for (file, g) in golden_files(&arch) {
+        let model = [arch.clone(), common::models_cache()]
+            .iter()
+            .map(|d| d.join(&g.model))
+            .find(|p| p.is_file());
+        match model {
+            Some(model) => out.push((file, g, model)),
+            None => eprintln!(
+                "SKIP: {file}: model {} is absent (scripts/fetch-gemma3-270m.sh fetches it)",
+                g.model
+            ),
+        }
+    }
+    out
+}
+
 #[test]
 fn teacher_forced_logits_match_llamacpp() {
-    let Some(fx) = common::fixtures() else { return };
     let mut failures = Vec::new();
-    for (file, g) in golden_files(&fx) {
-        let mut lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
+    for (file, g, model) in goldens() {
+        let mut lm = loader::load(&model, 1).expect("load model");
         let tol = tolerance(&lm);
         // Every kernel set this CPU runs must reproduce llama.cpp, not only the fastest.
         for table in brisk_kernels::available() {
@@ -124,9 +153,8 @@ fn teacher_forced_logits_match_llamacpp() {
 
 #[test]
 fn prompt_tokens_match_llamacpp() {
-    let Some(fx) = common::fixtures() else { return };
-    for (file, g) in golden_files(&fx) {
-        let lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
+    for (file, g, model) in goldens() {
+        let lm = loader::load(&model, 1).expect("load model");
         for case in &g.cases {
             let ids = lm.tokenizer.encode(&case.prompt, true, true);
             assert_eq!(ids, case.tokens, "{file}: prompt {:?}", case.prompt);
@@ -139,10 +167,9 @@ fn prompt_tokens_match_llamacpp() {
 /// top-1 margin is within the tolerance; from there on the two may legitimately diverge.
 #[test]
 fn greedy_continuation_matches_llamacpp() {
-    let Some(fx) = common::fixtures() else { return };
     let mut failures = Vec::new();
-    for (file, g) in golden_files(&fx) {
-        let lm = loader::load(&fx.join("models").join(&g.model), 1).expect("load model");
+    for (file, g, model) in goldens() {
+        let lm = loader::load(&model, 1).expect("load model");
         let tol = tolerance(&lm);
         for case in &g.cases {
             let mut s = Session::new(&lm.model, g.n_ctx);

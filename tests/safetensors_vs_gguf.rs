@@ -170,7 +170,11 @@ fn safetensors_checkpoint_matches_its_gguf() {
         ));
     }
     for (name, shape, values) in &hf {
-        let gname = brisk::format::hf_names::gguf_tensor_name(name).expect("mapped name");
+        let gname = brisk::format::hf_names::gguf_tensor_name(
+            name,
+            brisk::format::hf_config::HfArch::Llama,
+        )
+        .expect("mapped name");
         let dims: Vec<u64> = shape.iter().rev().copied().collect();
         let values = if name.contains("q_proj") {
             permute_rows(values, N_HEAD, D)

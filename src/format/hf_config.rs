@@ -1,6 +1,6 @@
-//! Hugging Face `config.json` for the Llama family (LlamaForCausalLM, MistralForCausalLM,
-//! Qwen2ForCausalLM): hyperparameters parsed with serde, defaults applied as transformers applies
-//! them, and checked for consistency.
+//! Hugging Face `config.json` of the architectures brisk runs (Llama, Mistral, Mixtral, Qwen2,
+//! Qwen3, Qwen3-MoE, Gemma 2, Gemma 3, Phi-3): hyperparameters parsed with serde, defaults
+//! applied as transformers applies them, and checked for consistency.
 use super::error::{FormatError, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -10,13 +10,25 @@ use std::path::Path;
 pub enum HfArch {
     Llama,
     Mistral,
+    Mixtral,
     Qwen2,
+    Qwen3,
+    Qwen3Moe,
+    Gemma2,
+    Gemma3,
+    Phi3,
 }
 
 const ARCHES: &[(HfArch, &str, &str)] = &[
     (HfArch::Llama, "LlamaForCausalLM", "llama"),
     (HfArch::Mistral, "MistralForCausalLM", "mistral"),
+    (HfArch::Mixtral, "MixtralForCausalLM", "mixtral"),
     (HfArch::Qwen2, "Qwen2ForCausalLM", "qwen2"),
+    (HfArch::Qwen3, "Qwen3ForCausalLM", "qwen3"),
+    (HfArch::Qwen3Moe, "Qwen3MoeForCausalLM", "qwen3_moe"),
+    (HfArch::Gemma2, "Gemma2ForCausalLM", "gemma2"),
+    (HfArch::Gemma3, "Gemma3ForCausalLM", "gemma3_text"),
+    (HfArch::Phi3, "Phi3ForCausalLM", "phi3"),
 ];
 
 impl HfArch {
@@ -33,9 +45,19 @@ impl HfArch {
     /// The GGUF `general.architecture` llama.cpp's converter writes for it (Mistral is `llama`).
     pub fn gguf_arch(self) -> &'static str {
         match self {
-            HfArch::Llama | HfArch::Mistral => "llama",
+            HfArch::Llama | HfArch::Mistral | HfArch::Mixtral => "llama",
             HfArch::Qwen2 => "qwen2",
+            HfArch::Qwen3 => "qwen3",
+            HfArch::Qwen3Moe => "qwen3moe",
+            HfArch::Gemma2 => "gemma2",
+            HfArch::Gemma3 => "gemma3",
+            HfArch::Phi3 => "phi3",
         }
+    }
+
+    /// Gemma's RMSNorm multiplies by `1 + w`; llama.cpp's converter stores `w + 1`.
+    pub fn norm_plus_one(self) -> bool {
+        matches!(self, HfArch::Gemma2 | HfArch::Gemma3)
     }
 }
 
@@ -104,8 +126,24 @@ pub struct HfConfig {
     /// `torch_dtype` (newer transformers write `dtype`): `bfloat16`, `float16`, `float32`.
     pub torch_dtype: Option<String>,
     /// Sliding-window attention span, when the model uses one (Mistral v0.1; Qwen2 only with
-    /// `use_sliding_window: true`).
+    /// `use_sliding_window: true`; Gemma 2/3).
     pub sliding_window: Option<usize>,
+    /// Gemma: the attention scale is `query_pre_attn_scalar^−½`.
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 3: local layers' RoPE base.
+    pub rope_local_base_freq: Option<f64>,
+    /// Gemma 3: of every N layers the last is global (`sliding_window_pattern`).
+    pub sliding_window_pattern: Option<usize>,
+    /// Per layer: `sliding_attention` or `full_attention` (newer transformers).
+    pub layer_types: Option<Vec<String>>,
+    pub attn_logit_softcapping: Option<f64>,
+    pub final_logit_softcapping: Option<f64>,
+    /// Mixture of experts: experts, experts per token, expert width (Qwen3-MoE).
+    pub num_experts: Option<usize>,
+    pub num_experts_per_tok: Option<usize>,
+    pub moe_intermediate_size: Option<usize>,
+    /// Phi-3 longrope: the training context the factors extend.
+    pub original_max_position_embeddings: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +182,17 @@ struct RawConfig {
     dtype: Option<String>,
     sliding_window: Option<usize>,
     use_sliding_window: Option<bool>,
+    query_pre_attn_scalar: Option<f64>,
+    rope_local_base_freq: Option<f64>,
+    sliding_window_pattern: Option<usize>,
+    layer_types: Option<Vec<String>>,
+    attn_logit_softcapping: Option<f64>,
+    final_logit_softcapping: Option<f64>,
+    num_experts: Option<usize>,
+    num_local_experts: Option<usize>,
+    num_experts_per_tok: Option<usize>,
+    moe_intermediate_size: Option<usize>,
+    original_max_position_embeddings: Option<usize>,
 }
 
 fn required(v: Option<usize>, key: &str) -> std::result::Result<usize, String> {
@@ -188,7 +237,8 @@ impl HfConfig {
             .ok_or_else(|| {
                 format!(
                     "unsupported architecture {architectures:?} (model_type '{model_type}'); \
-                     brisk reads LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM"
+                     brisk reads {}",
+                    ARCHES.iter().map(|a| a.1).collect::<Vec<_>>().join(", ")
                 )
             })?;
         let hidden_size = required(raw.hidden_size, "hidden_size")?;
@@ -236,7 +286,8 @@ impl HfConfig {
             ));
         }
         let sliding_window = match (arch, raw.use_sliding_window) {
-            (_, Some(false)) | (HfArch::Qwen2, None) | (HfArch::Llama, _) => None,
+            (_, Some(false)) | (HfArch::Qwen2 | HfArch::Qwen3 | HfArch::Qwen3Moe, None) => None,
+            (HfArch::Llama, _) => None,
             _ => raw.sliding_window.filter(|&w| w > 0),
         };
         Ok(HfConfig {
@@ -262,6 +313,16 @@ impl HfConfig {
             eos_token_id: raw.eos_token_id,
             torch_dtype: raw.torch_dtype.or(raw.dtype),
             sliding_window,
+            query_pre_attn_scalar: raw.query_pre_attn_scalar,
+            rope_local_base_freq: raw.rope_local_base_freq,
+            sliding_window_pattern: raw.sliding_window_pattern,
+            layer_types: raw.layer_types,
+            attn_logit_softcapping: raw.attn_logit_softcapping,
+            final_logit_softcapping: raw.final_logit_softcapping,
+            num_experts: raw.num_experts.or(raw.num_local_experts),
+            num_experts_per_tok: raw.num_experts_per_tok,
+            moe_intermediate_size: raw.moe_intermediate_size,
+            original_max_position_embeddings: raw.original_max_position_embeddings,
         })
     }
 

@@ -443,7 +443,7 @@ impl SafetensorsModel {
         let mut seen = HashMap::new();
         for f in &files {
             for t in f.tensors() {
-                let Some(gguf) = gguf_tensor_name(&t.name) else {
+                let Some(gguf) = gguf_tensor_name(&t.name, config.arch) else {
                     skipped.push(t.name.clone());
                     continue;
                 };

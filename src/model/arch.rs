@@ -13,6 +13,8 @@ pub enum Arch {
     Qwen2,
     /// Qwen3: per-head RMSNorm of Q and K before RoPE.
     Qwen3,
+    /// Qwen3-MoE: Qwen3 with a mixture-of-experts feed-forward.
+    Qwen3Moe,
     /// Gemma 2: GeGLU, √d embedding scale, post-attention/post-FFN norms, soft-capped attention
     /// and logits, alternating sliding-window layers.
     Gemma2,
@@ -60,6 +62,8 @@ pub struct ArchSpec {
     /// Attention scores are soft-capped (`attn_logit_softcapping`).
     pub attn_softcap: bool,
     pub swa: SwaLayers,
+    /// Always a mixture of experts (`llama` may be one too when it has `expert_count`).
+    pub moe: bool,
 }
 
 const fn spec(arch: Arch, name: &'static str, rope_style: RopeStyle) -> ArchSpec {
@@ -73,6 +77,7 @@ const fn spec(arch: Arch, name: &'static str, rope_style: RopeStyle) -> ArchSpec
         qk_norm: false,
         attn_softcap: false,
         swa: SwaLayers::None,
+        moe: false,
     }
 }
 
@@ -90,6 +95,11 @@ pub const ARCHES: &[ArchSpec] = &[
     ArchSpec {
         qk_norm: true,
         ..spec(Arch::Qwen3, "qwen3", RopeStyle::NeoX)
+    },
+    ArchSpec {
+        qk_norm: true,
+        moe: true,
+        ..spec(Arch::Qwen3Moe, "qwen3moe", RopeStyle::NeoX)
     },
     ArchSpec {
         attn_softcap: true,

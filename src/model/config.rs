@@ -30,6 +30,8 @@ pub struct Config {
     pub rope_swa: RopeSpec,
     /// Longrope (Phi-3): contexts above this use `rope_factors_long`, others the short ones.
     pub n_ctx_orig: usize,
+    /// Longrope `(short, long)` factors from `config.json` (GGUF files carry them as tensors).
+    pub longrope: Option<(Vec<f32>, Vec<f32>)>,
     /// Multiplies Q before attention (1/√head_dim for most models).
     pub attn_scale: f32,
     /// `cap · tanh(s / cap)` on attention scores (Gemma 2).
@@ -40,6 +42,21 @@ pub struct Config {
     pub sliding_window: Option<usize>,
     /// Per layer: whether it is a sliding-window (local) layer.
     pub swa_layers: Vec<bool>,
+    /// Mixture-of-experts feed-forward (every layer), when the model has experts.
+    pub moe: Option<MoeConfig>,
+    /// Norm weights are stored as `w` for a scale of `1 + w` (Gemma checkpoints; llama.cpp's
+    /// converter adds the 1, so GGUF files never need this).
+    pub norm_plus_one: bool,
+}
+
+/// Expert counts of a mixture-of-experts model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoeConfig {
+    pub n_expert: usize,
+    /// Experts routed per token.
+    pub n_used: usize,
+    /// Feed-forward width of one expert.
+    pub n_ff_exp: usize,
 }
 
 /// Sanity limits: anything above these in a header is corrupt, not a model.
@@ -80,9 +97,6 @@ impl Keys<'_> {
     }
     fn str(&self, k: &str) -> Option<&str> {
         self.g.get_str(&self.full(k))
-    }
-    fn present(&self, k: &str) -> bool {
-        self.g.get(&self.full(k)).is_some()
     }
 }
 
@@ -191,15 +205,43 @@ impl Config {
         })?;
         let spec = arch.spec();
         let k = Keys { g, arch: arch_name };
-        if k.present("expert_count") && k.opt("expert_count", 0)? > 0 {
-            return Err(ModelError::Unsupported(format!(
-                "mixture-of-experts {arch_name} models (expert_count) are not supported yet"
-            )));
-        }
         let n_embd = k.req("embedding_length", MAX_DIM)?;
         let n_head = k.req("attention.head_count", MAX_DIM)?;
         let n_layer = k.req("block_count", MAX_LAYERS)?;
-        let n_ff = k.req("feed_forward_length", MAX_DIM)?;
+        let moe = match k.opt("expert_count", 0)? {
+            0 if spec.moe => {
+                return Err(ModelError::Metadata(format!(
+                    "{arch_name} needs {arch_name}.expert_count"
+                )))
+            }
+            0 => None,
+            n_expert => {
+                if !spec.moe && arch != Arch::Llama {
+                    return Err(ModelError::Unsupported(format!(
+                        "mixture-of-experts {arch_name} models are not supported"
+                    )));
+                }
+                let n_used = k.req("expert_used_count", MAX_DIM)?;
+                if n_used == 0 || n_used > n_expert {
+                    return Err(ModelError::Metadata(format!(
+                        "expert_used_count {n_used} must be 1..={n_expert}"
+                    )));
+                }
+                let n_ff_exp = match spec.moe {
+                    true => k.req("expert_feed_forward_length", MAX_DIM)?,
+                    false => k.req("feed_forward_length", MAX_DIM)?,
+                };
+                Some(MoeConfig {
+                    n_expert,
+                    n_used,
+                    n_ff_exp,
+                })
+            }
+        };
+        let n_ff = match moe {
+            Some(m) => k.opt("feed_forward_length", m.n_ff_exp)?,
+            None => k.req("feed_forward_length", MAX_DIM)?,
+        };
         let n_head_kv = k.opt("attention.head_count_kv", n_head)?;
         let head_dim = k.opt("attention.key_length", n_embd / n_head.max(1))?;
         let head_dim_v = k.opt("attention.value_length", head_dim)?;
@@ -280,6 +322,9 @@ impl Config {
             final_softcap,
             sliding_window: window.filter(|_| swa_layers.contains(&true)),
             swa_layers,
+            moe,
+            longrope: None,
+            norm_plus_one: false,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -287,14 +332,22 @@ impl Config {
 
     /// Hyperparameters of a Hugging Face checkpoint. Its Q/K rows are not permuted the way
     /// llama.cpp's converter permutes `llama` GGUF files, so every family rotates half-split
-    /// (NeoX) pairs here.
+    /// (NeoX) pairs here. Gemma's norms are stored as `w` for `1 + w` (`norm_plus_one`).
     pub fn from_hf(h: &HfConfig) -> Result<Config, ModelError> {
         let arch = match h.arch {
-            HfArch::Llama | HfArch::Mistral => Arch::Llama,
+            HfArch::Llama | HfArch::Mistral | HfArch::Mixtral => Arch::Llama,
             HfArch::Qwen2 => Arch::Qwen2,
+            HfArch::Qwen3 => Arch::Qwen3,
+            HfArch::Qwen3Moe => Arch::Qwen3Moe,
+            HfArch::Gemma2 => Arch::Gemma2,
+            HfArch::Gemma3 => Arch::Gemma3,
+            HfArch::Phi3 => Arch::Phi3,
         };
         let head_dim = h.head_size();
+        let n_layer = h.num_hidden_layers;
         let mut rope = RopeSpec::plain(RopeStyle::NeoX, head_dim, h.rope_theta as f32);
+        let mut longrope = None;
+        let mut n_ctx_orig = h.max_position_embeddings;
         if let Some(r) = &h.rope_scaling {
             match r.rope_type.as_deref() {
                 None | Some("default") => {}
@@ -306,6 +359,38 @@ impl Config {
                     }
                 }
                 Some("llama3") => rope.freq_factors = Some(llama3_factors(r, &rope)?),
+                Some("longrope") => {
+                    let orig = h
+                        .original_max_position_embeddings
+                        .or(r.original_max_position_embeddings.map(|v| v as usize))
+                        .ok_or_else(|| {
+                            ModelError::Metadata(
+                                "longrope needs original_max_position_embeddings".into(),
+                            )
+                        })?;
+                    let factors = |key: &str| -> Result<Vec<f32>, ModelError> {
+                        let list = r.raw.get(key).and_then(|v| v.as_array());
+                        let f: Option<Vec<f32>> = list.map(|l| {
+                            l.iter()
+                                .filter_map(|x| x.as_f64().map(|x| x as f32))
+                                .collect()
+                        });
+                        match f {
+                            Some(f) if f.len() == head_dim / 2 => Ok(f),
+                            _ => Err(ModelError::Metadata(format!(
+                                "longrope {key} must list {} numbers",
+                                head_dim / 2
+                            ))),
+                        }
+                    };
+                    longrope = Some((factors("short_factor")?, factors("long_factor")?));
+                    // Phi-3's attention factor, as llama.cpp's converter computes it.
+                    let scale = h.max_position_embeddings as f64 / orig as f64;
+                    if scale > 1.0 {
+                        rope.attn_factor = (1.0 + scale.ln() / (orig as f64).ln()).sqrt() as f32;
+                    }
+                    n_ctx_orig = orig;
+                }
                 Some(other) => {
                     return Err(ModelError::Unsupported(format!(
                         "rope scaling type '{other}' is not supported"
@@ -313,11 +398,62 @@ impl Config {
                 }
             }
         }
+        let gemma = matches!(arch, Arch::Gemma2 | Arch::Gemma3);
+        let swa_layers: Vec<bool> = match (arch, &h.layer_types) {
+            (Arch::Gemma2 | Arch::Gemma3, Some(types)) if types.len() == n_layer => {
+                types.iter().map(|t| t == "sliding_attention").collect()
+            }
+            (Arch::Gemma2, _) => (0..n_layer).map(|il| il % 2 == 0).collect(),
+            (Arch::Gemma3, _) => {
+                let p = h.sliding_window_pattern.unwrap_or(6).max(1);
+                (0..n_layer).map(|il| (il + 1) % p != 0).collect()
+            }
+            _ => vec![false; n_layer],
+        };
+        let window = match arch {
+            Arch::Gemma2 => Some(h.sliding_window.unwrap_or(4096)),
+            Arch::Gemma3 => h.sliding_window,
+            _ => None,
+        };
+        let rope_swa = match arch {
+            Arch::Gemma3 => RopeSpec {
+                base: h.rope_local_base_freq.unwrap_or(10000.0) as f32,
+                scaling: RopeScaling::None,
+                ..rope.clone()
+            },
+            _ => rope.clone(),
+        };
+        let cap = |v: Option<f64>| v.filter(|&c| c != 0.0).map(|c| c as f32);
+        let (attn_softcap, final_softcap) = match arch {
+            Arch::Gemma2 => (
+                cap(h.attn_logit_softcapping.or(Some(50.0))),
+                cap(h.final_logit_softcapping.or(Some(30.0))),
+            ),
+            Arch::Gemma3 => (None, cap(h.final_logit_softcapping)),
+            _ => (None, None),
+        };
+        let attn_scale = match h.query_pre_attn_scalar.filter(|_| gemma) {
+            Some(q) if q > 0.0 => 1.0 / (q as f32).sqrt(),
+            _ => 1.0 / (head_dim as f32).sqrt(),
+        };
+        let moe = match (h.num_experts, h.num_experts_per_tok) {
+            (Some(n_expert), Some(n_used)) if n_expert > 0 => Some(MoeConfig {
+                n_expert,
+                n_used,
+                n_ff_exp: h.moe_intermediate_size.unwrap_or(h.intermediate_size),
+            }),
+            _ if arch.spec().moe => {
+                return Err(ModelError::Metadata(
+                    "a mixture-of-experts config needs num_experts and num_experts_per_tok".into(),
+                ))
+            }
+            _ => None,
+        };
         let cfg = Config {
             arch,
             n_vocab: h.vocab_size,
             n_embd: h.hidden_size,
-            n_layer: h.num_hidden_layers,
+            n_layer,
             n_head: h.num_attention_heads,
             n_head_kv: h.num_key_value_heads,
             head_dim,
@@ -325,14 +461,17 @@ impl Config {
             n_ff: h.intermediate_size,
             n_ctx_train: h.max_position_embeddings,
             rms_eps: h.rms_norm_eps as f32,
-            rope_swa: rope.clone(),
+            rope_swa,
             rope,
-            n_ctx_orig: h.max_position_embeddings,
-            attn_scale: 1.0 / (head_dim as f32).sqrt(),
-            attn_softcap: None,
-            final_softcap: None,
-            sliding_window: None,
-            swa_layers: vec![false; h.num_hidden_layers],
+            longrope,
+            n_ctx_orig,
+            attn_scale,
+            attn_softcap,
+            final_softcap,
+            sliding_window: window.filter(|_| swa_layers.contains(&true)),
+            swa_layers,
+            moe,
+            norm_plus_one: h.arch.norm_plus_one(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -370,6 +509,14 @@ impl Config {
         }
         if self.n_vocab == 0 {
             return bad("empty vocabulary".into());
+        }
+        if self.swa_layers.len() != self.n_layer {
+            return bad("sliding-window layer list does not match the layer count".into());
+        }
+        if let Some(m) = self.moe {
+            if m.n_expert == 0 || m.n_used == 0 || m.n_used > m.n_expert || m.n_ff_exp == 0 {
+                return bad(format!("bad expert counts {m:?}"));
+            }
         }
         if self.sliding_window == Some(0) {
             return bad("sliding window of 0".into());

@@ -3,13 +3,15 @@
 //! families taken as data from `Config` and the bound weights: q/k/v biases (Qwen2), per-head
 //! Q/K norms (Qwen3, Gemma 3), post-block norms, √d embedding scale and GeGLU (Gemma),
 //! soft-capped scores and logits (Gemma 2), sliding-window layers with their own RoPE (Gemma),
-//! RoPE frequency factors (Llama 3, Phi-3).
+//! RoPE frequency factors (Llama 3, Phi-3), and mixture-of-experts feed-forwards (Mixtral,
+//! Qwen3-MoE).
 use super::arch::Activation;
 use super::config::Config;
-use super::weights::{Layer, Weights};
+use super::weights::{Ffn, Layer, Mlp, Moe, Weights};
 use crate::attn::flash::PagedSeqCache;
 use crate::attn::paged::{KvError, KvType, KvTypes};
 use crate::attn::{AttnShape, KvStore};
+use crate::backend::ops::softmax;
 use crate::backend::Cpu;
 
 /// Which positions' logits the caller wants.
@@ -146,23 +148,73 @@ impl Model {
         self.residual(x, &b.proj, l.post_attn_norm.as_deref(), &mut b.h);
     }
 
-    /// `x += post_norm(W_down · (act(W_gate · norm(x)) ⊙ W_up · norm(x)))` for one layer.
+    /// `x += post_norm(FFN(norm(x)))` for one layer: one gated MLP, or the routed experts'.
     fn ffn_block(&self, l: &Layer, x: &mut [f32], b: &mut Buffers) {
-        let c = &self.config;
+        self.rms_rows(x, self.config.n_embd, &l.ffn_norm, &mut b.h);
+        match &l.ffn {
+            Ffn::Dense(m) => self.mlp(m, &b.h, b.n, &mut b.mlp, &mut b.proj),
+            Ffn::Moe(moe) => self.moe(moe, &b.h, b.n, &mut b.mlp, &mut b.proj),
+        }
+        self.residual(x, &b.proj, l.post_ffn_norm.as_deref(), &mut b.h);
+    }
+
+    /// `out = W_down · (act(W_gate · x) ⊙ W_up · x)` for `n` token rows.
+    fn mlp(&self, m: &Mlp, x: &[f32], n: usize, s: &mut MlpScratch, out: &mut [f32]) {
         let be = &self.backend;
-        self.rms_rows(x, c.n_embd, &l.ffn_norm, &mut b.h);
-        be.matmuls(
-            &b.h,
-            b.n,
-            &mut [(&l.w_gate, &mut b.gate), (&l.w_up, &mut b.up)],
-        );
-        let act = match c.arch.spec().act {
+        let f = m.gate.rows;
+        for buf in [&mut s.gate, &mut s.up, &mut s.act] {
+            buf.resize(n * f, 0.0);
+        }
+        be.matmuls(x, n, &mut [(&m.gate, &mut s.gate), (&m.up, &mut s.up)]);
+        let act = match self.config.arch.spec().act {
             Activation::Silu => be.kernels.silu_mul,
             Activation::GeluTanh => be.kernels.gelu_mul,
         };
-        act(&b.gate, &b.up, &mut b.act);
-        be.matmul(&l.w_down, &b.act, b.n, &mut b.proj);
-        self.residual(x, &b.proj, l.post_ffn_norm.as_deref(), &mut b.h);
+        act(&s.gate, &s.up, &mut s.act);
+        be.matmul(&m.down, &s.act, n, out);
+    }
+
+    /// Mixture of experts: each token's router probabilities (softmax over all experts), its
+    /// top `n_used` renormalised to sum 1 (clamped as llama.cpp clamps, at f16's smallest
+    /// normal); then each expert runs once over the tokens routed to it, so a decode step reads
+    /// only the routed experts' weights, and a prompt reads each chosen expert once.
+    fn moe(&self, moe: &Moe, x: &[f32], n: usize, s: &mut MlpScratch, out: &mut [f32]) {
+        let d = self.config.n_embd;
+        let ne = moe.experts.len();
+        let mut probs = vec![0.0f32; n * ne];
+        self.backend.matmul(&moe.router, x, n, &mut probs);
+        let mut routed: Vec<Vec<(usize, f32)>> = vec![Vec::new(); ne];
+        let mut order: Vec<usize> = Vec::with_capacity(ne);
+        for (t, row) in probs.chunks_exact_mut(ne).enumerate() {
+            softmax(row);
+            order.clear();
+            order.extend(0..ne);
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            let top = &order[..moe.n_used];
+            let sum: f32 = top.iter().map(|&e| row[e]).sum::<f32>().max(6.103_515_6e-5);
+            for &e in top {
+                routed[e].push((t, row[e] / sum));
+            }
+        }
+        out.fill(0.0);
+        let mut xe = Vec::new();
+        let mut ye = Vec::new();
+        for (expert, tokens) in moe.experts.iter().zip(&routed) {
+            if tokens.is_empty() {
+                continue;
+            }
+            xe.clear();
+            for &(t, _) in tokens {
+                xe.extend_from_slice(&x[t * d..(t + 1) * d]);
+            }
+            ye.resize(tokens.len() * d, 0.0);
+            self.mlp(expert, &xe, tokens.len(), s, &mut ye);
+            for (&(t, w), y) in tokens.iter().zip(ye.chunks_exact(d)) {
+                for (o, &v) in out[t * d..(t + 1) * d].iter_mut().zip(y) {
+                    *o += w * v;
+                }
+            }
+        }
     }
 
     /// RMSNorm of every `width`-wide row of `x` into `out`.
@@ -227,6 +279,12 @@ struct Buffers {
     k_normed: Vec<f32>,
     att: Vec<f32>,
     proj: Vec<f32>,
+    mlp: MlpScratch,
+}
+
+/// Gate, up and activation rows of one MLP call (grown to the largest call).
+#[derive(Default)]
+struct MlpScratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     act: Vec<f32>,
@@ -252,9 +310,7 @@ impl Buffers {
             k_normed: qk(c.kv_dim()),
             att: z(c.n_head * c.head_dim_v),
             proj: z(c.n_embd),
-            gate: z(c.n_ff),
-            up: z(c.n_ff),
-            act: z(c.n_ff),
+            mlp: MlpScratch::default(),
         }
     }
 }

@@ -44,6 +44,19 @@ pub fn load(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
 
 fn load_safetensors(path: &Path, threads: usize) -> Result<LoadedModel, ModelError> {
     let st = SafetensorsModel::open(path)?;
+    // Only RoPE's cached inverse frequencies (recomputed from the config) may go unused.
+    if let Some(name) = st
+        .skipped
+        .iter()
+        .find(|n| !n.ends_with("rotary_emb.inv_freq"))
+    {
+        return Err(ModelError::Unsupported(format!(
+            "tensor '{name}' of {} is not used by brisk's {} model; running without it would \
+             give wrong output",
+            st.dir.display(),
+            st.config.arch.class_name()
+        )));
+    }
     let config = Config::from_hf(&st.config)?;
     let tokenizer_json = st.dir.join("tokenizer.json");
     if !tokenizer_json.is_file() {

@@ -26,17 +26,7 @@ fn layout_for(t: &QTensor, kernels: &Kernels) -> Option<Layout> {
 pub fn repack(weights: &mut Weights, kernels: &Kernels, threads: usize) -> RepackStats {
     let mut all: Vec<&mut QTensor> = Vec::new();
     for l in &mut weights.layers {
-        for m in [
-            &mut l.wq,
-            &mut l.wk,
-            &mut l.wv,
-            &mut l.wo,
-            &mut l.w_gate,
-            &mut l.w_up,
-            &mut l.w_down,
-        ] {
-            all.push(m);
-        }
+        all.extend(l.matrices_mut());
     }
     all.push(&mut weights.output);
     let targets: Vec<(Layout, &mut QTensor)> = all

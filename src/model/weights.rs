@@ -73,15 +73,83 @@ pub struct Layer {
     /// RMSNorm of the attention output before the residual add (gemma2/3).
     pub post_attn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>, // [d]
-    pub w_gate: QTensor,    // f × d
-    pub w_up: QTensor,      // f × d
-    pub w_down: QTensor,    // d × f
+    pub ffn: Ffn,
     /// RMSNorm of the feed-forward output before the residual add (gemma2/3).
     pub post_ffn_norm: Option<Vec<f32>>,
     /// This layer's RoPE (local layers may differ from global ones).
     pub rope: Arc<LayerRope>,
     /// Sliding-window span for local layers.
     pub window: Option<usize>,
+}
+
+/// A gated feed-forward: `down · (act(gate · x) ⊙ up · x)`.
+pub struct Mlp {
+    pub gate: QTensor, // f × d
+    pub up: QTensor,   // f × d
+    pub down: QTensor, // d × f
+}
+
+/// Mixture of experts (Mixtral, Qwen3-MoE): a router picks `n_used` of the experts per token
+/// (softmax over all, top-k, weights renormalised to sum 1, as llama.cpp's `build_moe_ffn`).
+pub struct Moe {
+    /// `n_expert × d`: the router logits.
+    pub router: QTensor,
+    pub experts: Vec<Mlp>,
+    pub n_used: usize,
+}
+
+/// A layer's feed-forward block.
+pub enum Ffn {
+    Dense(Mlp),
+    Moe(Moe),
+}
+
+impl Layer {
+    /// Every weight matrix of the layer (attention, then feed-forward; experts in order).
+    pub fn matrices(&self) -> Vec<&QTensor> {
+        let mut out = vec![&self.wq, &self.wk, &self.wv, &self.wo];
+        match &self.ffn {
+            Ffn::Dense(m) => out.extend([&m.gate, &m.up, &m.down]),
+            Ffn::Moe(moe) => {
+                out.push(&moe.router);
+                for m in &moe.experts {
+                    out.extend([&m.gate, &m.up, &m.down]);
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Layer::matrices`], mutable (repacking).
+    pub fn matrices_mut(&mut self) -> Vec<&mut QTensor> {
+        let mut out = vec![&mut self.wq, &mut self.wk, &mut self.wv, &mut self.wo];
+        match &mut self.ffn {
+            Ffn::Dense(m) => out.extend([&mut m.gate, &mut m.up, &mut m.down]),
+            Ffn::Moe(moe) => {
+                out.push(&mut moe.router);
+                for m in &mut moe.experts {
+                    out.extend([&mut m.gate, &mut m.up, &mut m.down]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Weight bytes one token reads in this layer: the routed experts' share of the experts.
+    fn bytes_per_token(&self) -> usize {
+        let attn: usize = [&self.wq, &self.wk, &self.wv, &self.wo]
+            .iter()
+            .map(|m| m.bytes.len())
+            .sum();
+        let mlp = |m: &Mlp| m.gate.bytes.len() + m.up.bytes.len() + m.down.bytes.len();
+        attn + match &self.ffn {
+            Ffn::Dense(m) => mlp(m),
+            Ffn::Moe(moe) => {
+                let all: usize = moe.experts.iter().map(mlp).sum();
+                moe.router.bytes.len() + all * moe.n_used / moe.experts.len()
+            }
+        }
+    }
 }
 
 pub struct Weights {
@@ -145,6 +213,48 @@ impl Binder {
         })
     }
 
+    /// A 3-D stack of `n` matrices of `rows` × `cols` (ggml dims `[cols, rows, n]`), each
+    /// expert a zero-copy part of the stack.
+    pub fn experts(
+        &self,
+        name: &str,
+        n: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<QTensor>, ModelError> {
+        if !self.has(name) {
+            // A Hugging Face checkpoint: one tensor per expert (`….ffn_gate_exps.E.weight`).
+            let base = name.strip_suffix(".weight").unwrap_or(name);
+            return (0..n)
+                .map(|e| self.matrix(&format!("{base}.{e}.weight"), rows, cols))
+                .collect();
+        }
+        let t = self.get(name)?;
+        if t.dims.len() != 3 || t.dims[..] != [cols as u64, rows as u64, n as u64] {
+            return Err(ModelError::Shape(format!(
+                "tensor '{name}' has dims {:?}, expected [{cols}, {rows}, {n}]",
+                t.dims
+            )));
+        }
+        if matches!(t.ty, QuantType::Q8_1 | QuantType::Q8_K) {
+            return Err(ModelError::Unsupported(format!(
+                "tensor '{name}' has type {}, which is not a weight type",
+                t.ty.name()
+            )));
+        }
+        let stack = QTensor {
+            name: name.to_string(),
+            ty: t.ty,
+            rows: rows * n,
+            cols,
+            bytes: t.bytes.clone(),
+            packed: None,
+        };
+        Ok((0..n)
+            .map(|e| stack.rows_part(&format!("{name}[{e}]"), e * rows, rows))
+            .collect())
+    }
+
     /// A vector of `len` elements decoded to f32.
     pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
         let t = self.get(name)?;
@@ -172,16 +282,26 @@ impl Binder {
         }
     }
 
-    /// A vector that the architecture requires (`want`) or that must be absent (an unexpected
-    /// norm would otherwise change nothing and go unnoticed).
-    fn vector_if(
+    /// A norm's weights; `plus_one` adds the 1 of Gemma's `1 + w` (HF checkpoints).
+    fn norm(&self, name: &str, len: usize, plus_one: bool) -> Result<Vec<f32>, ModelError> {
+        let mut w = self.vector(name, len)?;
+        if plus_one {
+            w.iter_mut().for_each(|x| *x += 1.0);
+        }
+        Ok(w)
+    }
+
+    /// A norm that the architecture requires (`want`) or that must be absent (an unexpected
+    /// norm is then reported as an unbound tensor, never silently ignored).
+    fn norm_if(
         &self,
         want: bool,
         name: &str,
         len: usize,
+        plus_one: bool,
     ) -> Result<Option<Vec<f32>>, ModelError> {
         if want {
-            self.vector(name, len).map(Some)
+            self.norm(name, len, plus_one).map(Some)
         } else {
             Ok(None)
         }
@@ -220,21 +340,43 @@ fn bind_qkv(cfg: &Config, b: &Binder, i: usize) -> Result<[QTensor; 3], ModelErr
     ])
 }
 
-/// Gate and up of one layer: two matrices, or Phi-3's `ffn_up` of 2·n_ff rows (gate first).
-fn bind_gate_up(cfg: &Config, b: &Binder, i: usize) -> Result<[QTensor; 2], ModelError> {
+/// The feed-forward of one layer: experts when the model has them; else gate, up and down, or
+/// Phi-3's `ffn_up` of 2·n_ff rows (gate first) with down.
+fn bind_ffn(cfg: &Config, b: &Binder, i: usize) -> Result<Ffn, ModelError> {
     let n = |s: &str| format!("blk.{i}.{s}");
-    let (f, d) = (cfg.n_ff, cfg.n_embd);
+    let d = cfg.n_embd;
+    if let Some(moe) = &cfg.moe {
+        let (ne, f) = (moe.n_expert, moe.n_ff_exp);
+        let gates = b.experts(&n("ffn_gate_exps.weight"), ne, f, d)?;
+        let ups = b.experts(&n("ffn_up_exps.weight"), ne, f, d)?;
+        let downs = b.experts(&n("ffn_down_exps.weight"), ne, d, f)?;
+        let experts = gates
+            .into_iter()
+            .zip(ups)
+            .zip(downs)
+            .map(|((gate, up), down)| Mlp { gate, up, down })
+            .collect();
+        return Ok(Ffn::Moe(Moe {
+            router: b.matrix(&n("ffn_gate_inp.weight"), ne, d)?,
+            experts,
+            n_used: moe.n_used,
+        }));
+    }
+    let f = cfg.n_ff;
+    let down = b.matrix(&n("ffn_down.weight"), d, f)?;
     if !b.has(&n("ffn_gate.weight")) && b.has(&n("ffn_up.weight")) {
         let up = b.matrix(&n("ffn_up.weight"), 2 * f, d)?;
-        return Ok([
-            up.rows_part(&n("ffn_up.weight[gate]"), 0, f),
-            up.rows_part(&n("ffn_up.weight[up]"), f, f),
-        ]);
+        return Ok(Ffn::Dense(Mlp {
+            gate: up.rows_part(&n("ffn_up.weight[gate]"), 0, f),
+            up: up.rows_part(&n("ffn_up.weight[up]"), f, f),
+            down,
+        }));
     }
-    Ok([
-        b.matrix(&n("ffn_gate.weight"), f, d)?,
-        b.matrix(&n("ffn_up.weight"), f, d)?,
-    ])
+    Ok(Ffn::Dense(Mlp {
+        gate: b.matrix(&n("ffn_gate.weight"), f, d)?,
+        up: b.matrix(&n("ffn_up.weight"), f, d)?,
+        down,
+    }))
 }
 
 /// The RoPE of global and local layers, with frequency factors from the file: Llama 3's
@@ -254,9 +396,15 @@ fn bind_ropes(cfg: &Config, b: &Binder) -> Result<(Arc<LayerRope>, Arc<LayerRope
             ..cfg.rope.clone()
         }))
     };
-    let global = if b.has("rope_factors_long.weight") || b.has("rope_factors_short.weight") {
-        let short = b.vector("rope_factors_short.weight", half)?;
-        let long = b.vector("rope_factors_long.weight", half)?;
+    let factors = if b.has("rope_factors_long.weight") || b.has("rope_factors_short.weight") {
+        Some((
+            b.vector("rope_factors_short.weight", half)?,
+            b.vector("rope_factors_long.weight", half)?,
+        ))
+    } else {
+        cfg.longrope.clone()
+    };
+    let global = if let Some((short, long)) = factors {
         LayerRope {
             short: with(Some(short))?,
             long: Some((cfg.n_ctx_orig, with(Some(long))?)),
@@ -271,6 +419,7 @@ fn bind_ropes(cfg: &Config, b: &Binder) -> Result<(Arc<LayerRope>, Arc<LayerRope
 impl Weights {
     pub fn bind(cfg: &Config, b: &Binder) -> Result<Weights, ModelError> {
         let spec = cfg.arch.spec();
+        let p1 = cfg.norm_plus_one;
         let d = cfg.n_embd;
         let token_embd = b.matrix("token_embd.weight", cfg.n_vocab, d)?;
         let output = if b.has("output.weight") {
@@ -283,10 +432,9 @@ impl Weights {
         for i in 0..cfg.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}");
             let [wq, wk, wv] = bind_qkv(cfg, b, i)?;
-            let [w_gate, w_up] = bind_gate_up(cfg, b, i)?;
             let local = cfg.swa_layers[i];
             layers.push(Layer {
-                attn_norm: b.vector(&n("attn_norm.weight"), d)?,
+                attn_norm: b.norm(&n("attn_norm.weight"), d, p1)?,
                 wq,
                 wk,
                 wv,
@@ -294,18 +442,17 @@ impl Weights {
                 bq: b.optional_vector(&n("attn_q.bias"), cfg.q_dim())?,
                 bk: b.optional_vector(&n("attn_k.bias"), cfg.kv_dim())?,
                 bv: b.optional_vector(&n("attn_v.bias"), cfg.v_dim())?,
-                q_norm: b.vector_if(spec.qk_norm, &n("attn_q_norm.weight"), cfg.head_dim)?,
-                k_norm: b.vector_if(spec.qk_norm, &n("attn_k_norm.weight"), cfg.head_dim)?,
-                post_attn_norm: b.vector_if(
+                q_norm: b.norm_if(spec.qk_norm, &n("attn_q_norm.weight"), cfg.head_dim, p1)?,
+                k_norm: b.norm_if(spec.qk_norm, &n("attn_k_norm.weight"), cfg.head_dim, p1)?,
+                post_attn_norm: b.norm_if(
                     spec.post_norms,
                     &n("post_attention_norm.weight"),
                     d,
+                    p1,
                 )?,
-                ffn_norm: b.vector(&n("ffn_norm.weight"), d)?,
-                w_gate,
-                w_up,
-                w_down: b.matrix(&n("ffn_down.weight"), d, cfg.n_ff)?,
-                post_ffn_norm: b.vector_if(spec.post_norms, &n("post_ffw_norm.weight"), d)?,
+                ffn_norm: b.norm(&n("ffn_norm.weight"), d, p1)?,
+                ffn: bind_ffn(cfg, b, i)?,
+                post_ffn_norm: b.norm_if(spec.post_norms, &n("post_ffw_norm.weight"), d, p1)?,
                 rope: if local {
                     rope_local.clone()
                 } else {
@@ -316,7 +463,7 @@ impl Weights {
         }
         let weights = Weights {
             token_embd,
-            output_norm: b.vector("output_norm.weight", d)?,
+            output_norm: b.norm("output_norm.weight", d, p1)?,
             output,
             layers,
         };
@@ -336,14 +483,14 @@ impl Weights {
         Ok(weights)
     }
 
-    /// Bytes of weight data read per generated token (every matrix once; the embedding row only).
+    /// Bytes of weight data read per generated token (every matrix once, of the experts only
+    /// the routed share; the embedding row only).
     pub fn bytes_per_token(&self) -> usize {
-        let mut total = self.output.bytes.len();
-        for l in &self.layers {
-            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down] {
-                total += m.bytes.len();
-            }
-        }
-        total
+        self.output.bytes.len()
+            + self
+                .layers
+                .iter()
+                .map(Layer::bytes_per_token)
+                .sum::<usize>()
     }
 }

@@ -20,4 +20,19 @@ pub fn fixtures() -> Option<PathBuf> {
     shared_dir().map(|d| d.join("fixtures"))
 }
 
+/// The project's own architecture fixtures (random-weight models and llama.cpp goldens).
+pub fn arch_fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arch"))
+}
+
+/// Where the fetch scripts put real models: `$BRISK_MODELS`, else `~/.cache/brisk-models`.
+pub fn models_cache() -> PathBuf {
+    match std::env::var_os("BRISK_MODELS") {
+        Some(d) => PathBuf::from(d),
+        None => dirs::home_dir()
+            .unwrap_or_default()
+            .join(".cache/brisk-models"),
+    }
+}
+
 pub mod random_model;

@@ -1,0 +1,343 @@
+//! Every architecture fixture (`tests/fixtures/arch`, llama.cpp's GGUF layout) written back as the
+//! Hugging Face checkpoint llama.cpp's converter would have read — HF tensor names, Llama's Q/K
+//! rows un-permuted, Gemma's norms stored as `w` for `1 + w`, experts as one tensor each, the
+//! config fields of each family (`rope_scaling` llama3/longrope, Gemma's window pattern and caps,
+//! expert counts) — must load as the same model: the same logits on the golden's tokens.
+mod common;
+
+use brisk::format::gguf::{Gguf, Value};
+use brisk::generate::Session;
+use brisk::model::{loader, Logits};
+use serde_json::json;
+use std::path::Path;
+
+type Tensor = (String, Vec<u64>, Vec<f32>);
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn write_safetensors(path: &Path, tensors: &[Tensor]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        header.insert(
+            name.clone(),
+            json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(h);
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// GGUF → HF row order for Q/K: the inverse of the converter's permutation (within each head,
+/// GGUF row `2i + j` is HF row `j·(hd/2) + i`).
+fn unpermute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
+    let hd = w.len() / cols / n_head;
+    let mut out = vec![0.0; w.len()];
+    for h in 0..n_head {
+        for i in 0..hd / 2 {
+            for j in 0..2 {
+                let src = h * hd + 2 * i + j;
+                let dst = h * hd + j * (hd / 2) + i;
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// The HF name of a GGUF tensor of `arch` (`None`: not stored in HF, e.g. `rope_freqs`).
+fn hf_name(arch: &str, gguf: &str) -> Option<String> {
+    let gemma = arch.starts_with("gemma");
+    match gguf {
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
+        "rope_freqs.weight" | "rope_factors_long.weight" | "rope_factors_short.weight" => {
+            return None
+        }
+        _ => {}
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let (module, kind) = rest.rsplit_once('.')?;
+    let m = match module {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" if gemma => "pre_feedforward_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "post_attention_norm" => "post_attention_layernorm",
+        "post_ffw_norm" => "post_feedforward_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_qkv" => "self_attn.qkv_proj",
+        "attn_output" => "self_attn.o_proj",
+        "attn_q_norm" => "self_attn.q_norm",
+        "attn_k_norm" => "self_attn.k_norm",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" if arch == "phi3" => "mlp.gate_up_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        "ffn_gate_inp" if arch == "llama" => "block_sparse_moe.gate",
+        "ffn_gate_inp" => "mlp.gate",
+        other => panic!("no HF name for {other}"),
+    };
+    Some(format!("model.layers.{layer}.{m}.{kind}"))
+}
+
+/// Expert stacks `[cols, rows, n]` as one HF tensor per expert.
+fn split_experts(arch: &str, gguf: &str, dims: &[u64], v: &[f32]) -> Vec<Tensor> {
+    let (layer, rest) = gguf.strip_prefix("blk.").unwrap().split_once('.').unwrap();
+    let (cols, rows, n) = (dims[0] as usize, dims[1] as usize, dims[2] as usize);
+    let (moe_prefix, m) = match (arch, rest) {
+        ("llama", "ffn_gate_exps.weight") => ("block_sparse_moe", "w1"),
+        ("llama", "ffn_up_exps.weight") => ("block_sparse_moe", "w3"),
+        ("llama", "ffn_down_exps.weight") => ("block_sparse_moe", "w2"),
+        (_, "ffn_gate_exps.weight") => ("mlp", "gate_proj"),
+        (_, "ffn_up_exps.weight") => ("mlp", "up_proj"),
+        (_, "ffn_down_exps.weight") => ("mlp", "down_proj"),
+        _ => panic!("not an expert stack: {gguf}"),
+    };
+    (0..n)
+        .map(|e| {
+            (
+                format!("model.layers.{layer}.{moe_prefix}.experts.{e}.{m}.weight"),
+                vec![rows as u64, cols as u64],
+                v[e * rows * cols..(e + 1) * rows * cols].to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn u(g: &Gguf, key: &str) -> Option<u64> {
+    g.get_u64(key)
+}
+
+fn f(g: &Gguf, key: &str) -> Option<f64> {
+    g.get_f64(key)
+}
+
+/// config.json for the GGUF's hyperparameters, as the converter read them.
+fn config_json(g: &Gguf, arch: &str, n_vocab: usize, has_output: bool) -> serde_json::Value {
+    let k = |s: &str| format!("{arch}.{s}");
+    let n_head = u(g, &k("attention.head_count")).unwrap();
+    let n_embd = u(g, &k("embedding_length")).unwrap();
+    let head_dim = u(g, &k("attention.key_length")).unwrap_or(n_embd / n_head);
+    let n_ctx = u(g, &k("context_length")).unwrap();
+    let experts = u(g, &k("expert_count")).filter(|&n| n > 0);
+    let (class, model_type) = match (arch, experts) {
+        ("llama", Some(_)) => ("MixtralForCausalLM", "mixtral"),
+        ("llama", None) => ("LlamaForCausalLM", "llama"),
+        ("qwen3", _) => ("Qwen3ForCausalLM", "qwen3"),
+        ("qwen3moe", _) => ("Qwen3MoeForCausalLM", "qwen3_moe"),
+        ("gemma2", _) => ("Gemma2ForCausalLM", "gemma2"),
+        ("gemma3", _) => ("Gemma3ForCausalLM", "gemma3_text"),
+        ("phi3", _) => ("Phi3ForCausalLM", "phi3"),
+        _ => panic!("no HF class for {arch}"),
+    };
+    let mut c = json!({
+        "architectures": [class], "model_type": model_type,
+        "hidden_size": n_embd,
+        "intermediate_size": u(g, &k("feed_forward_length")).unwrap_or(1),
+        "num_hidden_layers": u(g, &k("block_count")).unwrap(),
+        "num_attention_heads": n_head,
+        "num_key_value_heads": u(g, &k("attention.head_count_kv")).unwrap_or(n_head),
+        "head_dim": head_dim,
+        "rms_norm_eps": f(g, &k("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5),
+        "rope_theta": f(g, &k("rope.freq_base")).unwrap_or(10000.0),
+        "max_position_embeddings": n_ctx,
+        "vocab_size": n_vocab,
+        "tie_word_embeddings": !has_output,
+        "torch_dtype": "float32",
+    });
+    let o = c.as_object_mut().unwrap();
+    if let Some(n) = experts {
+        let key = if arch == "llama" {
+            "num_local_experts"
+        } else {
+            "num_experts"
+        };
+        o.insert(key.into(), json!(n));
+        o.insert(
+            "num_experts_per_tok".into(),
+            json!(u(g, &k("expert_used_count")).unwrap()),
+        );
+        if let Some(w) = u(g, &k("expert_feed_forward_length")) {
+            o.insert("moe_intermediate_size".into(), json!(w));
+        }
+    }
+    if arch.starts_with("gemma") {
+        o.insert("query_pre_attn_scalar".into(), json!(head_dim));
+        o.insert(
+            "sliding_window".into(),
+            json!(u(g, &k("attention.sliding_window")).unwrap()),
+        );
+        for cap in ["attn_logit_softcapping", "final_logit_softcapping"] {
+            o.insert(cap.into(), json!(f(g, &k(cap))));
+        }
+        if arch == "gemma3" {
+            o.insert(
+                "rope_local_base_freq".into(),
+                json!(f(g, &k("rope.freq_base_swa")).unwrap_or(10000.0)),
+            );
+            o.insert("sliding_window_pattern".into(), json!(6));
+        }
+    }
+    if let Some(orig) = u(g, &k("rope.scaling.original_context_length")) {
+        if g.get_str(&k("rope.scaling.type")) == Some("yarn") {
+            return serde_json::Value::Null; // HF YaRN is not read from safetensors yet.
+        }
+        if arch == "phi3" {
+            let fac = |name: &str| -> Vec<f32> {
+                f32s(
+                    g.tensor_views()
+                        .iter()
+                        .find(|t| t.name == name)
+                        .unwrap()
+                        .bytes
+                        .as_bytes(),
+                )
+            };
+            o.insert("original_max_position_embeddings".into(), json!(orig));
+            o.insert(
+                "rope_scaling".into(),
+                json!({"type": "longrope",
+                       "short_factor": fac("rope_factors_short.weight"),
+                       "long_factor": fac("rope_factors_long.weight")}),
+            );
+        }
+    }
+    c
+}
+
+/// The llama3 `rope_scaling` the fixture's `rope_freqs` came from (factor 8, low 1, high 4,
+/// original context 64: `scripts/make_arch_gguf.py`).
+fn llama3_scaling() -> serde_json::Value {
+    json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+           "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+}
+
+/// A WordLevel tokenizer over the GGUF's own token strings (the logits are compared on ids).
+fn tokenizer_json(g: &Gguf) -> serde_json::Value {
+    let tokens = g.get_array("tokenizer.ggml.tokens").unwrap();
+    let mut vocab = serde_json::Map::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if let Value::String(s) = t {
+            vocab.entry(s.clone()).or_insert(json!(i));
+        }
+    }
+    json!({"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": null,
+           "post_processor": null, "decoder": null,
+           "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}})
+}
+
+fn convert(gguf_path: &Path, out: &Path) -> bool {
+    let g = Gguf::open(gguf_path).unwrap();
+    let arch = g.get_str("general.architecture").unwrap().to_string();
+    let n_head = u(&g, &format!("{arch}.attention.head_count")).unwrap() as usize;
+    let n_head_kv = u(&g, &format!("{arch}.attention.head_count_kv")).unwrap_or(n_head as u64);
+    let n_vocab = g.get_array("tokenizer.ggml.tokens").unwrap().len();
+    let views = g.tensor_views();
+    let has_output = views.iter().any(|t| t.name == "output.weight");
+    let mut config = config_json(&g, &arch, n_vocab, has_output);
+    if config.is_null() {
+        return false;
+    }
+    if views.iter().any(|t| t.name == "rope_freqs.weight") {
+        config["rope_scaling"] = llama3_scaling();
+    }
+    let mut hf: Vec<Tensor> = Vec::new();
+    for t in &views {
+        let v = f32s(t.bytes.as_bytes());
+        if t.dims.len() == 3 {
+            hf.extend(split_experts(&arch, &t.name, &t.dims, &v));
+            continue;
+        }
+        let Some(name) = hf_name(&arch, &t.name) else {
+            continue;
+        };
+        let shape: Vec<u64> = t.dims.iter().rev().copied().collect();
+        let cols = t.dims[0] as usize;
+        let v = match t.name.rsplit('.').nth(1) {
+            Some("attn_q") if arch == "llama" => unpermute_rows(&v, n_head, cols),
+            Some("attn_k") if arch == "llama" => unpermute_rows(&v, n_head_kv as usize, cols),
+            Some(m) if arch.starts_with("gemma") && m.ends_with("norm") => {
+                v.iter().map(|x| x - 1.0).collect()
+            }
+            _ => v,
+        };
+        hf.push((name, shape, v));
+    }
+    std::fs::create_dir_all(out).unwrap();
+    write_safetensors(&out.join("model.safetensors"), &hf);
+    std::fs::write(out.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(out.join("tokenizer.json"), tokenizer_json(&g).to_string()).unwrap();
+    true
+}
+
+#[test]
+fn hf_checkpoints_of_every_architecture_match_their_gguf() {
+    let dir = common::arch_fixtures();
+    let tmp = std::env::temp_dir().join(format!("brisk-arch-st-{}", std::process::id()));
+    let mut checked = Vec::new();
+    for name in [
+        "rand-llama3",
+        "rand-qwen3",
+        "rand-qwen3moe",
+        "rand-mixtral",
+        "rand-gemma2",
+        "rand-gemma3",
+        "rand-phi3",
+    ] {
+        let gguf_path = dir.join(format!("{name}.gguf"));
+        let golden: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let out = tmp.join(name);
+        assert!(convert(&gguf_path, &out), "{name}: converted");
+        let a = loader::load(&gguf_path, 1).expect("load gguf");
+        let b = loader::load(&out, 1).unwrap_or_else(|e| panic!("{name}: load HF: {e}"));
+        let case = &golden["cases"][1];
+        let toks: Vec<u32> = case["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(case["greedy"].as_array().unwrap())
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let la = Session::new(&a.model, 512)
+            .eval(&toks, Logits::All)
+            .unwrap();
+        let lb = Session::new(&b.model, 512)
+            .eval(&toks, Logits::All)
+            .unwrap();
+        let scale = la.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let worst = la
+            .iter()
+            .zip(&lb)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        // The same weights and arithmetic; Llama's RoPE pairs sit elsewhere (adjacent in the
+        // permuted GGUF rows, half-split in HF's) and Gemma's norms add the 1 in f32, so only
+        // rounding differs.
+        assert!(
+            worst <= 1e-4 * scale.max(1.0),
+            "{name}: max |Δlogit| {worst} (scale {scale})"
+        );
+        checked.push(format!("{name}: {worst:.2e}"));
+    }
+    eprintln!("{}", checked.join(", "));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
