@@ -26,6 +26,11 @@ struct Golden {
     model: String,
     n_ctx: usize,
     cases: Vec<Case>,
+    /// How far llama.cpp's logits move between its own code paths on this model (flash attention
+    /// on/off, batch sizes), where it was measured: recorded for real models, whose quantized
+    /// activations make them far noisier than the small fixtures.
+    #[serde(default)]
+    self_spread: f32,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +47,14 @@ struct Case {
 const FLOAT_TOL: f32 = 0.03;
 /// The same for models with quantized matrices.
 const QUANT_TOL: f32 = 0.2;
+
+/// The tolerance for one golden: the type-based one, or twice llama.cpp's own spread on the model
+/// when that is larger (brisk's summation order is a third code path; Gemma 3 270M Q4_K_M:
+/// llama.cpp spreads 0.80 over its top-10 logits, brisk's three kernel tables 1.09–1.53 from the
+/// golden, and the tables differ from each other by as much).
+fn golden_tolerance(lm: &loader::LoadedModel, g: &Golden) -> f32 {
+    tolerance(lm).max(2.0 * g.self_spread)
+}
 
 fn tolerance(lm: &loader::LoadedModel) -> f32 {
     let w = &lm.model.weights;
@@ -108,7 +121,7 @@ fn teacher_forced_logits_match_llamacpp() {
     let mut failures = Vec::new();
     for (file, g, model) in goldens() {
         let mut lm = loader::load(&model, 1).expect("load model");
-        let tol = tolerance(&lm);
+        let tol = golden_tolerance(&lm, &g);
         // Every kernel set this CPU runs must reproduce llama.cpp, not only the fastest.
         for table in brisk_kernels::available() {
             lm.model.backend.kernels = table;
@@ -170,7 +183,7 @@ fn greedy_continuation_matches_llamacpp() {
     let mut failures = Vec::new();
     for (file, g, model) in goldens() {
         let lm = loader::load(&model, 1).expect("load model");
-        let tol = tolerance(&lm);
+        let tol = golden_tolerance(&lm, &g);
         for case in &g.cases {
             let mut s = Session::new(&lm.model, g.n_ctx);
             let mut logits = s.eval(&case.tokens, Logits::Last).expect("prefill");
