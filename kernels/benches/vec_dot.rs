@@ -66,7 +66,7 @@ fn main() {
     let mut rng = Rng::new(1);
     println!("ns per {}-element row (speedup vs scalar)", N);
 
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let name = format!("vec_dot {}", ty.name());
         if !want(&name) {
             continue;
@@ -116,15 +116,6 @@ fn main() {
         report("silu_mul", &tables, |k| {
             time_per_row(|r| {
                 (k.silu_mul)(&xs[r], &w, &mut out);
-                out[r]
-            })
-        });
-    }
-    if want("softmax") {
-        report("softmax", &tables, |k| {
-            time_per_row(|r| {
-                out.copy_from_slice(&xs[r]);
-                (k.softmax)(&mut out);
                 out[r]
             })
         });

@@ -40,21 +40,9 @@ pub struct Kernels {
     pub name: &'static str,
     /// Whether this CPU can run the table (runtime feature detection).
     pub supported: fn() -> bool,
-    pub vec_dot_f32_f32: VecDotFn,
-    pub vec_dot_f16_f32: VecDotFn,
-    pub vec_dot_bf16_f32: VecDotFn,
-    pub vec_dot_q4_0_q8_0: VecDotFn,
-    pub vec_dot_q4_1_q8_1: VecDotFn,
-    pub vec_dot_q5_0_q8_0: VecDotFn,
-    pub vec_dot_q5_1_q8_1: VecDotFn,
-    pub vec_dot_q8_0_q8_0: VecDotFn,
-    pub vec_dot_q8_1_q8_1: VecDotFn,
-    pub vec_dot_q2_k_q8_k: VecDotFn,
-    pub vec_dot_q3_k_q8_k: VecDotFn,
-    pub vec_dot_q4_k_q8_k: VecDotFn,
-    pub vec_dot_q5_k_q8_k: VecDotFn,
-    pub vec_dot_q6_k_q8_k: VecDotFn,
-    pub vec_dot_q8_k_q8_k: VecDotFn,
+    /// This ISA's dot products, by weight type; a weight type not listed uses the scalar
+    /// reference (its [`crate::types::TypeTraits::vec_dot`]).
+    pub vec_dots: &'static [(QuantType, VecDotFn)],
     pub quantize_row_q8_0: QuantizeRowFn,
     pub quantize_row_q8_1: QuantizeRowFn,
     pub quantize_row_q8_k: QuantizeRowFn,
@@ -62,7 +50,6 @@ pub struct Kernels {
     pub dot_bf16_f32: DotHalfFn,
     pub dot_f32: DotF32Fn,
     pub rms_norm: fn(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]),
-    pub softmax: fn(x: &mut [f32]),
     pub silu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
     /// `out = gelu_tanh(gate) · up` (GeGLU).
     pub gelu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
@@ -91,24 +78,12 @@ impl core::fmt::Debug for Kernels {
 }
 
 impl Kernels {
-    /// The dot-product function for weights of type `ty` (no length checks).
+    /// The dot-product function for weights of type `ty` (no length checks): this table's own,
+    /// else the scalar reference. Panics for the activation-only types (Q8_1, Q8_K).
     pub fn vec_dot_fn(&self, ty: QuantType) -> VecDotFn {
-        match ty {
-            QuantType::F32 => self.vec_dot_f32_f32,
-            QuantType::F16 => self.vec_dot_f16_f32,
-            QuantType::BF16 => self.vec_dot_bf16_f32,
-            QuantType::Q4_0 => self.vec_dot_q4_0_q8_0,
-            QuantType::Q4_1 => self.vec_dot_q4_1_q8_1,
-            QuantType::Q5_0 => self.vec_dot_q5_0_q8_0,
-            QuantType::Q5_1 => self.vec_dot_q5_1_q8_1,
-            QuantType::Q8_0 => self.vec_dot_q8_0_q8_0,
-            QuantType::Q8_1 => self.vec_dot_q8_1_q8_1,
-            QuantType::Q2_K => self.vec_dot_q2_k_q8_k,
-            QuantType::Q3_K => self.vec_dot_q3_k_q8_k,
-            QuantType::Q4_K => self.vec_dot_q4_k_q8_k,
-            QuantType::Q5_K => self.vec_dot_q5_k_q8_k,
-            QuantType::Q6_K => self.vec_dot_q6_k_q8_k,
-            QuantType::Q8_K => self.vec_dot_q8_k_q8_k,
+        match self.vec_dots.iter().find(|(t, _)| *t == ty) {
+            Some(&(_, f)) => f,
+            None => scalar::vec_dot_fn(ty),
         }
     }
 
@@ -167,21 +142,7 @@ fn always() -> bool {
 pub static SCALAR: Kernels = Kernels {
     name: "scalar",
     supported: always,
-    vec_dot_f32_f32: dot::vec_dot_f32_f32,
-    vec_dot_f16_f32: dot::vec_dot_f16_f32,
-    vec_dot_bf16_f32: dot::vec_dot_bf16_f32,
-    vec_dot_q4_0_q8_0: dot::vec_dot_q4_0_q8_0,
-    vec_dot_q4_1_q8_1: dot::vec_dot_q4_1_q8_1,
-    vec_dot_q5_0_q8_0: dot::vec_dot_q5_0_q8_0,
-    vec_dot_q5_1_q8_1: dot::vec_dot_q5_1_q8_1,
-    vec_dot_q8_0_q8_0: dot::vec_dot_q8_0_q8_0,
-    vec_dot_q8_1_q8_1: dot::vec_dot_q8_1_q8_1,
-    vec_dot_q2_k_q8_k: dot::vec_dot_q2_k_q8_k,
-    vec_dot_q3_k_q8_k: dot::vec_dot_q3_k_q8_k,
-    vec_dot_q4_k_q8_k: dot::vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k: dot::vec_dot_q5_k_q8_k,
-    vec_dot_q6_k_q8_k: dot::vec_dot_q6_k_q8_k,
-    vec_dot_q8_k_q8_k: dot::vec_dot_q8_k_q8_k,
+    vec_dots: &[],
     quantize_row_q8_0: legacy::quantize_q8_0,
     quantize_row_q8_1: legacy::quantize_q8_1,
     quantize_row_q8_k: kquants_quant::quantize_q8_k,
@@ -189,7 +150,6 @@ pub static SCALAR: Kernels = Kernels {
     dot_bf16_f32: dot::dot_bf16_f32,
     dot_f32: dot::dot_f32,
     rms_norm: vecops::rms_norm,
-    softmax: vecops::softmax,
     silu_mul: vecops::silu_mul,
     gelu_mul: vecops::gelu_mul,
     add: vecops::add,

@@ -1,4 +1,5 @@
-//! `QuantType`: the one `match` over tensor element types (ggml ids, names, block geometry).
+//! `QuantType` and its traits table: every per-type fact (ggml id, name, block geometry,
+//! activation partner, scalar dequantize / quantize / dot) in one row per type.
 
 /// A tensor element type, with the same ids and block layouts as ggml (`ggml_type`).
 ///
@@ -6,6 +7,7 @@
 /// 256 (K-quants) elements per block; see [`crate::blocks`] for the byte layouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
+#[repr(u8)]
 pub enum QuantType {
     F32,
     F16,
@@ -29,9 +31,213 @@ pub const QK: usize = 32;
 /// Elements per K-quant super-block (`QK_K`).
 pub const QK_K: usize = 256;
 
+/// Everything brisk knows about one type, in one place (ggml's `type_traits`): name, id, block
+/// geometry, the activation type its dot products take, and the scalar reference functions.
+/// SIMD tables ([`crate::Kernels`]) override the dot products and activation quantizers only.
+#[derive(Clone, Copy)]
+pub struct TypeTraits {
+    pub ty: QuantType,
+    /// The name as ggml prints it (upper-cased the way llama.cpp shows it).
+    pub name: &'static str,
+    /// `GGML_TYPE_*`, as stored in GGUF tensor infos.
+    pub ggml_id: u32,
+    /// Elements per block: 1 for F32/F16/BF16, 32 for the legacy types, 256 for K-quants.
+    pub block_len: usize,
+    /// Bytes per block (`ggml_type_size`).
+    pub block_bytes: usize,
+    /// The type activations are quantized to before a dot product with weights of this type
+    /// (ggml's `vec_dot_type`, except that F16/BF16 weights meet **f32** activations).
+    pub vec_dot_type: QuantType,
+    /// Scalar reference decode of whole blocks.
+    pub dequantize: fn(&[u8], &mut [f32]),
+    /// ggml's reference quantizer (F16/BF16: round to nearest even).
+    pub quantize: fn(&[f32], &mut [u8]),
+    /// Scalar reference dot with `vec_dot_type` activations; `None` for the activation-only
+    /// types (Q8_1, Q8_K), which are never weights.
+    pub vec_dot: Option<crate::kernels::VecDotFn>,
+}
+
+macro_rules! traits {
+    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, $dot:expr) => {
+        TypeTraits {
+            ty: QuantType::$ty,
+            name: stringify!($ty),
+            ggml_id: $id,
+            block_len: $len,
+            block_bytes: $bytes,
+            vec_dot_type: QuantType::$act,
+            dequantize: $deq,
+            quantize: $q,
+            vec_dot: $dot,
+        }
+    };
+}
+
+/// The traits of every type, in [`QuantType::ALL`] order (checked by a test).
+static TRAITS: [TypeTraits; QuantType::COUNT] = {
+    use crate::blocks::*;
+    use crate::scalar::{dot, floats, kquants_dequant as kd, kquants_quant as kq, legacy as lg};
+    use core::mem::size_of;
+    [
+        traits!(
+            F32,
+            0,
+            1,
+            4,
+            F32,
+            floats::dequantize_f32,
+            floats::quantize_f32,
+            Some(dot::vec_dot_f32_f32)
+        ),
+        traits!(
+            F16,
+            1,
+            1,
+            2,
+            F32,
+            floats::dequantize_f16,
+            floats::quantize_f16,
+            Some(dot::vec_dot_f16_f32)
+        ),
+        traits!(
+            BF16,
+            30,
+            1,
+            2,
+            F32,
+            floats::dequantize_bf16,
+            floats::quantize_bf16,
+            Some(dot::vec_dot_bf16_f32)
+        ),
+        traits!(
+            Q4_0,
+            2,
+            QK,
+            size_of::<BlockQ4_0>(),
+            Q8_0,
+            lg::dequantize_q4_0,
+            lg::quantize_q4_0,
+            Some(dot::vec_dot_q4_0_q8_0)
+        ),
+        traits!(
+            Q4_1,
+            3,
+            QK,
+            size_of::<BlockQ4_1>(),
+            Q8_1,
+            lg::dequantize_q4_1,
+            lg::quantize_q4_1,
+            Some(dot::vec_dot_q4_1_q8_1)
+        ),
+        traits!(
+            Q5_0,
+            6,
+            QK,
+            size_of::<BlockQ5_0>(),
+            Q8_0,
+            lg::dequantize_q5_0,
+            lg::quantize_q5_0,
+            Some(dot::vec_dot_q5_0_q8_0)
+        ),
+        traits!(
+            Q5_1,
+            7,
+            QK,
+            size_of::<BlockQ5_1>(),
+            Q8_1,
+            lg::dequantize_q5_1,
+            lg::quantize_q5_1,
+            Some(dot::vec_dot_q5_1_q8_1)
+        ),
+        traits!(
+            Q8_0,
+            8,
+            QK,
+            size_of::<BlockQ8_0>(),
+            Q8_0,
+            lg::dequantize_q8_0,
+            lg::quantize_q8_0,
+            Some(dot::vec_dot_q8_0_q8_0)
+        ),
+        traits!(
+            Q8_1,
+            9,
+            QK,
+            size_of::<BlockQ8_1>(),
+            Q8_1,
+            lg::dequantize_q8_1,
+            lg::quantize_q8_1,
+            None
+        ),
+        traits!(
+            Q2_K,
+            10,
+            QK_K,
+            size_of::<BlockQ2K>(),
+            Q8_K,
+            kd::dequantize_q2_k,
+            kq::quantize_q2_k,
+            Some(dot::vec_dot_q2_k_q8_k)
+        ),
+        traits!(
+            Q3_K,
+            11,
+            QK_K,
+            size_of::<BlockQ3K>(),
+            Q8_K,
+            kd::dequantize_q3_k,
+            kq::quantize_q3_k,
+            Some(dot::vec_dot_q3_k_q8_k)
+        ),
+        traits!(
+            Q4_K,
+            12,
+            QK_K,
+            size_of::<BlockQ4K>(),
+            Q8_K,
+            kd::dequantize_q4_k,
+            kq::quantize_q4_k,
+            Some(dot::vec_dot_q4_k_q8_k)
+        ),
+        traits!(
+            Q5_K,
+            13,
+            QK_K,
+            size_of::<BlockQ5K>(),
+            Q8_K,
+            kd::dequantize_q5_k,
+            kq::quantize_q5_k,
+            Some(dot::vec_dot_q5_k_q8_k)
+        ),
+        traits!(
+            Q6_K,
+            14,
+            QK_K,
+            size_of::<BlockQ6K>(),
+            Q8_K,
+            kd::dequantize_q6_k,
+            kq::quantize_q6_k,
+            Some(dot::vec_dot_q6_k_q8_k)
+        ),
+        traits!(
+            Q8_K,
+            15,
+            QK_K,
+            size_of::<BlockQ8K>(),
+            Q8_K,
+            kd::dequantize_q8_k,
+            kq::quantize_q8_k,
+            None
+        ),
+    ]
+};
+
 impl QuantType {
+    /// Number of types.
+    pub const COUNT: usize = 15;
+
     /// Every supported type, in `ggml_type` id order except BF16 (id 30) which follows F16.
-    pub const ALL: [QuantType; 15] = [
+    pub const ALL: [QuantType; QuantType::COUNT] = [
         QuantType::F32,
         QuantType::F16,
         QuantType::BF16,
@@ -49,100 +255,49 @@ impl QuantType {
         QuantType::Q8_K,
     ];
 
+    /// This type's traits.
+    pub fn traits(self) -> &'static TypeTraits {
+        &TRAITS[self as usize]
+    }
+
+    /// Every type that can be a weight (has a dot product), in [`QuantType::ALL`] order.
+    pub fn weights() -> impl Iterator<Item = QuantType> {
+        QuantType::ALL
+            .into_iter()
+            .filter(|t| t.traits().vec_dot.is_some())
+    }
+
     /// The type with ggml id `id` (`GGML_TYPE_*`), or `None` for ids brisk does not support.
     pub fn from_ggml_id(id: u32) -> Option<QuantType> {
-        QuantType::ALL.iter().copied().find(|t| t.ggml_id() == id)
+        TRAITS.iter().find(|t| t.ggml_id == id).map(|t| t.ty)
     }
 
     /// The ggml type id (`GGML_TYPE_*`), as stored in GGUF tensor infos.
     pub fn ggml_id(self) -> u32 {
-        match self {
-            QuantType::F32 => 0,
-            QuantType::F16 => 1,
-            QuantType::Q4_0 => 2,
-            QuantType::Q4_1 => 3,
-            QuantType::Q5_0 => 6,
-            QuantType::Q5_1 => 7,
-            QuantType::Q8_0 => 8,
-            QuantType::Q8_1 => 9,
-            QuantType::Q2_K => 10,
-            QuantType::Q3_K => 11,
-            QuantType::Q4_K => 12,
-            QuantType::Q5_K => 13,
-            QuantType::Q6_K => 14,
-            QuantType::Q8_K => 15,
-            QuantType::BF16 => 30,
-        }
+        self.traits().ggml_id
     }
 
     /// The name as ggml prints it (`ggml_type_name`, upper-cased the way llama.cpp shows it).
     pub fn name(self) -> &'static str {
-        match self {
-            QuantType::F32 => "F32",
-            QuantType::F16 => "F16",
-            QuantType::BF16 => "BF16",
-            QuantType::Q4_0 => "Q4_0",
-            QuantType::Q4_1 => "Q4_1",
-            QuantType::Q5_0 => "Q5_0",
-            QuantType::Q5_1 => "Q5_1",
-            QuantType::Q8_0 => "Q8_0",
-            QuantType::Q8_1 => "Q8_1",
-            QuantType::Q2_K => "Q2_K",
-            QuantType::Q3_K => "Q3_K",
-            QuantType::Q4_K => "Q4_K",
-            QuantType::Q5_K => "Q5_K",
-            QuantType::Q6_K => "Q6_K",
-            QuantType::Q8_K => "Q8_K",
-        }
+        self.traits().name
     }
 
     /// Parses a name case-insensitively (`"q4_k"`, `"Q4_K"`, `"bf16"`).
     pub fn from_name(s: &str) -> Option<QuantType> {
-        QuantType::ALL
+        TRAITS
             .iter()
-            .copied()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .find(|t| t.name.eq_ignore_ascii_case(s))
+            .map(|t| t.ty)
     }
 
     /// Elements per block: 1 for F32/F16/BF16, 32 for the legacy types, 256 for K-quants.
     pub fn block_len(self) -> usize {
-        match self {
-            QuantType::F32 | QuantType::F16 | QuantType::BF16 => 1,
-            QuantType::Q4_0
-            | QuantType::Q4_1
-            | QuantType::Q5_0
-            | QuantType::Q5_1
-            | QuantType::Q8_0
-            | QuantType::Q8_1 => QK,
-            QuantType::Q2_K
-            | QuantType::Q3_K
-            | QuantType::Q4_K
-            | QuantType::Q5_K
-            | QuantType::Q6_K
-            | QuantType::Q8_K => QK_K,
-        }
+        self.traits().block_len
     }
 
     /// Bytes per block (`ggml_type_size`).
     pub fn block_bytes(self) -> usize {
-        use crate::blocks::*;
-        use core::mem::size_of;
-        match self {
-            QuantType::F32 => 4,
-            QuantType::F16 | QuantType::BF16 => 2,
-            QuantType::Q4_0 => size_of::<BlockQ4_0>(),
-            QuantType::Q4_1 => size_of::<BlockQ4_1>(),
-            QuantType::Q5_0 => size_of::<BlockQ5_0>(),
-            QuantType::Q5_1 => size_of::<BlockQ5_1>(),
-            QuantType::Q8_0 => size_of::<BlockQ8_0>(),
-            QuantType::Q8_1 => size_of::<BlockQ8_1>(),
-            QuantType::Q2_K => size_of::<BlockQ2K>(),
-            QuantType::Q3_K => size_of::<BlockQ3K>(),
-            QuantType::Q4_K => size_of::<BlockQ4K>(),
-            QuantType::Q5_K => size_of::<BlockQ5K>(),
-            QuantType::Q6_K => size_of::<BlockQ6K>(),
-            QuantType::Q8_K => size_of::<BlockQ8K>(),
-        }
+        self.traits().block_bytes
     }
 
     /// Bytes taken by `n` elements, or `None` if `n` is not a multiple of the block length or
@@ -161,22 +316,12 @@ impl QuantType {
     /// with themselves. F16 and BF16 weights pair with **F32** activations (unlike ggml, which
     /// rounds the activations to F16/BF16 first): simpler and more accurate. F32 pairs with F32.
     pub fn vec_dot_type(self) -> QuantType {
-        match self {
-            QuantType::F32 | QuantType::F16 | QuantType::BF16 => QuantType::F32,
-            QuantType::Q4_0 | QuantType::Q5_0 | QuantType::Q8_0 => QuantType::Q8_0,
-            QuantType::Q4_1 | QuantType::Q5_1 | QuantType::Q8_1 => QuantType::Q8_1,
-            QuantType::Q2_K
-            | QuantType::Q3_K
-            | QuantType::Q4_K
-            | QuantType::Q5_K
-            | QuantType::Q6_K
-            | QuantType::Q8_K => QuantType::Q8_K,
-        }
+        self.traits().vec_dot_type
     }
 
     /// True for every block-quantized type (everything except F32, F16 and BF16).
     pub fn is_quantized(self) -> bool {
-        !matches!(self, QuantType::F32 | QuantType::F16 | QuantType::BF16)
+        self.block_len() > 1
     }
 }
 
@@ -227,6 +372,17 @@ mod tests {
         }
         assert_eq!(QuantType::from_name("q4_k_m"), None);
         assert_eq!(QuantType::from_name(""), None);
+    }
+
+    #[test]
+    fn traits_rows_are_in_all_order() {
+        for (i, t) in QuantType::ALL.iter().enumerate() {
+            assert_eq!(t.traits().ty, *t);
+            assert_eq!(*t as usize, i);
+        }
+        let weights: Vec<QuantType> = QuantType::weights().collect();
+        assert!(!weights.contains(&QuantType::Q8_1) && !weights.contains(&QuantType::Q8_K));
+        assert_eq!(weights.len(), QuantType::COUNT - 2);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - Float dots: `(n + 16)·2⁻²³·Σ|wᵢ·xᵢ|` (f32 lane sums instead of the reference's f64 sum).
 //! - `quantize_row_q8_0/q8_1/q8_k`: byte-identical, including ties (half away from zero for
 //!   Q8_0/Q8_1, half to even for Q8_K), zero/subnormal/huge/infinite blocks.
-//! - `add`, `scale`: bitwise equal; `rms_norm`: 2⁻¹⁶ relative; `softmax`, `silu_mul`: 2⁻²⁰
+//! - `add`, `scale`: bitwise equal; `rms_norm`: 2⁻¹⁶ relative; `silu_mul`: 2⁻²⁰
 //!   relative (plus 1e-30 absolute), so vector `exp` approximations fit later.
 //!
 //! NaN inputs are outside the contract of the quantizers' byte equality (the reference's own
@@ -158,7 +158,7 @@ const F16_SUB_MAX: u16 = 0x03ff;
 #[test]
 fn vec_dot_random_weights_all_types_and_lengths() {
     let mut rng = Rng::new(7);
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let bl = ty.block_len().max(32);
         for &blocks in &[1usize, 2, 3, 7, 16, 33] {
             let n = bl * blocks;
@@ -174,7 +174,7 @@ fn vec_dot_random_weights_all_types_and_lengths() {
 #[test]
 fn vec_dot_4096_rows() {
     let mut rng = Rng::new(11);
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let n = 4096;
         let w = quantize(ty, &rng.normals(n, 0.02));
         let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
@@ -185,7 +185,7 @@ fn vec_dot_4096_rows() {
 #[test]
 fn vec_dot_extreme_scales() {
     let mut rng = Rng::new(13);
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let n = ty.block_len().max(32) * 4;
         for &(d, m) in &[
             (F16_MAX, F16_MAX),
@@ -206,7 +206,7 @@ fn vec_dot_extreme_scales() {
 #[test]
 fn vec_dot_zeros_and_all_max_quants() {
     let mut rng = Rng::new(17);
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let n = ty.block_len().max(32) * 3;
         let at = ty.vec_dot_type();
         let zeros = vec![0.0f32; n];
@@ -240,7 +240,7 @@ fn vec_dot_zeros_and_all_max_quants() {
 #[test]
 fn vec_dot_unaligned_rows() {
     let mut rng = Rng::new(31);
-    for ty in QuantType::ALL {
+    for ty in QuantType::weights() {
         let n = ty.block_len().max(32) * 5;
         let w = quantize(ty, &rng.normals(n, 0.5));
         let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
@@ -413,21 +413,6 @@ fn vector_ops_match_scalar() {
                 2f32.powi(-20),
                 &format!("silu_mul n={} {}", n, k.name),
             );
-
-            let mut s1 = y.clone();
-            let mut s2 = y.clone();
-            if n > 2 {
-                s1[1] = -1e30;
-                s2[1] = -1e30;
-            }
-            (k.softmax)(&mut s1);
-            (SCALAR.softmax)(&mut s2);
-            close(
-                &s1,
-                &s2,
-                2f32.powi(-20),
-                &format!("softmax n={} {}", n, k.name),
-            );
         }
     }
 }
@@ -463,7 +448,7 @@ fn selection_reports_a_supported_table() {
 }
 
 #[test]
-fn silu_and_softmax_extreme_values() {
+fn silu_extreme_values() {
     // A dense sweep through the whole exp range, including overflow and subnormal results.
     let mut g: Vec<f32> = (0..20_001)
         .map(|i| (i as f32 - 10_000.0) * 0.0105)
@@ -484,17 +469,5 @@ fn silu_and_softmax_extreme_values() {
             2f32.powi(-20),
             &format!("silu_mul sweep {}", k.name),
         );
-        for &s in &[1.0f32, 30.0, 300.0] {
-            let mut s1: Vec<f32> = g.iter().map(|v| v.clamp(-1e30, 1e30) * s * 0.01).collect();
-            let mut s2 = s1.clone();
-            (k.softmax)(&mut s1);
-            (SCALAR.softmax)(&mut s2);
-            close(
-                &s1,
-                &s2,
-                2f32.powi(-20),
-                &format!("softmax sweep x{} {}", s, k.name),
-            );
-        }
     }
 }

@@ -12,7 +12,7 @@
 //! - [`neon`]: helpers, legacy-block dots, float dots, f32 vector ops, activation quantizers,
 //!   and the table itself.
 //! - [`neon_kquants`]: the K-quant dots (Q2_K … Q6_K, Q8_K) against Q8_K.
-//! - [`neon_math`]: vector `exp` and the ops built on it (`silu_mul`, `softmax`).
+//! - [`neon_math`]: vector `exp` and the ops built on it (`silu_mul`).
 
 pub mod neon;
 pub mod neon_kquants;

@@ -21,6 +21,7 @@ use crate::blocks::{
 use crate::half::f32_to_f16;
 use crate::kernels::Kernels;
 use crate::scalar::{dot, kquants_quant, legacy, vecops};
+use crate::types::QuantType;
 
 pub(crate) fn supported() -> bool {
     is_aarch64_feature_detected!("neon")
@@ -286,17 +287,6 @@ unsafe fn q8_0_q8_0<D: Dot>(w: *const u8, a: *const u8, nb: usize) -> f32 {
     })
 }
 
-/// Q8_1 · Q8_1 (the `s` fields are not used, as in the scalar reference).
-#[inline(always)]
-unsafe fn q8_1_q8_1<D: Dot>(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    drive2(nb, |i, acc| {
-        let x = w.add(i * BlockQ8_1::BYTES);
-        let y = a.add(i * BlockQ8_1::BYTES);
-        let p = dot32::<D>(vdupq_n_s32(0), x.add(4), y.add(4));
-        vfmaq_f32(acc, vcvtq_f32_s32(p), dxy(rd16(x), rd16(y)))
-    })
-}
-
 /// Defines the safe wrapper `$name` for the generic body `$body`: checks the lengths, then
 /// runs the SDOT build of the body when the CPU has `dotprod`, the base-NEON build otherwise.
 macro_rules! vec_dot_wrapper {
@@ -331,7 +321,6 @@ vec_dot_wrapper!(vec_dot_q4_1_q8_1, q4_1_q8_1, BlockQ4_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q5_0_q8_0, q5_0_q8_0, BlockQ5_0, BlockQ8_0);
 vec_dot_wrapper!(vec_dot_q5_1_q8_1, q5_1_q8_1, BlockQ5_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q8_0_q8_0, q8_0_q8_0, BlockQ8_0, BlockQ8_0);
-vec_dot_wrapper!(vec_dot_q8_1_q8_1, q8_1_q8_1, BlockQ8_1, BlockQ8_1);
 
 // ---------------------------------------------------------------------------------------------
 // Float dots. Each returns (partial sum, elements done); the wrapper adds the scalar tail.
@@ -526,36 +515,6 @@ pub(crate) fn dot_bf16_f32(w: &[u8], x: &[f32]) -> f32 {
     s + dot::dot_bf16_f32(&w[2 * i..], &x[i..])
 }
 
-pub(crate) fn vec_dot_f32_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 4 * n && a.len() == 4 * n,
-        "vec_dot f32: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (byte loads, no alignment needed).
-    let (s, i) = unsafe { dot_f32_raw(w.as_ptr(), a.as_ptr(), n) };
-    s + dot::vec_dot_f32_f32(&w[4 * i..], &a[4 * i..], n - i)
-}
-
-pub(crate) fn vec_dot_f16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot f16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (byte loads, no alignment needed).
-    let (s, i) = unsafe { dot_half_raw::<false>(w.as_ptr(), a.as_ptr(), n) };
-    s + dot::vec_dot_f16_f32(&w[2 * i..], &a[4 * i..], n - i)
-}
-
-pub(crate) fn vec_dot_bf16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot bf16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (byte loads, no alignment needed).
-    let (s, i) = unsafe { dot_half_raw::<true>(w.as_ptr(), a.as_ptr(), n) };
-    s + dot::vec_dot_bf16_f32(&w[2 * i..], &a[4 * i..], n - i)
-}
-
 pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     assert!(
         x.len() == w.len() && x.len() == out.len(),
@@ -657,21 +616,18 @@ pub(crate) fn quantize_row_q8_k(src: &[f32], dst: &mut [u8]) {
 pub static NEON: Kernels = Kernels {
     name: "neon",
     supported,
-    vec_dot_f32_f32,
-    vec_dot_f16_f32,
-    vec_dot_bf16_f32,
-    vec_dot_q4_0_q8_0,
-    vec_dot_q4_1_q8_1,
-    vec_dot_q5_0_q8_0,
-    vec_dot_q5_1_q8_1,
-    vec_dot_q8_0_q8_0,
-    vec_dot_q8_1_q8_1,
-    vec_dot_q2_k_q8_k: kq::vec_dot_q2_k_q8_k,
-    vec_dot_q3_k_q8_k: kq::vec_dot_q3_k_q8_k,
-    vec_dot_q4_k_q8_k: kq::vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k: kq::vec_dot_q5_k_q8_k,
-    vec_dot_q6_k_q8_k: kq::vec_dot_q6_k_q8_k,
-    vec_dot_q8_k_q8_k: kq::vec_dot_q8_k_q8_k,
+    vec_dots: &[
+        (QuantType::Q4_0, vec_dot_q4_0_q8_0),
+        (QuantType::Q4_1, vec_dot_q4_1_q8_1),
+        (QuantType::Q5_0, vec_dot_q5_0_q8_0),
+        (QuantType::Q5_1, vec_dot_q5_1_q8_1),
+        (QuantType::Q8_0, vec_dot_q8_0_q8_0),
+        (QuantType::Q2_K, kq::vec_dot_q2_k_q8_k),
+        (QuantType::Q3_K, kq::vec_dot_q3_k_q8_k),
+        (QuantType::Q4_K, kq::vec_dot_q4_k_q8_k),
+        (QuantType::Q5_K, kq::vec_dot_q5_k_q8_k),
+        (QuantType::Q6_K, kq::vec_dot_q6_k_q8_k),
+    ],
     quantize_row_q8_0,
     quantize_row_q8_1,
     quantize_row_q8_k,
@@ -679,7 +635,6 @@ pub static NEON: Kernels = Kernels {
     dot_bf16_f32,
     dot_f32,
     rms_norm,
-    softmax: neon_math::softmax,
     silu_mul: neon_math::silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,
     add,

@@ -234,25 +234,8 @@ unsafe fn q6_k_q8_k<D: Dot>(w: *const u8, a: *const u8, nb: usize) -> f32 {
     sumf
 }
 
-/// Q8_K · Q8_K (not used by models; present so every type has a dot product).
-#[inline(always)]
-unsafe fn q8_k_q8_k<D: Dot>(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut sumf = 0.0f32;
-    for i in 0..nb {
-        let x = w.add(i * BlockQ8K::BYTES);
-        let y = a.add(i * BlockQ8K::BYTES);
-        let mut isum = vdupq_n_s32(0);
-        for c in 0..8 {
-            isum = dot32::<D>(isum, x.add(4 + 32 * c), y.add(4 + 32 * c));
-        }
-        sumf += vaddvq_s32(isum) as f32 * (rdf32(x) * rdf32(y));
-    }
-    sumf
-}
-
 vec_dot_wrapper!(vec_dot_q2_k_q8_k, q2_k_q8_k, BlockQ2K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q3_k_q8_k, q3_k_q8_k, BlockQ3K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q4_k_q8_k, q4_k_q8_k, BlockQ4K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q5_k_q8_k, q5_k_q8_k, BlockQ5K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q6_k_q8_k, q6_k_q8_k, BlockQ6K, BlockQ8K);
-vec_dot_wrapper!(vec_dot_q8_k_q8_k, q8_k_q8_k, BlockQ8K, BlockQ8K);

@@ -1,7 +1,6 @@
 //! NEON `exp` (the Cephes `expf` polynomial, about 1 ulp on the normal range, subnormal results
 //! via a two-step 2ⁿ scaling, +inf above 88.72; the same method as the AVX2 one) and the vector
-//! ops built on it: `silu_mul` and `softmax` (whose sum is accumulated in f64 like the scalar
-//! reference). Tails call the scalar code.
+//! op built on it, `silu_mul`. Tails call the scalar code.
 
 use core::arch::aarch64::*;
 
@@ -51,35 +50,6 @@ unsafe fn silu_mul_raw(g: *const f32, u: *const f32, out: *mut f32, n: usize) ->
     i
 }
 
-/// Max of the first whole vectors of `x` (the caller folds in the tail).
-#[target_feature(enable = "neon")]
-unsafe fn max_raw(x: *const f32, n: usize) -> (f32, usize) {
-    let mut m = vdupq_n_f32(f32::NEG_INFINITY);
-    let mut i = 0;
-    while i + 4 <= n {
-        m = vmaxq_f32(m, vld1q_f32(x.add(i)));
-        i += 4;
-    }
-    (vmaxvq_f32(m), i)
-}
-
-/// `x[i] = exp(x[i] − max)` over the whole vectors, returning the f64 sum of the stored values.
-#[target_feature(enable = "neon")]
-unsafe fn exp_sub_raw(x: *mut f32, max: f32, n: usize) -> (f64, usize) {
-    let mv = vdupq_n_f32(max);
-    let mut s0 = vdupq_n_f64(0.0);
-    let mut s1 = vdupq_n_f64(0.0);
-    let mut i = 0;
-    while i + 4 <= n {
-        let e = exp4(vsubq_f32(vld1q_f32(x.add(i)), mv));
-        vst1q_f32(x.add(i), e);
-        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(e)));
-        s1 = vaddq_f64(s1, vcvt_high_f64_f32(e));
-        i += 4;
-    }
-    (vaddvq_f64(vaddq_f64(s0, s1)), i)
-}
-
 // SAFETY (applies to every `unsafe` block below): only reachable through the `NEON` table,
 // handed out only when its `supported()` (NEON) is true; every pointer access stays below the
 // checked slice lengths.
@@ -92,22 +62,4 @@ pub(crate) fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     // SAFETY: see the comment above the wrappers.
     let i = unsafe { silu_mul_raw(gate.as_ptr(), up.as_ptr(), out.as_mut_ptr(), gate.len()) };
     vecops::silu_mul(&gate[i..], &up[i..], &mut out[i..]);
-}
-
-pub(crate) fn softmax(x: &mut [f32]) {
-    if x.is_empty() {
-        return;
-    }
-    // SAFETY: see the comment above the wrappers.
-    let (m, i) = unsafe { max_raw(x.as_ptr(), x.len()) };
-    let max = x[i..].iter().fold(m, |m, &v| m.max(v));
-    // SAFETY: see the comment above the wrappers.
-    let (mut sum, i) = unsafe { exp_sub_raw(x.as_mut_ptr(), max, x.len()) };
-    for v in x[i..].iter_mut() {
-        let e = (*v - max).exp();
-        sum += e as f64;
-        *v = e;
-    }
-    let inv = (1.0 / sum) as f32;
-    super::neon::scale(x, inv);
 }

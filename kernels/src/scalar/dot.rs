@@ -87,16 +87,6 @@ pub fn vec_dot_q8_0_q8_0(w: &[u8], a: &[u8], n: usize) -> f32 {
     sumf
 }
 
-/// Q8_1 · Q8_1 (not used by models; present so every type has a dot product).
-pub fn vec_dot_q8_1_q8_1(w: &[u8], a: &[u8], n: usize) -> f32 {
-    let mut sumf = 0.0f32;
-    for (x, y) in pairs::<BlockQ8_1, BlockQ8_1>(w, a, n) {
-        let sumi = isum32(&y.qs, |j| x.qs[j] as i32);
-        sumf += sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d));
-    }
-    sumf
-}
-
 /// Σ over sub-blocks of `scale(sub) · Σ_{i in sub} q(i)·y[i]` for sub-blocks of `len`.
 #[inline]
 fn scaled_isum(
@@ -195,20 +185,6 @@ pub fn vec_dot_q6_k_q8_k(w: &[u8], a: &[u8], n: usize) -> f32 {
         let isum = scaled_isum(&y.qs, 16, |j| x.scales[j] as i32, |i| q6_value(&x, i));
         let d = f16_to_f32(x.d) * y.d;
         sumf += d * isum as f32;
-    }
-    sumf
-}
-
-/// Q8_K · Q8_K (not used by models; present so every type has a dot product).
-pub fn vec_dot_q8_k_q8_k(w: &[u8], a: &[u8], n: usize) -> f32 {
-    let mut sumf = 0.0f32;
-    for (x, y) in pairs::<BlockQ8K, BlockQ8K>(w, a, n) {
-        let isum: i32 =
-            x.qs.iter()
-                .zip(&y.qs)
-                .map(|(&p, &q)| p as i32 * q as i32)
-                .sum();
-        sumf += isum as f32 * (x.d * y.d);
     }
     sumf
 }

@@ -5,8 +5,8 @@
 //! `bsums` equal to the sums of its `qs` (the scalar Q2_K/Q4_K/Q5_K use them too; Q6_K here
 //! applies its −32 offset through them).
 //!
-//! Q2_K, Q3_K, Q5_K and Q8_K dots live in [`super::avx2_kquants`]; `softmax` and `silu_mul`
-//! (vector `exp`) in [`super::avx2_math`].
+//! Q2_K, Q3_K and Q5_K dots live in [`super::avx2_kquants`]; `silu_mul` (vector `exp`) in
+//! [`super::avx2_math`].
 
 use core::arch::x86_64::*;
 
@@ -18,6 +18,7 @@ use crate::blocks::{
 use crate::half::f32_to_f16;
 use crate::kernels::Kernels;
 use crate::scalar::{dot, kquants_quant, legacy, vecops};
+use crate::types::QuantType;
 
 pub(crate) fn supported() -> bool {
     is_x86_feature_detected!("avx2")
@@ -217,17 +218,6 @@ unsafe fn q8_0_q8_0(w: *const u8, a: *const u8, nb: usize) -> f32 {
         let x = w.add(i * BlockQ8_0::BYTES);
         let y = a.add(i * BlockQ8_0::BYTES);
         let p = i8_dot32(x.add(2), y.add(2));
-        _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
-    })
-}
-
-/// Q8_1 · Q8_1 (the `s` fields are not used, as in the scalar reference).
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_1_q8_1(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    drive2(nb, |i, acc| {
-        let x = w.add(i * BlockQ8_1::BYTES);
-        let y = a.add(i * BlockQ8_1::BYTES);
-        let p = i8_dot32(x.add(4), y.add(4));
         _mm256_fmadd_ps(dxy(rd16(x), rd16(y)), _mm256_cvtepi32_ps(p), acc)
     })
 }
@@ -547,7 +537,6 @@ vec_dot_wrapper!(vec_dot_q4_1_q8_1, q4_1_q8_1, BlockQ4_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q5_0_q8_0, q5_0_q8_0, BlockQ5_0, BlockQ8_0);
 vec_dot_wrapper!(vec_dot_q5_1_q8_1, q5_1_q8_1, BlockQ5_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q8_0_q8_0, q8_0_q8_0, BlockQ8_0, BlockQ8_0);
-vec_dot_wrapper!(vec_dot_q8_1_q8_1, q8_1_q8_1, BlockQ8_1, BlockQ8_1);
 vec_dot_wrapper!(vec_dot_q4_k_q8_k, q4_k_q8_k, BlockQ4K, BlockQ8K);
 vec_dot_wrapper!(vec_dot_q6_k_q8_k, q6_k_q8_k, BlockQ6K, BlockQ8K);
 
@@ -570,36 +559,6 @@ pub(crate) fn dot_bf16_f32(w: &[u8], x: &[f32]) -> f32 {
     // SAFETY: see the comment above the wrappers.
     let (s, i) = unsafe { dot_half_raw(w.as_ptr(), x.as_ptr(), x.len(), true) };
     s + dot::dot_bf16_f32(&w[2 * i..], &x[i..])
-}
-
-pub(crate) fn vec_dot_f32_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 4 * n && a.len() == 4 * n,
-        "vec_dot f32: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_f32_raw(w.as_ptr() as *const f32, a.as_ptr() as *const f32, n) };
-    s + dot::vec_dot_f32_f32(&w[4 * i..], &a[4 * i..], n - i)
-}
-
-pub(crate) fn vec_dot_f16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot f16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_half_raw(w.as_ptr(), a.as_ptr() as *const f32, n, false) };
-    s + dot::vec_dot_f16_f32(&w[2 * i..], &a[4 * i..], n - i)
-}
-
-pub(crate) fn vec_dot_bf16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot bf16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_half_raw(w.as_ptr(), a.as_ptr() as *const f32, n, true) };
-    s + dot::vec_dot_bf16_f32(&w[2 * i..], &a[4 * i..], n - i)
 }
 
 pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -703,21 +662,18 @@ pub(crate) fn quantize_row_q8_k(src: &[f32], dst: &mut [u8]) {
 pub static AVX2: Kernels = Kernels {
     name: "avx2",
     supported,
-    vec_dot_f32_f32,
-    vec_dot_f16_f32,
-    vec_dot_bf16_f32,
-    vec_dot_q4_0_q8_0,
-    vec_dot_q4_1_q8_1,
-    vec_dot_q5_0_q8_0,
-    vec_dot_q5_1_q8_1,
-    vec_dot_q8_0_q8_0,
-    vec_dot_q8_1_q8_1,
-    vec_dot_q2_k_q8_k: kq::vec_dot_q2_k_q8_k,
-    vec_dot_q3_k_q8_k: kq::vec_dot_q3_k_q8_k,
-    vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k: kq::vec_dot_q5_k_q8_k,
-    vec_dot_q6_k_q8_k,
-    vec_dot_q8_k_q8_k: kq::vec_dot_q8_k_q8_k,
+    vec_dots: &[
+        (QuantType::Q4_0, vec_dot_q4_0_q8_0),
+        (QuantType::Q4_1, vec_dot_q4_1_q8_1),
+        (QuantType::Q5_0, vec_dot_q5_0_q8_0),
+        (QuantType::Q5_1, vec_dot_q5_1_q8_1),
+        (QuantType::Q8_0, vec_dot_q8_0_q8_0),
+        (QuantType::Q2_K, kq::vec_dot_q2_k_q8_k),
+        (QuantType::Q3_K, kq::vec_dot_q3_k_q8_k),
+        (QuantType::Q4_K, vec_dot_q4_k_q8_k),
+        (QuantType::Q5_K, kq::vec_dot_q5_k_q8_k),
+        (QuantType::Q6_K, vec_dot_q6_k_q8_k),
+    ],
     quantize_row_q8_0,
     quantize_row_q8_1,
     quantize_row_q8_k,
@@ -725,7 +681,6 @@ pub static AVX2: Kernels = Kernels {
     dot_bf16_f32,
     dot_f32,
     rms_norm,
-    softmax: super::avx2_math::softmax,
     silu_mul: super::avx2_math::silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,
     add,

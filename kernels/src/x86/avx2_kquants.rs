@@ -5,7 +5,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{hsum_ps, i8_dot32, k4_scales, ld, rd16};
+use super::avx2::{hsum_ps, k4_scales, ld, rd16};
 use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ5K, BlockQ8K};
 use crate::half::f16_to_f32;
 use crate::scalar::kquants_dequant::q3_scales;
@@ -130,22 +130,6 @@ unsafe fn q5_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
     hsum_ps(acc) - hsum_ps(accm)
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_k_q8_k(w: *const u8, a: *const u8, nb: usize) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for i in 0..nb {
-        let x = w.add(i * BlockQ8K::BYTES);
-        let y = a.add(i * BlockQ8K::BYTES);
-        let mut isum = _mm256_setzero_si256();
-        for c in 0..8 {
-            isum = _mm256_add_epi32(isum, i8_dot32(x.add(4 + 32 * c), y.add(4 + 32 * c)));
-        }
-        let d = rdf32(x) * rdf32(y);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-    }
-    hsum_ps(acc)
-}
-
 // SAFETY (applies to every `unsafe` block below): only reachable through the `AVX2`/`AVX512`
 // tables, which `crate::kernels` hands out only when their `supported()` (AVX2+FMA+F16C at
 // least) is true; lengths are checked before any pointer is read.
@@ -164,4 +148,3 @@ macro_rules! vec_dot_wrapper {
 vec_dot_wrapper!(vec_dot_q2_k_q8_k, q2_k_q8_k, BlockQ2K);
 vec_dot_wrapper!(vec_dot_q3_k_q8_k, q3_k_q8_k, BlockQ3K);
 vec_dot_wrapper!(vec_dot_q5_k_q8_k, q5_k_q8_k, BlockQ5K);
-vec_dot_wrapper!(vec_dot_q8_k_q8_k, q8_k_q8_k, BlockQ8K);

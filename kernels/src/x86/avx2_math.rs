@@ -1,6 +1,5 @@
 //! AVX2 `exp` (Cephes `expf` polynomial, about 1 ulp on the normal range, subnormal results
-//! via a two-step 2ⁿ scaling, +inf above 88.72) and the vector ops built on it: `silu_mul` and
-//! `softmax` (whose sum is accumulated in f64 like the scalar reference).
+//! via a two-step 2ⁿ scaling, +inf above 88.72) and the vector op built on it, `silu_mul`.
 
 use core::arch::x86_64::*;
 
@@ -65,39 +64,6 @@ unsafe fn silu_mul_raw(g: *const f32, u: *const f32, out: *mut f32, n: usize) ->
     i
 }
 
-/// Max of `x` (lanes of 8, then the tail by the caller).
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn max_raw(x: *const f32, n: usize) -> (f32, usize) {
-    let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
-    let mut i = 0;
-    while i + 8 <= n {
-        m = _mm256_max_ps(m, _mm256_loadu_ps(x.add(i)));
-        i += 8;
-    }
-    let mut a = [0.0f32; 8];
-    _mm256_storeu_ps(a.as_mut_ptr(), m);
-    (a.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)), i)
-}
-
-/// `x[i] = exp(x[i] − max)`, returning the f64 sum of the stored values over the first `i`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn exp_sub_raw(x: *mut f32, max: f32, n: usize) -> (f64, usize) {
-    let mv = _mm256_set1_ps(max);
-    let mut s0 = _mm256_setzero_pd();
-    let mut s1 = _mm256_setzero_pd();
-    let mut i = 0;
-    while i + 8 <= n {
-        let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x.add(i)), mv));
-        _mm256_storeu_ps(x.add(i), e);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-        i += 8;
-    }
-    let mut a = [0.0f64; 4];
-    _mm256_storeu_pd(a.as_mut_ptr(), _mm256_add_pd(s0, s1));
-    (a.iter().sum(), i)
-}
-
 // SAFETY (applies to every `unsafe` block below): only reachable through the `AVX2`/`AVX512`
 // tables, handed out only when their `supported()` (AVX2+FMA+F16C at least) is true; every
 // pointer access stays below the checked slice lengths.
@@ -110,22 +76,4 @@ pub(crate) fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     // SAFETY: see the comment above the wrappers.
     let i = unsafe { silu_mul_raw(gate.as_ptr(), up.as_ptr(), out.as_mut_ptr(), gate.len()) };
     vecops::silu_mul(&gate[i..], &up[i..], &mut out[i..]);
-}
-
-pub(crate) fn softmax(x: &mut [f32]) {
-    if x.is_empty() {
-        return;
-    }
-    // SAFETY: see the comment above the wrappers.
-    let (m, i) = unsafe { max_raw(x.as_ptr(), x.len()) };
-    let max = x[i..].iter().fold(m, |m, &v| m.max(v));
-    // SAFETY: see the comment above the wrappers.
-    let (mut sum, i) = unsafe { exp_sub_raw(x.as_mut_ptr(), max, x.len()) };
-    for v in x[i..].iter_mut() {
-        let e = (*v - max).exp();
-        sum += e as f64;
-        *v = e;
-    }
-    let inv = (1.0 / sum) as f32;
-    super::avx2::scale(x, inv);
 }

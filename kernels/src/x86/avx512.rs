@@ -15,6 +15,7 @@ use crate::blocks::{
 };
 use crate::kernels::Kernels;
 use crate::scalar::dot;
+use crate::types::QuantType;
 
 fn supported() -> bool {
     avx2::supported()
@@ -329,55 +330,22 @@ fn dot_bf16_f32(w: &[u8], x: &[f32]) -> f32 {
     s + dot::dot_bf16_f32(&w[2 * i..], &x[i..])
 }
 
-fn vec_dot_f32_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 4 * n && a.len() == 4 * n,
-        "vec_dot f32: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_f32_raw(w.as_ptr() as *const f32, a.as_ptr() as *const f32, n) };
-    s + dot::vec_dot_f32_f32(&w[4 * i..], &a[4 * i..], n - i)
-}
-
-fn vec_dot_f16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot f16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_half_raw(w.as_ptr(), a.as_ptr() as *const f32, n, false) };
-    s + dot::vec_dot_f16_f32(&w[2 * i..], &a[4 * i..], n - i)
-}
-
-fn vec_dot_bf16_f32(w: &[u8], a: &[u8], n: usize) -> f32 {
-    assert!(
-        w.len() == 2 * n && a.len() == 4 * n,
-        "vec_dot bf16: length mismatch"
-    );
-    // SAFETY: see the comment above the wrappers (unaligned loads).
-    let (s, i) = unsafe { dot_half_raw(w.as_ptr(), a.as_ptr() as *const f32, n, true) };
-    s + dot::vec_dot_bf16_f32(&w[2 * i..], &a[4 * i..], n - i)
-}
-
 /// The AVX-512 (F/BW/VL/VNNI) table.
 pub static AVX512: Kernels = Kernels {
     name: "avx512",
     supported,
-    vec_dot_f32_f32,
-    vec_dot_f16_f32,
-    vec_dot_bf16_f32,
-    vec_dot_q4_0_q8_0,
-    vec_dot_q4_1_q8_1,
-    vec_dot_q5_0_q8_0,
-    vec_dot_q5_1_q8_1,
-    vec_dot_q8_0_q8_0,
-    vec_dot_q8_1_q8_1: avx2::AVX2.vec_dot_q8_1_q8_1,
-    vec_dot_q2_k_q8_k: avx2::AVX2.vec_dot_q2_k_q8_k,
-    vec_dot_q3_k_q8_k: avx2::AVX2.vec_dot_q3_k_q8_k,
-    vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k: avx2::AVX2.vec_dot_q5_k_q8_k,
-    vec_dot_q6_k_q8_k,
-    vec_dot_q8_k_q8_k: avx2::AVX2.vec_dot_q8_k_q8_k,
+    vec_dots: &[
+        (QuantType::Q4_0, vec_dot_q4_0_q8_0),
+        (QuantType::Q4_1, vec_dot_q4_1_q8_1),
+        (QuantType::Q5_0, vec_dot_q5_0_q8_0),
+        (QuantType::Q5_1, vec_dot_q5_1_q8_1),
+        (QuantType::Q8_0, vec_dot_q8_0_q8_0),
+        (QuantType::Q2_K, super::avx2_kquants::vec_dot_q2_k_q8_k),
+        (QuantType::Q3_K, super::avx2_kquants::vec_dot_q3_k_q8_k),
+        (QuantType::Q4_K, vec_dot_q4_k_q8_k),
+        (QuantType::Q5_K, super::avx2_kquants::vec_dot_q5_k_q8_k),
+        (QuantType::Q6_K, vec_dot_q6_k_q8_k),
+    ],
     quantize_row_q8_0: avx2::AVX2.quantize_row_q8_0,
     quantize_row_q8_1: avx2::AVX2.quantize_row_q8_1,
     quantize_row_q8_k: avx2::AVX2.quantize_row_q8_k,
@@ -385,7 +353,6 @@ pub static AVX512: Kernels = Kernels {
     dot_bf16_f32,
     dot_f32,
     rms_norm: avx2::AVX2.rms_norm,
-    softmax: avx2::AVX2.softmax,
     silu_mul: avx2::AVX2.silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,
     add: avx2::AVX2.add,
