@@ -23,6 +23,19 @@ Everything is deterministic (fixed seeds). Files are raw little-endian arrays:
   bf16.out.u16               f32 -> bf16 (gguf-py, = ggml) of the same inputs
   f16_all.f32                f16 -> f32 (numpy) for all 65536 patterns
 
+The i-quants, ternary types and MXFP4 (IQ_TYPES: iq4_nl, iq4_xs, iq3_xxs, iq3_s, iq2_xxs, iq2_xs,
+iq2_s, iq1_s, iq1_m, tq1_0, tq2_0, mxfp4) have no quant_input goldens (their ggml quantizers
+need importance weights / grid searches); instead, IQ_ROWS rows of 256 elements per type:
+  <type>.dequant.blocks.bin  random bytes with sane f16 scales (IQ1_M: the f16 scale split over
+                             the top nibbles of its 4 scale u16; MXFP4: E8M0 exponents around
+                             127, the first row's blocks also 0, 1, 2)
+  <type>.dequant.f32         gguf-py dequantization of those blocks, checked bit for bit against
+                             ggml's dequantize_row_<type> when the library builds
+  <type>.vec_dot.ggml.f32    ggml_vec_dot_<type>_<partner>_generic of each block row against row r
+                             of vec_dot_act.f32 quantized with quantize_row_q8_0_ref (IQ4_NL,
+                             MXFP4) or quantize_row_q8_K_ref (the others), then all IQ_ROWS rows
+                             at once (IQ_ROWS + 1 values; optional, needs the library)
+
 Run from the repository root:  python3 scripts/make_quant_golden.py
 """
 
@@ -49,6 +62,23 @@ BLOCK = {  # (elements, bytes)
     "Q8_1": (32, 36), "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144),
     "Q5_K": (256, 176), "Q6_K": (256, 210), "Q8_K": (256, 292),
 }
+# The i-quants, ternary types and MXFP4: (elements, bytes) per block, as in ggml-common.h.
+IQ_TYPES = ["IQ4_NL", "IQ4_XS", "IQ3_XXS", "IQ3_S", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M",
+            "TQ1_0", "TQ2_0", "MXFP4"]
+IQ_BLOCK = {
+    "IQ4_NL": (32, 18), "IQ4_XS": (256, 136), "IQ3_XXS": (256, 98), "IQ3_S": (256, 110),
+    "IQ2_XXS": (256, 66), "IQ2_XS": (256, 74), "IQ2_S": (256, 82), "IQ1_S": (256, 50),
+    "IQ1_M": (256, 56), "TQ1_0": (256, 54), "TQ2_0": (256, 66), "MXFP4": (32, 17),
+}
+# Byte offset of the f16 super-block scale (IQ1_M and MXFP4 are handled apart).
+IQ_F16_FIELD = {
+    "IQ4_NL": 0, "IQ4_XS": 0, "IQ3_XXS": 0, "IQ3_S": 0, "IQ2_XXS": 0, "IQ2_XS": 0, "IQ2_S": 0,
+    "IQ1_S": 0, "TQ1_0": 52, "TQ2_0": 64,
+}
+IQ_PARTNER = {"IQ4_NL": "Q8_0", "MXFP4": "Q8_0"}  # the others pair with Q8_K
+IQ_ROWS = 8
+IQ1M_SCALES = 48  # byte offset of block_iq1_m.scales
+
 # Byte offsets of the f16 scale fields, to make random blocks sane.
 F16_FIELDS = {
     "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
@@ -149,6 +179,68 @@ def sane_random_blocks(name: str, count: int, rng) -> np.ndarray:
     return b.ravel()
 
 
+def sane_random_iq_blocks(name: str, rows: int, rng) -> np.ndarray:
+    """`rows` rows of 256 elements of random blocks of an IQ_TYPES type, with sane scales."""
+    n, nbytes = IQ_BLOCK[name]
+    count = rows * 256 // n
+    b = rng.integers(0, 256, (count, nbytes), dtype=np.uint8)
+    d = (rng.standard_normal(count) * 10.0 ** rng.uniform(-4, 0, count)).astype(np.float16)
+    if name == "MXFP4":
+        b[:, 0] = rng.integers(127 - 24, 127 + 8, count)  # half scales 2^-25 .. 2^6
+        b[:3, 0] = [0, 1, 2]  # the subnormal / smallest-normal paths of ggml_e8m0_to_fp32_half
+    elif name == "IQ1_M":
+        # The f16 scale: bits 4k..4k+4 in the top nibble of scale u16 k (its high byte).
+        bits = d.view(np.uint16)
+        for k in range(4):
+            hi = IQ1M_SCALES + 2 * k + 1
+            b[:, hi] = (b[:, hi] & 0x0F) | (((bits >> (4 * k)) & 0xF) << 4).astype(np.uint8)
+    else:
+        off = IQ_F16_FIELD[name]
+        b[:, off:off + 2] = d.view(np.uint8).reshape(count, 2)
+    return b.ravel()
+
+
+def ggml_dequantize(lib, name: str, blocks: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    f = getattr(lib, f"dequantize_row_{name.lower()}")
+    f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    f.restype = None
+    f(blocks.ctypes.data, out.ctypes.data, n)
+    return out
+
+
+def iq_goldens(lib, x: np.ndarray):
+    """Dequantization and vec_dot goldens of IQ_TYPES (see the module docstring)."""
+    rng = np.random.default_rng(20)
+    # The first IQ_ROWS rows of vec_dot_act.f32 (same generator and size as in main).
+    act = (np.random.default_rng(99).standard_normal(x.size) * 2.0).astype(np.float32)
+    act = np.ascontiguousarray(act[:IQ_ROWS * ROW])
+    for name in IQ_TYPES:
+        n, nbytes = IQ_BLOCK[name]
+        blocks = np.ascontiguousarray(sane_random_iq_blocks(name, IQ_ROWS, rng))
+        deq = gq.dequantize(blocks, T[name]).astype(np.float32).ravel()
+        assert deq.size == blocks.size // nbytes * n == IQ_ROWS * 256
+        if lib is not None:
+            ref = ggml_dequantize(lib, name, blocks, deq.size)
+            same = (ref.view(np.uint32) == deq.view(np.uint32)) | (np.isnan(ref) & np.isnan(deq))
+            if not same.all():
+                i = int(np.argmin(same))
+                print(f"warning: ggml and gguf-py dequantization disagree on {name} "
+                      f"({int((~same).sum())} elements, first {i}: {ref[i]} vs {deq[i]})",
+                      file=sys.stderr)
+        write(f"{name.lower()}.dequant.blocks.bin", blocks)
+        write(f"{name.lower()}.dequant.f32", deq)
+
+        if lib is not None:
+            pname = IQ_PARTNER.get(name, "Q8_K")
+            a = ggml_quantize(lib, pname, act)
+            wr, ar = 256 // n * nbytes, 256 // BLOCK[pname][0] * BLOCK[pname][1]
+            res = [ggml_vec_dot(lib, name, pname, blocks[i * wr:(i + 1) * wr].copy(),
+                                a[i * ar:(i + 1) * ar].copy(), 256) for i in range(IQ_ROWS)]
+            res.append(ggml_vec_dot(lib, name, pname, blocks, a, IQ_ROWS * 256))
+            write(f"{name.lower()}.vec_dot.ggml.f32", np.array(res, dtype=np.float32))
+
+
 def write(name: str, arr: np.ndarray):
     (OUT / name).write_bytes(np.ascontiguousarray(arr).tobytes())
 
@@ -203,6 +295,8 @@ def main():
         assert deq.size == blocks.size // nbytes * n
         write(f"{name.lower()}.dequant.blocks.bin", blocks)
         write(f"{name.lower()}.dequant.f32", deq)
+
+    iq_goldens(lib, x)
 
     # f32 -> f16 / bf16 on edge values and random bit patterns.
     edge = np.array([0.0, -0.0, 1.0, -1.0, 65504.0, 65519.99, 65520.0, 1e10, -1e10,

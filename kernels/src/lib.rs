@@ -21,6 +21,8 @@
 
 pub mod blocks;
 mod half;
+pub mod iq_blocks;
+pub mod iq_tables;
 pub mod kernels;
 pub mod packed;
 pub mod packed_q4k;

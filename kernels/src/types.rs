@@ -24,12 +24,27 @@ pub enum QuantType {
     Q5_K,
     Q6_K,
     Q8_K,
+    IQ2_XXS,
+    IQ2_XS,
+    IQ3_XXS,
+    IQ1_S,
+    IQ4_NL,
+    IQ3_S,
+    IQ2_S,
+    IQ4_XS,
+    IQ1_M,
+    TQ1_0,
+    TQ2_0,
+    MXFP4,
 }
 
 /// Elements per legacy block (`QK4_0`, `QK8_0`, ...).
 pub const QK: usize = 32;
 /// Elements per K-quant super-block (`QK_K`).
 pub const QK_K: usize = 256;
+
+/// Decodes a row of whole blocks to f32.
+pub type DequantizeRowFn = fn(src: &[u8], dst: &mut [f32]);
 
 /// Everything brisk knows about one type, in one place (ggml's `type_traits`): name, id, block
 /// geometry, the activation type its dot products take, and the scalar reference functions.
@@ -49,16 +64,19 @@ pub struct TypeTraits {
     /// (ggml's `vec_dot_type`, except that F16/BF16 weights meet **f32** activations).
     pub vec_dot_type: QuantType,
     /// Scalar reference decode of whole blocks.
-    pub dequantize: fn(&[u8], &mut [f32]),
-    /// ggml's reference quantizer (F16/BF16: round to nearest even).
-    pub quantize: fn(&[f32], &mut [u8]),
+    pub dequantize: DequantizeRowFn,
+    /// ggml's reference quantizer (F16/BF16: round to nearest even); `None` for the types
+    /// brisk reads but does not write (the IQ, TQ and MXFP4 types).
+    pub quantize: Option<crate::kernels::QuantizeRowFn>,
     /// Scalar reference dot with `vec_dot_type` activations; `None` for the activation-only
     /// types (Q8_1, Q8_K), which are never weights.
     pub vec_dot: Option<crate::kernels::VecDotFn>,
 }
 
+/// One row of [`TRAITS`]: `read_only` for types without a quantizer, `activation` for the
+/// activation-only types (no dot product).
 macro_rules! traits {
-    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, $dot:expr) => {
+    (@row $ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, $dot:expr) => {
         TypeTraits {
             ty: QuantType::$ty,
             name: stringify!($ty),
@@ -71,172 +89,62 @@ macro_rules! traits {
             vec_dot: $dot,
         }
     };
+    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, read_only, $dot:expr) => {
+        traits!(@row $ty, $id, $len, $bytes, $act, $deq, None, Some($dot))
+    };
+    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, activation) => {
+        traits!(@row $ty, $id, $len, $bytes, $act, $deq, Some($q), None)
+    };
+    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, $dot:expr) => {
+        traits!(@row $ty, $id, $len, $bytes, $act, $deq, Some($q), Some($dot))
+    };
 }
 
-/// The traits of every type, in [`QuantType::ALL`] order (checked by a test).
+/// The traits of every type, in [`QuantType::ALL`] order (checked by a test): type, ggml id,
+/// block length, block bytes, activation partner, dequantize, quantize (`read_only`: none), dot.
+#[rustfmt::skip]
 static TRAITS: [TypeTraits; QuantType::COUNT] = {
     use crate::blocks::*;
-    use crate::scalar::{dot, floats, kquants_dequant as kd, kquants_quant as kq, legacy as lg};
+    use crate::iq_blocks::*;
+    use crate::scalar::{dot, floats as fl, iquants as iq, kquants_dequant as kd};
+    use crate::scalar::{kquants_quant as kq, legacy as lg};
     use core::mem::size_of;
     [
-        traits!(
-            F32,
-            0,
-            1,
-            4,
-            F32,
-            floats::dequantize_f32,
-            floats::quantize_f32,
-            Some(dot::vec_dot_f32_f32)
-        ),
-        traits!(
-            F16,
-            1,
-            1,
-            2,
-            F32,
-            floats::dequantize_f16,
-            floats::quantize_f16,
-            Some(dot::vec_dot_f16_f32)
-        ),
-        traits!(
-            BF16,
-            30,
-            1,
-            2,
-            F32,
-            floats::dequantize_bf16,
-            floats::quantize_bf16,
-            Some(dot::vec_dot_bf16_f32)
-        ),
-        traits!(
-            Q4_0,
-            2,
-            QK,
-            size_of::<BlockQ4_0>(),
-            Q8_0,
-            lg::dequantize_q4_0,
-            lg::quantize_q4_0,
-            Some(dot::vec_dot_q4_0_q8_0)
-        ),
-        traits!(
-            Q4_1,
-            3,
-            QK,
-            size_of::<BlockQ4_1>(),
-            Q8_1,
-            lg::dequantize_q4_1,
-            lg::quantize_q4_1,
-            Some(dot::vec_dot_q4_1_q8_1)
-        ),
-        traits!(
-            Q5_0,
-            6,
-            QK,
-            size_of::<BlockQ5_0>(),
-            Q8_0,
-            lg::dequantize_q5_0,
-            lg::quantize_q5_0,
-            Some(dot::vec_dot_q5_0_q8_0)
-        ),
-        traits!(
-            Q5_1,
-            7,
-            QK,
-            size_of::<BlockQ5_1>(),
-            Q8_1,
-            lg::dequantize_q5_1,
-            lg::quantize_q5_1,
-            Some(dot::vec_dot_q5_1_q8_1)
-        ),
-        traits!(
-            Q8_0,
-            8,
-            QK,
-            size_of::<BlockQ8_0>(),
-            Q8_0,
-            lg::dequantize_q8_0,
-            lg::quantize_q8_0,
-            Some(dot::vec_dot_q8_0_q8_0)
-        ),
-        traits!(
-            Q8_1,
-            9,
-            QK,
-            size_of::<BlockQ8_1>(),
-            Q8_1,
-            lg::dequantize_q8_1,
-            lg::quantize_q8_1,
-            None
-        ),
-        traits!(
-            Q2_K,
-            10,
-            QK_K,
-            size_of::<BlockQ2K>(),
-            Q8_K,
-            kd::dequantize_q2_k,
-            kq::quantize_q2_k,
-            Some(dot::vec_dot_q2_k_q8_k)
-        ),
-        traits!(
-            Q3_K,
-            11,
-            QK_K,
-            size_of::<BlockQ3K>(),
-            Q8_K,
-            kd::dequantize_q3_k,
-            kq::quantize_q3_k,
-            Some(dot::vec_dot_q3_k_q8_k)
-        ),
-        traits!(
-            Q4_K,
-            12,
-            QK_K,
-            size_of::<BlockQ4K>(),
-            Q8_K,
-            kd::dequantize_q4_k,
-            kq::quantize_q4_k,
-            Some(dot::vec_dot_q4_k_q8_k)
-        ),
-        traits!(
-            Q5_K,
-            13,
-            QK_K,
-            size_of::<BlockQ5K>(),
-            Q8_K,
-            kd::dequantize_q5_k,
-            kq::quantize_q5_k,
-            Some(dot::vec_dot_q5_k_q8_k)
-        ),
-        traits!(
-            Q6_K,
-            14,
-            QK_K,
-            size_of::<BlockQ6K>(),
-            Q8_K,
-            kd::dequantize_q6_k,
-            kq::quantize_q6_k,
-            Some(dot::vec_dot_q6_k_q8_k)
-        ),
-        traits!(
-            Q8_K,
-            15,
-            QK_K,
-            size_of::<BlockQ8K>(),
-            Q8_K,
-            kd::dequantize_q8_k,
-            kq::quantize_q8_k,
-            None
-        ),
+        traits!(F32, 0, 1, 4, F32, fl::dequantize_f32, fl::quantize_f32, dot::vec_dot_f32_f32),
+        traits!(F16, 1, 1, 2, F32, fl::dequantize_f16, fl::quantize_f16, dot::vec_dot_f16_f32),
+        traits!(BF16, 30, 1, 2, F32, fl::dequantize_bf16, fl::quantize_bf16, dot::vec_dot_bf16_f32),
+        traits!(Q4_0, 2, QK, size_of::<BlockQ4_0>(), Q8_0, lg::dequantize_q4_0, lg::quantize_q4_0, dot::vec_dot_q4_0_q8_0),
+        traits!(Q4_1, 3, QK, size_of::<BlockQ4_1>(), Q8_1, lg::dequantize_q4_1, lg::quantize_q4_1, dot::vec_dot_q4_1_q8_1),
+        traits!(Q5_0, 6, QK, size_of::<BlockQ5_0>(), Q8_0, lg::dequantize_q5_0, lg::quantize_q5_0, dot::vec_dot_q5_0_q8_0),
+        traits!(Q5_1, 7, QK, size_of::<BlockQ5_1>(), Q8_1, lg::dequantize_q5_1, lg::quantize_q5_1, dot::vec_dot_q5_1_q8_1),
+        traits!(Q8_0, 8, QK, size_of::<BlockQ8_0>(), Q8_0, lg::dequantize_q8_0, lg::quantize_q8_0, dot::vec_dot_q8_0_q8_0),
+        traits!(Q8_1, 9, QK, size_of::<BlockQ8_1>(), Q8_1, lg::dequantize_q8_1, lg::quantize_q8_1, activation),
+        traits!(Q2_K, 10, QK_K, size_of::<BlockQ2K>(), Q8_K, kd::dequantize_q2_k, kq::quantize_q2_k, dot::vec_dot_q2_k_q8_k),
+        traits!(Q3_K, 11, QK_K, size_of::<BlockQ3K>(), Q8_K, kd::dequantize_q3_k, kq::quantize_q3_k, dot::vec_dot_q3_k_q8_k),
+        traits!(Q4_K, 12, QK_K, size_of::<BlockQ4K>(), Q8_K, kd::dequantize_q4_k, kq::quantize_q4_k, dot::vec_dot_q4_k_q8_k),
+        traits!(Q5_K, 13, QK_K, size_of::<BlockQ5K>(), Q8_K, kd::dequantize_q5_k, kq::quantize_q5_k, dot::vec_dot_q5_k_q8_k),
+        traits!(Q6_K, 14, QK_K, size_of::<BlockQ6K>(), Q8_K, kd::dequantize_q6_k, kq::quantize_q6_k, dot::vec_dot_q6_k_q8_k),
+        traits!(Q8_K, 15, QK_K, size_of::<BlockQ8K>(), Q8_K, kd::dequantize_q8_k, kq::quantize_q8_k, activation),
+        traits!(IQ2_XXS, 16, QK_K, IQ2XXS_BYTES, Q8_K, iq::dequantize_iq2_xxs, read_only, iq::vec_dot_iq2_xxs_q8_k),
+        traits!(IQ2_XS, 17, QK_K, IQ2XS_BYTES, Q8_K, iq::dequantize_iq2_xs, read_only, iq::vec_dot_iq2_xs_q8_k),
+        traits!(IQ3_XXS, 18, QK_K, IQ3XXS_BYTES, Q8_K, iq::dequantize_iq3_xxs, read_only, iq::vec_dot_iq3_xxs_q8_k),
+        traits!(IQ1_S, 19, QK_K, IQ1S_BYTES, Q8_K, iq::dequantize_iq1_s, read_only, iq::vec_dot_iq1_s_q8_k),
+        traits!(IQ4_NL, 20, QK, IQ4NL_BYTES, Q8_0, iq::dequantize_iq4_nl, read_only, iq::vec_dot_iq4_nl_q8_0),
+        traits!(IQ3_S, 21, QK_K, IQ3S_BYTES, Q8_K, iq::dequantize_iq3_s, read_only, iq::vec_dot_iq3_s_q8_k),
+        traits!(IQ2_S, 22, QK_K, IQ2S_BYTES, Q8_K, iq::dequantize_iq2_s, read_only, iq::vec_dot_iq2_s_q8_k),
+        traits!(IQ4_XS, 23, QK_K, IQ4XS_BYTES, Q8_K, iq::dequantize_iq4_xs, read_only, iq::vec_dot_iq4_xs_q8_k),
+        traits!(IQ1_M, 29, QK_K, IQ1M_BYTES, Q8_K, iq::dequantize_iq1_m, read_only, iq::vec_dot_iq1_m_q8_k),
+        traits!(TQ1_0, 34, QK_K, TQ1_0_BYTES, Q8_K, iq::dequantize_tq1_0, read_only, iq::vec_dot_tq1_0_q8_k),
+        traits!(TQ2_0, 35, QK_K, TQ2_0_BYTES, Q8_K, iq::dequantize_tq2_0, read_only, iq::vec_dot_tq2_0_q8_k),
+        traits!(MXFP4, 39, QK, MXFP4_BYTES, Q8_0, iq::dequantize_mxfp4, read_only, iq::vec_dot_mxfp4_q8_0),
     ]
 };
 
 impl QuantType {
     /// Number of types.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 27;
 
-    /// Every supported type, in `ggml_type` id order except BF16 (id 30) which follows F16.
+    /// Every supported type, in `ggml_type` id order except BF16 (id 30), which follows F16.
     pub const ALL: [QuantType; QuantType::COUNT] = [
         QuantType::F32,
         QuantType::F16,
@@ -253,6 +161,18 @@ impl QuantType {
         QuantType::Q5_K,
         QuantType::Q6_K,
         QuantType::Q8_K,
+        QuantType::IQ2_XXS,
+        QuantType::IQ2_XS,
+        QuantType::IQ3_XXS,
+        QuantType::IQ1_S,
+        QuantType::IQ4_NL,
+        QuantType::IQ3_S,
+        QuantType::IQ2_S,
+        QuantType::IQ4_XS,
+        QuantType::IQ1_M,
+        QuantType::TQ1_0,
+        QuantType::TQ2_0,
+        QuantType::MXFP4,
     ];
 
     /// This type's traits.
@@ -265,6 +185,13 @@ impl QuantType {
         QuantType::ALL
             .into_iter()
             .filter(|t| t.traits().vec_dot.is_some())
+    }
+
+    /// Every type brisk can write (has a reference quantizer), in [`QuantType::ALL`] order.
+    pub fn quantizable() -> impl Iterator<Item = QuantType> {
+        QuantType::ALL
+            .into_iter()
+            .filter(|t| t.traits().quantize.is_some())
     }
 
     /// The type with ggml id `id` (`GGML_TYPE_*`), or `None` for ids brisk does not support.
@@ -338,7 +265,7 @@ mod tests {
     #[test]
     fn ids_names_and_sizes_match_ggml() {
         // (type, ggml id, name, block length, block bytes) from ggml-common.h / ggml.c.
-        let table: [(QuantType, u32, &str, usize, usize); 15] = [
+        let table: [(QuantType, u32, &str, usize, usize); QuantType::COUNT] = [
             (QuantType::F32, 0, "F32", 1, 4),
             (QuantType::F16, 1, "F16", 1, 2),
             (QuantType::BF16, 30, "BF16", 1, 2),
@@ -354,6 +281,18 @@ mod tests {
             (QuantType::Q5_K, 13, "Q5_K", 256, 176),
             (QuantType::Q6_K, 14, "Q6_K", 256, 210),
             (QuantType::Q8_K, 15, "Q8_K", 256, 292),
+            (QuantType::IQ2_XXS, 16, "IQ2_XXS", 256, 66),
+            (QuantType::IQ2_XS, 17, "IQ2_XS", 256, 74),
+            (QuantType::IQ3_XXS, 18, "IQ3_XXS", 256, 98),
+            (QuantType::IQ1_S, 19, "IQ1_S", 256, 50),
+            (QuantType::IQ4_NL, 20, "IQ4_NL", 32, 18),
+            (QuantType::IQ3_S, 21, "IQ3_S", 256, 110),
+            (QuantType::IQ2_S, 22, "IQ2_S", 256, 82),
+            (QuantType::IQ4_XS, 23, "IQ4_XS", 256, 136),
+            (QuantType::IQ1_M, 29, "IQ1_M", 256, 56),
+            (QuantType::TQ1_0, 34, "TQ1_0", 256, 54),
+            (QuantType::TQ2_0, 35, "TQ2_0", 256, 66),
+            (QuantType::MXFP4, 39, "MXFP4", 32, 17),
         ];
         for (i, &(t, id, name, len, bytes)) in table.iter().enumerate() {
             assert_eq!(QuantType::ALL[i], t);
@@ -367,7 +306,7 @@ mod tests {
             assert_eq!(t.block_bytes(), bytes);
             assert_eq!(t.is_quantized(), len > 1);
         }
-        for id in [4u32, 5, 16, 20, 29, 31, 39, u32::MAX] {
+        for id in [4u32, 5, 24, 28, 31, 36, 40, u32::MAX] {
             assert_eq!(QuantType::from_ggml_id(id), None);
         }
         assert_eq!(QuantType::from_name("q4_k_m"), None);
@@ -383,6 +322,7 @@ mod tests {
         let weights: Vec<QuantType> = QuantType::weights().collect();
         assert!(!weights.contains(&QuantType::Q8_1) && !weights.contains(&QuantType::Q8_K));
         assert_eq!(weights.len(), QuantType::COUNT - 2);
+        assert!(QuantType::IQ4_XS.traits().quantize.is_none());
     }
 
     #[test]

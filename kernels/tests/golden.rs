@@ -251,3 +251,50 @@ fn vec_dot_matches_ggml_generic() {
         }
     }
 }
+
+/// The read-only types (IQ, TQ, MXFP4): dequantization bitwise equal to gguf-py (itself checked
+/// against ggml's `dequantize_row_*` when the golden script ran), and the dot product with
+/// ggml-quantized activations bitwise equal to ggml's `ggml_vec_dot_*_generic`, per 256-element
+/// row and over all rows — through `scalar::`, so the traits table's wiring is what is tested.
+#[test]
+fn read_only_types_match_ggml() {
+    let read_only: Vec<QuantType> = QuantType::weights()
+        .filter(|t| t.traits().quantize.is_none())
+        .collect();
+    assert_eq!(read_only.len(), 12);
+    let act_all = read_f32("vec_dot_act.f32");
+    for ty in read_only {
+        let stem = ty.name().to_lowercase();
+        let blocks = read_bytes(&format!("{}.dequant.blocks.bin", stem));
+        let want = read_f32(&format!("{}.dequant.f32", stem));
+        let mut got = vec![0.0f32; want.len()];
+        scalar::dequantize_row(ty, &blocks, &mut got);
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            assert!(same_f32(g, w), "{} dequant [{}]: {} vs {}", ty, i, g, w);
+        }
+        let vwant = read_f32(&format!("{}.vec_dot.ggml.f32", stem));
+        let rows = want.len() / 256;
+        assert_eq!(vwant.len(), rows + 1);
+        let at = ty.vec_dot_type();
+        let act = &act_all[..rows * 256];
+        let mut a = vec![0u8; at.row_bytes(act.len()).unwrap()];
+        scalar::quantize_row(at, act, &mut a);
+        let (wr, ar) = (blocks.len() / rows, a.len() / rows);
+        for r in 0..=rows {
+            let (ws, as_, n) = if r < rows {
+                (&blocks[r * wr..(r + 1) * wr], &a[r * ar..(r + 1) * ar], 256)
+            } else {
+                (&blocks[..], &a[..], rows * 256)
+            };
+            let g = scalar::vec_dot(ty, ws, as_, n);
+            assert!(
+                same_f32(g, vwant[r]),
+                "{} vec_dot row {}: {} vs ggml {}",
+                ty,
+                r,
+                g,
+                vwant[r]
+            );
+        }
+    }
+}

@@ -88,7 +88,7 @@ fn more_bits_means_less_error() {
 
 #[test]
 fn zeros_round_trip_to_zeros() {
-    for ty in QuantType::ALL {
+    for ty in QuantType::quantizable() {
         let x = vec![0.0f32; 512];
         let y = roundtrip(ty, &x);
         assert!(y.iter().all(|&v| v == 0.0), "{}", ty);
@@ -112,7 +112,7 @@ fn edge_rows_do_not_panic_and_stay_finite() {
     rows.push(rng.normals(256, 1e-6));
     rows.push(rng.normals(256, 1e-30));
     rows.push(rng.normals(256, 1e4));
-    for ty in QuantType::ALL {
+    for ty in QuantType::quantizable() {
         for x in &rows {
             let y = roundtrip(ty, x);
             assert!(y.iter().all(|v| v.is_finite()), "{}: non-finite output", ty);
@@ -159,7 +159,7 @@ fn huge_values_saturate_like_ggml() {
 
 #[test]
 fn every_type_handles_several_blocks() {
-    for ty in QuantType::ALL {
+    for ty in QuantType::quantizable() {
         for blocks in [1usize, 2, 3, 7] {
             let n = blocks * 256;
             let x = cos_vector(n);
@@ -197,8 +197,10 @@ fn arbitrary_bytes_never_panic() {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let mut q = vec![0u8; ty.row_bytes(n).unwrap()];
-            scalar::quantize_row(ty, &x, &mut q); // NaN/inf/huge inputs included
+            if ty.traits().quantize.is_some() {
+                let mut q = vec![0u8; ty.row_bytes(n).unwrap()];
+                scalar::quantize_row(ty, &x, &mut q); // NaN/inf/huge inputs included
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod attn;
 pub mod dot;
 pub mod floats;
+pub mod iquants;
 pub mod kquants_dequant;
 pub mod kquants_quant;
 pub mod legacy;
@@ -42,13 +43,20 @@ pub fn dequantize_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
 }
 
 /// Encodes `src` as type `ty` into `dst` with ggml's reference quantizer for that type
-/// (F16/BF16: round to nearest even; F32: the little-endian bytes).
+/// (F16/BF16: round to nearest even; F32: the little-endian bytes). Panics for the read-only
+/// types (`traits().quantize` is `None`).
 ///
 /// Precondition: `src.len()` is a multiple of `ty.block_len()` and
 /// `dst.len() == ty.row_bytes(src.len())`.
 pub fn quantize_row(ty: QuantType, src: &[f32], dst: &mut [u8]) {
     expect_bytes(ty, src.len(), dst.len());
-    (ty.traits().quantize)(src, dst)
+    match ty.traits().quantize {
+        Some(q) => q(src, dst),
+        None => panic!(
+            "{}: brisk reads this type but has no quantizer for it",
+            ty.name()
+        ),
+    }
 }
 
 /// The scalar dot-product function for weights of type `ty` against activations of type
