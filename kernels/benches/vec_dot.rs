@@ -74,6 +74,15 @@ fn main() {
         let at = ty.vec_dot_type();
         let rows: Vec<Vec<u8>> = (0..ROWS)
             .map(|_| {
+                if ty.traits().quantize.is_none() {
+                    // Read-only types: random blocks with a small f16 scale (every byte
+                    // pattern of these types decodes; only the speed is measured).
+                    let mut w = rng.bytes(ty.row_bytes(N).unwrap());
+                    for blk in w.chunks_exact_mut(ty.block_bytes()) {
+                        blk[0..2].copy_from_slice(&0x2000u16.to_le_bytes());
+                    }
+                    return w;
+                }
                 let mut w = vec![0u8; ty.row_bytes(N).unwrap()];
                 scalar::quantize_row(ty, &rng.normals(N, 0.02), &mut w);
                 w

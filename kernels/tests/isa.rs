@@ -477,3 +477,22 @@ fn silu_extreme_values() {
         );
     }
 }
+
+/// The read-only types with SIMD dots (IQ4_NL, IQ4_XS): random blocks (every byte pattern is a
+/// valid block) with sane, huge and subnormal f16 scales, against the scalar reference.
+#[test]
+fn vec_dot_read_only_types_with_simd() {
+    let mut rng = Rng::new(4242);
+    for ty in [QuantType::IQ4_NL, QuantType::IQ4_XS] {
+        for &d in &[F16_ONE, F16_MAX, F16_SUB_MIN, F16_SUB_MAX, 0x2e66] {
+            for &n in &[256usize, 512, 4096] {
+                let mut w = rng.bytes(ty.row_bytes(n).unwrap());
+                for blk in w.chunks_exact_mut(ty.block_bytes()) {
+                    blk[0..2].copy_from_slice(&d.to_le_bytes());
+                }
+                let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
+                check_dot(ty, &w, &a, n, "random blocks");
+            }
+        }
+    }
+}

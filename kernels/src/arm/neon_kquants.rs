@@ -12,7 +12,7 @@
 
 use core::arch::aarch64::*;
 
-use super::neon::{dot32, f16s, ld8, rd16, rdf32, vec_dot_wrapper, Dot};
+use super::neon::{f16s, ld8, rd16, rdf32, vec_dot_wrapper, Dot};
 use crate::blocks::{Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::scalar::kquants_dequant::{q3_scales, scale_min_k4};
 

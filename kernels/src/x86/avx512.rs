@@ -345,6 +345,8 @@ pub static AVX512: Kernels = Kernels {
         (QuantType::Q4_K, vec_dot_q4_k_q8_k),
         (QuantType::Q5_K, super::avx2_kquants::vec_dot_q5_k_q8_k),
         (QuantType::Q6_K, vec_dot_q6_k_q8_k),
+        (QuantType::IQ4_NL, super::avx2_iquants::vec_dot_iq4_nl_q8_0),
+        (QuantType::IQ4_XS, super::avx2_iquants::vec_dot_iq4_xs_q8_k),
     ],
     quantize_row_q8_0: avx2::AVX2.quantize_row_q8_0,
     quantize_row_q8_1: avx2::AVX2.quantize_row_q8_1,
