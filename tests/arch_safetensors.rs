@@ -8,54 +8,15 @@ mod common;
 use brisk::format::gguf::{Gguf, Value};
 use brisk::generate::Session;
 use brisk::model::{loader, Logits};
+use common::hf_checkpoint::{permute_qk_rows, write_safetensors, Tensor};
 use serde_json::json;
 use std::path::Path;
-
-type Tensor = (String, Vec<u64>, Vec<f32>);
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect()
-}
-
-fn write_safetensors(path: &Path, tensors: &[Tensor]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, shape, values) in tensors {
-        let start = data.len();
-        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
-        header.insert(
-            name.clone(),
-            json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
-        );
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(h);
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
-/// GGUF → HF row order for Q/K: the inverse of the converter's permutation (within each head,
-/// GGUF row `2i + j` is HF row `j·(hd/2) + i`).
-fn unpermute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
-    let hd = w.len() / cols / n_head;
-    let mut out = vec![0.0; w.len()];
-    for h in 0..n_head {
-        for i in 0..hd / 2 {
-            for j in 0..2 {
-                let src = h * hd + 2 * i + j;
-                let dst = h * hd + j * (hd / 2) + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    out
 }
 
 /// The HF name of a GGUF tensor of `arch` (`None`: not stored in HF, e.g. `rope_freqs`).
@@ -271,8 +232,10 @@ fn convert(gguf_path: &Path, out: &Path) -> bool {
         let shape: Vec<u64> = t.dims.iter().rev().copied().collect();
         let cols = t.dims[0] as usize;
         let v = match t.name.rsplit('.').nth(1) {
-            Some("attn_q") if arch == "llama" => unpermute_rows(&v, n_head, cols),
-            Some("attn_k") if arch == "llama" => unpermute_rows(&v, n_head_kv as usize, cols),
+            Some("attn_q") if arch == "llama" => permute_qk_rows(&v, n_head, cols, false),
+            Some("attn_k") if arch == "llama" => {
+                permute_qk_rows(&v, n_head_kv as usize, cols, false)
+            }
             Some(m) if arch.starts_with("gemma") && m.ends_with("norm") => {
                 v.iter().map(|x| x - 1.0).collect()
             }

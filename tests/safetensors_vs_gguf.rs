@@ -9,7 +9,7 @@ use brisk::format::gguf::{Gguf, GgufWriter, Value};
 use brisk::generate::Session;
 use brisk::model::{loader, Logits};
 use brisk_kernels::QuantType;
-use std::path::Path;
+use common::hf_checkpoint::{permute_qk_rows, write_safetensors};
 
 const D: usize = 64;
 const N_HEAD: usize = 4;
@@ -34,46 +34,8 @@ impl Lcg {
     }
 }
 
-/// HF → GGUF row order for Q/K (llama.cpp's converter): within each head, row `2i + j` of the
-/// GGUF matrix is row `j·(hd/2) + i` of the HF one.
-fn permute_rows(w: &[f32], n_head: usize, cols: usize) -> Vec<f32> {
-    let hd = w.len() / cols / n_head;
-    let mut out = vec![0.0; w.len()];
-    for h in 0..n_head {
-        for i in 0..hd / 2 {
-            for j in 0..2 {
-                let dst = h * hd + 2 * i + j;
-                let src = h * hd + j * (hd / 2) + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&w[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    out
-}
-
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn write_safetensors(path: &Path, tensors: &[(String, Vec<u64>, Vec<f32>)]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, shape, values) in tensors {
-        let start = data.len();
-        data.extend(f32_bytes(values));
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
-        );
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
-    bytes.extend(h);
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]
@@ -177,9 +139,9 @@ fn safetensors_checkpoint_matches_its_gguf() {
         .expect("mapped name");
         let dims: Vec<u64> = shape.iter().rev().copied().collect();
         let values = if name.contains("q_proj") {
-            permute_rows(values, N_HEAD, D)
+            permute_qk_rows(values, N_HEAD, D, true)
         } else if name.contains("k_proj") {
-            permute_rows(values, N_HEAD_KV, D)
+            permute_qk_rows(values, N_HEAD_KV, D, true)
         } else {
             values.clone()
         };

@@ -427,3 +427,23 @@ pub(crate) fn check<B: Block>(n: usize, bytes: usize) -> usize {
     );
     nb
 }
+
+/// Decodes each block of `src` into its `B::LEN` elements of `dst` with `f` (lengths checked).
+pub(crate) fn dequantize_blocks<B: Block>(src: &[u8], dst: &mut [f32], f: impl Fn(&B, &mut [f32])) {
+    check::<B>(dst.len(), src.len());
+    for (b, y) in blocks::<B>(src).zip(dst.chunks_exact_mut(B::LEN)) {
+        f(&b, y);
+    }
+}
+
+/// Checks both rows hold `n` elements and pairs up their blocks (weights with activations).
+pub(crate) fn pairs<'a, W: Block, A: Block>(
+    w: &'a [u8],
+    a: &'a [u8],
+    n: usize,
+) -> impl Iterator<Item = (W, A)> + 'a {
+    check::<W>(n, w.len());
+    check::<A>(n, a.len());
+    assert_eq!(W::LEN, A::LEN);
+    blocks::<W>(w).zip(blocks::<A>(a))
+}

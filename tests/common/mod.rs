@@ -35,4 +35,5 @@ pub fn models_cache() -> PathBuf {
     }
 }
 
+pub mod hf_checkpoint;
 pub mod random_model;

@@ -11,26 +11,14 @@
 //! `ggml_vec_dot_f32`/`ggml_vec_dot_f16`.
 
 use crate::blocks::{
-    blocks, check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0,
-    BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
+    pairs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+    BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
 };
 use crate::half::{bf16_to_f32, f16_to_f32};
 use crate::scalar::kquants_dequant::{
     q2_bits, q3_scales, q3_value, q4k_nibble, q5k_value, q6_value, scale_min_k4,
 };
 use crate::scalar::legacy::{nibble, q5_value};
-
-/// Checks both rows hold `n` elements and pairs up their blocks.
-fn pairs<'a, W: Block, A: Block>(
-    w: &'a [u8],
-    a: &'a [u8],
-    n: usize,
-) -> impl Iterator<Item = (W, A)> + 'a {
-    check::<W>(n, w.len());
-    check::<A>(n, a.len());
-    assert_eq!(W::LEN, A::LEN);
-    blocks::<W>(w).zip(blocks::<A>(a))
-}
 
 /// Σ over a legacy block of `x(j)·y[j]`.
 #[inline]

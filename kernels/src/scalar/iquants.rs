@@ -14,7 +14,7 @@
 //! (ggml casts the table to `uint8_t *` / `int8_t *` on little-endian hosts).
 #![allow(clippy::needless_range_loop)]
 
-use crate::blocks::{blocks, check, Block, BlockQ8K, BlockQ8_0};
+use crate::blocks::{dequantize_blocks, pairs, BlockQ8K, BlockQ8_0};
 use crate::half::f16_to_f32;
 use crate::iq_blocks::{
     BlockIQ1M, BlockIQ1S, BlockIQ2S, BlockIQ2XS, BlockIQ2XXS, BlockIQ3S, BlockIQ3XXS, BlockIQ4NL,
@@ -27,25 +27,6 @@ use crate::iq_tables::{
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
-
-fn dequantize_blocks<B: Block>(src: &[u8], dst: &mut [f32], f: impl Fn(&B, &mut [f32])) {
-    check::<B>(dst.len(), src.len());
-    for (b, y) in blocks::<B>(src).zip(dst.chunks_exact_mut(B::LEN)) {
-        f(&b, y);
-    }
-}
-
-/// Checks both rows hold `n` elements and pairs up their blocks.
-fn pairs<'a, W: Block, A: Block>(
-    w: &'a [u8],
-    a: &'a [u8],
-    n: usize,
-) -> impl Iterator<Item = (W, A)> + 'a {
-    check::<W>(n, w.len());
-    check::<A>(n, a.len());
-    assert_eq!(W::LEN, A::LEN);
-    blocks::<W>(w).zip(blocks::<A>(a))
-}
 
 /// E8M0 exponent byte to f32: `2^(x − 127)` (`ggml_e8m0_to_fp32`; x = 0 gives 2^−127).
 #[inline]

@@ -3,7 +3,7 @@
 //! (same f32 operations in the same order: `(d·sc)·q − dmin·m`).
 
 use crate::blocks::{
-    blocks, check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K,
+    dequantize_blocks, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K,
 };
 use crate::half::f16_to_f32;
 use crate::types::QK_K;
@@ -88,13 +88,6 @@ pub(crate) fn q6_value(b: &BlockQ6K, i: usize) -> i32 {
     let low = if k < 2 { ql & 0x0f } else { ql >> 4 };
     let high = (b.qh[half * 32 + l] >> (2 * k)) & 3;
     (low | (high << 4)) as i32 - 32
-}
-
-fn dequantize_blocks<B: Block>(src: &[u8], dst: &mut [f32], f: impl Fn(&B, &mut [f32])) {
-    check::<B>(dst.len(), src.len());
-    for (b, y) in blocks::<B>(src).zip(dst.chunks_exact_mut(B::LEN)) {
-        f(&b, y);
-    }
 }
 
 pub fn dequantize_q2_k(src: &[u8], dst: &mut [f32]) {

@@ -6,7 +6,8 @@
 //! panic-free.
 
 use crate::blocks::{
-    blocks, check, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1,
+    check, dequantize_blocks, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0,
+    BlockQ8_1,
 };
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::types::QK;
@@ -192,14 +193,6 @@ pub fn quantize_q8_1(src: &[f32], dst: &mut [u8]) {
             qs,
         }
     });
-}
-
-/// Fills each 32-element chunk of `dst` from the corresponding block of `src`.
-fn dequantize_blocks<B: Block>(src: &[u8], dst: &mut [f32], f: impl Fn(&B, &mut [f32])) {
-    check::<B>(dst.len(), src.len());
-    for (b, y) in blocks::<B>(src).zip(dst.chunks_exact_mut(B::LEN)) {
-        f(&b, y);
-    }
 }
 
 /// Nibble j (0..32) of a 16-byte Q4 array: low nibbles are elements 0..16, high ones 16..32.
