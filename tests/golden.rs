@@ -31,6 +31,11 @@ struct Golden {
     /// activations make them far noisier than the small fixtures.
     #[serde(default)]
     self_spread: f32,
+    /// Greedy tokens must match up to the first position whose llama.cpp top-1 margin is below
+    /// this (default: twice the logit tolerance). Set for real models, whose logits are noisier
+    /// than their argmax: brisk diverges from llama.cpp there only at near-ties.
+    #[serde(default)]
+    greedy_margin: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -183,7 +188,7 @@ fn greedy_continuation_matches_llamacpp() {
     let mut failures = Vec::new();
     for (file, g, model) in goldens() {
         let lm = loader::load(&model, 1).expect("load model");
-        let tol = golden_tolerance(&lm, &g);
+        let min_margin = g.greedy_margin.unwrap_or(2.0 * golden_tolerance(&lm, &g));
         for case in &g.cases {
             let mut s = Session::new(&lm.model, g.n_ctx);
             let mut logits = s.eval(&case.tokens, Logits::Last).expect("prefill");
@@ -193,7 +198,7 @@ fn greedy_continuation_matches_llamacpp() {
                 ours.push(next);
                 let margin = case.top1_margin[case.tokens.len() - 1 + i];
                 if next != want {
-                    if margin > 2.0 * tol {
+                    if margin > min_margin {
                         failures.push(format!(
                             "{file} {:?}: token {i} is {next}, llama.cpp {want} (margin {margin})",
                             case.prompt
