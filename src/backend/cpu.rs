@@ -66,6 +66,42 @@ struct SharedOut {
 // after every task has finished, while the `&mut [f32]` it came from is still borrowed.
 unsafe impl Sync for SharedOut {}
 
+/// One packed matrix of a dispatch: its weights, microkernel, output and activation stride.
+struct PackedJob<'a> {
+    p: &'a PackedMatrix,
+    gemm: PackedGemmFn,
+    rows: usize,
+    /// Bytes of one token's packed activations.
+    ab: usize,
+    out: SharedOut,
+}
+
+impl PackedJob<'_> {
+    /// Row groups `groups` for every token: per block of tokens, sweep the groups with the
+    /// microkernel (a group's weights stay in L1 or L2 while up to `MAX_TOKENS` tokens reuse
+    /// them).
+    fn run_groups(&self, groups: std::ops::Range<usize>, acts: &[u8], n: usize) {
+        let (p, rows, ab) = (self.p, self.rows, self.ab);
+        let mut tile = [0f32; ROWS * MAX_TOKENS];
+        for t0 in (0..n).step_by(TOKEN_BLOCK) {
+            let t_end = (t0 + TOKEN_BLOCK).min(n);
+            for g in groups.clone() {
+                let wg = p.group(g);
+                for t in (t0..t_end).step_by(MAX_TOKENS) {
+                    let nt = MAX_TOKENS.min(t_end - t);
+                    (self.gemm)(wg, &acts[t * ab..], ab, nt, &mut tile);
+                    // The group's rows that exist (the last group may be padded).
+                    let (row0, nr) = (g * ROWS, ROWS.min(rows - g * ROWS));
+                    for j in 0..nt {
+                        let vals = &tile[j * ROWS..j * ROWS + nr];
+                        self.out.set_run((t + j) * rows + row0, vals);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A byte buffer whose rows are filled by different tasks, each row by exactly one.
 struct SharedRows {
     ptr: *mut u8,
@@ -126,34 +162,61 @@ impl Cpu {
         self.matmuls(x, n, &mut [(w, out)]);
     }
 
-    /// Several matmuls of the same activations (Q/K/V, gate/up): the activations are
-    /// quantized and packed once for every run of matrices that wants them alike.
+    /// Several matmuls of the same activations (Q/K/V, gate/up, routed experts): the
+    /// activations are quantized and packed once for every run of matrices that wants them
+    /// alike, and a run of packed matrices is one dispatch to the thread pool (their row groups
+    /// split across the threads together), not one per matrix.
     pub fn matmuls(&self, x: &[f32], n: usize, jobs: &mut [(&QTensor, &mut [f32])]) {
-        let mut prepared: Option<(Prep, Activations)> = None;
-        for (w, out) in jobs.iter_mut() {
-            let (rows, cols) = (w.rows, w.cols);
-            assert_eq!(x.len(), n * cols, "matmul: activation shape");
-            assert_eq!(out.len(), n * rows, "matmul: output shape");
-            let packed = w
-                .packed
-                .as_ref()
-                .and_then(|p| self.kernels.packed_gemm(p.layout).map(|g| (p, g)));
-            let prep = match packed {
-                Some((p, _)) => Prep::Packed(p.layout.act_layout()),
-                None => Prep::Plain(w.ty.vec_dot_type()),
-            };
-            if prepared.as_ref().map(|(k, _)| *k) != Some(prep) {
-                prepared = None;
-            }
-            let acts = &prepared
-                .get_or_insert_with(|| (prep, self.prepare(prep, cols, x, n)))
-                .1;
-            match (packed, acts) {
-                (Some((p, gemm)), Activations::Packed(a)) => {
-                    self.run_packed(p, gemm, rows, cols, a.as_bytes(), n, out)
+        let plans: Vec<(Prep, Option<(&PackedMatrix, PackedGemmFn)>)> = jobs
+            .iter()
+            .map(|(w, out)| {
+                assert_eq!(x.len(), n * w.cols, "matmul: activation shape");
+                assert_eq!(out.len(), n * w.rows, "matmul: output shape");
+                let packed = w
+                    .packed
+                    .as_ref()
+                    .and_then(|p| self.kernels.packed_gemm(p.layout).map(|g| (&**p, g)));
+                let prep = match packed {
+                    Some((p, _)) => Prep::Packed(p.layout.act_layout()),
+                    None => Prep::Plain(w.ty.vec_dot_type()),
+                };
+                (prep, packed)
+            })
+            .collect();
+        let mut start = 0;
+        while start < jobs.len() {
+            let prep = plans[start].0;
+            let end = (start..jobs.len())
+                .find(|&k| plans[k].0 != prep)
+                .unwrap_or(jobs.len());
+            let acts = self.prepare(prep, jobs[start].0.cols, x, n);
+            match &acts {
+                Activations::Packed(a) => {
+                    let batch: Vec<PackedJob> = (start..end)
+                        .map(|k| {
+                            let (p, gemm) = plans[k].1.expect("a packed prep has a packed matrix");
+                            let (w, out) = &mut jobs[k];
+                            PackedJob {
+                                p,
+                                gemm,
+                                rows: w.rows,
+                                ab: p.layout.act_layout().bytes(w.cols),
+                                out: SharedOut {
+                                    ptr: out.as_mut_ptr(),
+                                    len: out.len(),
+                                },
+                            }
+                        })
+                        .collect();
+                    self.run_packed(&batch, a.as_bytes(), n);
                 }
-                _ => self.run_plain(w, acts, n, out),
+                _ => {
+                    for (w, out) in jobs[start..end].iter_mut() {
+                        self.run_plain(w, &acts, n, out);
+                    }
+                }
             }
+            start = end;
         }
     }
 
@@ -233,52 +296,30 @@ impl Cpu {
         });
     }
 
-    /// The packed path, on activations already packed (`acts`): each task takes a run of
-    /// row groups and, per block of tokens, sweeps its groups with the microkernel (a group's
-    /// weights stay in L1 or L2 while up to `MAX_TOKENS` tokens reuse them).
-    #[allow(clippy::too_many_arguments)]
-    fn run_packed(
-        &self,
-        p: &PackedMatrix,
-        gemm: PackedGemmFn,
-        rows: usize,
-        cols: usize,
-        acts: &[u8],
-        n: usize,
-        out: &mut [f32],
-    ) {
-        let ab = p.layout.act_layout().bytes(cols);
-        let shared = SharedOut {
-            ptr: out.as_mut_ptr(),
-            len: out.len(),
-        };
-        let run_groups = |groups: std::ops::Range<usize>| {
-            let mut tile = [0f32; ROWS * MAX_TOKENS];
-            for t0 in (0..n).step_by(TOKEN_BLOCK) {
-                let t_end = (t0 + TOKEN_BLOCK).min(n);
-                for g in groups.clone() {
-                    let wg = p.group(g);
-                    for t in (t0..t_end).step_by(MAX_TOKENS) {
-                        let nt = MAX_TOKENS.min(t_end - t);
-                        gemm(wg, &acts[t * ab..], ab, nt, &mut tile);
-                        // The group's rows that exist (the last group may be padded).
-                        let (row0, nr) = (g * ROWS, ROWS.min(rows - g * ROWS));
-                        for j in 0..nt {
-                            let vals = &tile[j * ROWS..j * ROWS + nr];
-                            shared.set_run((t + j) * rows + row0, vals);
-                        }
-                    }
-                }
+    /// The packed path, on activations already packed (`acts`, shared by every job): each task
+    /// takes a run of one job's row groups; the tasks of all jobs go to the pool at once.
+    fn run_packed(&self, jobs: &[PackedJob], acts: &[u8], n: usize) {
+        let work: usize = jobs.iter().map(|j| j.p.groups * j.p.group_bytes * n).sum();
+        if work < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
+            for j in jobs {
+                j.run_groups(0..j.p.groups, acts, n);
             }
-        };
-        let groups = p.groups;
-        if groups * p.group_bytes * n < MIN_PARALLEL_WORK || self.pool.threads() == 1 {
-            return run_groups(0..groups);
+            return;
         }
-        let chunk = groups.div_ceil(self.pool.threads() * 4).max(1);
-        let tasks = groups.div_ceil(chunk);
-        self.pool.run(tasks, &|i| {
-            run_groups(i * chunk..((i + 1) * chunk).min(groups))
+        let all_groups: usize = jobs.iter().map(|j| j.p.groups).sum();
+        let chunk = all_groups.div_ceil(self.pool.threads() * 4).max(1);
+        let tasks: Vec<(usize, std::ops::Range<usize>)> = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(k, j)| {
+                (0..j.p.groups)
+                    .step_by(chunk)
+                    .map(move |g0| (k, g0..(g0 + chunk).min(j.p.groups)))
+            })
+            .collect();
+        self.pool.run(tasks.len(), &|i| {
+            let (k, groups) = &tasks[i];
+            jobs[*k].run_groups(groups.clone(), acts, n)
         });
     }
 

@@ -7,7 +7,7 @@
 //! Qwen3-MoE).
 use super::arch::Activation;
 use super::config::Config;
-use super::weights::{Ffn, Layer, Mlp, Moe, Weights};
+use super::weights::{Ffn, Layer, Mlp, Moe, QTensor, Weights};
 use crate::attn::flash::PagedSeqCache;
 use crate::attn::paged::{KvError, KvType, KvTypes};
 use crate::attn::{AttnShape, KvStore};
@@ -197,6 +197,9 @@ impl Model {
             }
         }
         out.fill(0.0);
+        if n == 1 {
+            return self.moe_one_token(moe, x, &routed, s, out);
+        }
         let mut xe = Vec::new();
         let mut ye = Vec::new();
         for (expert, tokens) in moe.experts.iter().zip(&routed) {
@@ -213,6 +216,51 @@ impl Model {
                 for (o, &v) in out[t * d..(t + 1) * d].iter_mut().zip(y) {
                     *o += w * v;
                 }
+            }
+        }
+    }
+
+    /// One token's routed experts: every expert's gate and up in one matmul dispatch (they share
+    /// the token's activations), then each down projection weighted into `out` (zeroed).
+    fn moe_one_token(
+        &self,
+        moe: &Moe,
+        x: &[f32],
+        routed: &[Vec<(usize, f32)>],
+        s: &mut MlpScratch,
+        out: &mut [f32],
+    ) {
+        let be = &self.backend;
+        let chosen: Vec<(&Mlp, f32)> = moe
+            .experts
+            .iter()
+            .zip(routed)
+            .filter_map(|(m, r)| r.first().map(|&(_, w)| (m, w)))
+            .collect();
+        let f = moe.experts[0].gate.rows;
+        for buf in [&mut s.gate, &mut s.up, &mut s.act] {
+            buf.resize(chosen.len() * f, 0.0);
+        }
+        let mut jobs: Vec<(&QTensor, &mut [f32])> = Vec::with_capacity(2 * chosen.len());
+        for (((m, _), g), u) in chosen
+            .iter()
+            .zip(s.gate.chunks_exact_mut(f))
+            .zip(s.up.chunks_exact_mut(f))
+        {
+            jobs.push((&m.gate, g));
+            jobs.push((&m.up, u));
+        }
+        be.matmuls(x, 1, &mut jobs);
+        let act = match self.config.arch.spec().act {
+            Activation::Silu => be.kernels.silu_mul,
+            Activation::GeluTanh => be.kernels.gelu_mul,
+        };
+        act(&s.gate, &s.up, &mut s.act);
+        let mut y = vec![0.0f32; out.len()];
+        for ((m, w), a) in chosen.iter().zip(s.act.chunks_exact(f)) {
+            be.matmul(&m.down, a, 1, &mut y);
+            for (o, &v) in out.iter_mut().zip(&y) {
+                *o += w * v;
             }
         }
     }
