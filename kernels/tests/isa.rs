@@ -478,12 +478,21 @@ fn silu_extreme_values() {
     }
 }
 
-/// The read-only types with SIMD dots (IQ4_NL, IQ4_XS): random blocks (every byte pattern is a
-/// valid block) with sane, huge and subnormal f16 scales, against the scalar reference.
+/// The read-only types with SIMD dots (IQ4_NL, IQ4_XS, the IQ2/IQ3 grid types): random blocks
+/// (every byte pattern is a valid block of these types) with sane, huge and subnormal f16
+/// scales (at bytes 0..2 in each), against the scalar reference.
 #[test]
 fn vec_dot_read_only_types_with_simd() {
     let mut rng = Rng::new(4242);
-    for ty in [QuantType::IQ4_NL, QuantType::IQ4_XS] {
+    for ty in [
+        QuantType::IQ4_NL,
+        QuantType::IQ4_XS,
+        QuantType::IQ2_XXS,
+        QuantType::IQ2_XS,
+        QuantType::IQ2_S,
+        QuantType::IQ3_XXS,
+        QuantType::IQ3_S,
+    ] {
         for &d in &[F16_ONE, F16_MAX, F16_SUB_MIN, F16_SUB_MAX, 0x2e66] {
             for &n in &[256usize, 512, 4096] {
                 let mut w = rng.bytes(ty.row_bytes(n).unwrap());

@@ -347,6 +347,26 @@ pub static AVX512: Kernels = Kernels {
         (QuantType::Q6_K, vec_dot_q6_k_q8_k),
         (QuantType::IQ4_NL, super::avx2_iquants::vec_dot_iq4_nl_q8_0),
         (QuantType::IQ4_XS, super::avx2_iquants::vec_dot_iq4_xs_q8_k),
+        (
+            QuantType::IQ2_XXS,
+            super::avx2_iquants_grid::vec_dot_iq2_xxs_q8_k,
+        ),
+        (
+            QuantType::IQ2_XS,
+            super::avx2_iquants_grid::vec_dot_iq2_xs_q8_k,
+        ),
+        (
+            QuantType::IQ2_S,
+            super::avx2_iquants_grid::vec_dot_iq2_s_q8_k,
+        ),
+        (
+            QuantType::IQ3_XXS,
+            super::avx2_iquants_grid::vec_dot_iq3_xxs_q8_k,
+        ),
+        (
+            QuantType::IQ3_S,
+            super::avx2_iquants_grid::vec_dot_iq3_s_q8_k,
+        ),
     ],
     quantize_row_q8_0: avx2::AVX2.quantize_row_q8_0,
     quantize_row_q8_1: avx2::AVX2.quantize_row_q8_1,
