@@ -492,12 +492,16 @@ fn vec_dot_read_only_types_with_simd() {
         QuantType::IQ2_S,
         QuantType::IQ3_XXS,
         QuantType::IQ3_S,
+        QuantType::MXFP4,
+        QuantType::TQ2_0,
     ] {
+        // The scale's place: TQ2_0 keeps its f16 last; MXFP4's E8M0 byte takes the low byte.
+        let at = if ty == QuantType::TQ2_0 { 64 } else { 0 };
         for &d in &[F16_ONE, F16_MAX, F16_SUB_MIN, F16_SUB_MAX, 0x2e66] {
             for &n in &[256usize, 512, 4096] {
                 let mut w = rng.bytes(ty.row_bytes(n).unwrap());
                 for blk in w.chunks_exact_mut(ty.block_bytes()) {
-                    blk[0..2].copy_from_slice(&d.to_le_bytes());
+                    blk[at..at + 2].copy_from_slice(&d.to_le_bytes());
                 }
                 let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
                 check_dot(ty, &w, &a, n, "random blocks");
