@@ -494,6 +494,8 @@ fn vec_dot_read_only_types_with_simd() {
         QuantType::IQ3_S,
         QuantType::MXFP4,
         QuantType::TQ2_0,
+        QuantType::IQ1_S,
+        QuantType::IQ1_M,
     ] {
         // The scale's place: TQ2_0 keeps its f16 last; MXFP4's E8M0 byte takes the low byte.
         let at = if ty == QuantType::TQ2_0 { 64 } else { 0 };
@@ -501,7 +503,15 @@ fn vec_dot_read_only_types_with_simd() {
             for &n in &[256usize, 512, 4096] {
                 let mut w = rng.bytes(ty.row_bytes(n).unwrap());
                 for blk in w.chunks_exact_mut(ty.block_bytes()) {
-                    blk[at..at + 2].copy_from_slice(&d.to_le_bytes());
+                    if ty == QuantType::IQ1_M {
+                        // No scale field: its f16 is the top nibbles of the 4 scale words.
+                        for k in 0..4 {
+                            let nib = ((d >> (4 * k)) & 0xf) as u8;
+                            blk[48 + 2 * k + 1] = (blk[48 + 2 * k + 1] & 0x0f) | (nib << 4);
+                        }
+                    } else {
+                        blk[at..at + 2].copy_from_slice(&d.to_le_bytes());
+                    }
                 }
                 let a = quantize(ty.vec_dot_type(), &rng.normals(n, 1.0));
                 check_dot(ty, &w, &a, n, "random blocks");

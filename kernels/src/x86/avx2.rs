@@ -684,6 +684,14 @@ pub static AVX2: Kernels = Kernels {
         (QuantType::IQ2_S, iqg::vec_dot_iq2_s_q8_k),
         (QuantType::IQ3_XXS, iqg::vec_dot_iq3_xxs_q8_k),
         (QuantType::IQ3_S, iqg::vec_dot_iq3_s_q8_k),
+        (
+            QuantType::IQ1_S,
+            super::avx2_iquants_one::vec_dot_iq1_s_q8_k,
+        ),
+        (
+            QuantType::IQ1_M,
+            super::avx2_iquants_one::vec_dot_iq1_m_q8_k,
+        ),
     ],
     quantize_row_q8_0,
     quantize_row_q8_1,

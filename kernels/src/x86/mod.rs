@@ -11,6 +11,7 @@ pub mod attn;
 pub mod avx2;
 pub mod avx2_iquants;
 pub mod avx2_iquants_grid;
+pub mod avx2_iquants_one;
 pub mod avx2_kquants;
 pub mod avx2_math;
 mod avx2_packed;
