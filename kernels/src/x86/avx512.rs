@@ -9,8 +9,6 @@
 use core::arch::x86_64::*;
 
 use super::avx2::{self, drive2, dxy, f16x, hsum_ps, rd16};
-use super::avx2_iquants as iq4;
-use super::avx2_iquants_grid as iqg;
 use crate::blocks::{
     check, Block, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
     BlockQ8_0, BlockQ8_1,
@@ -336,34 +334,14 @@ fn dot_bf16_f32(w: &[u8], x: &[f32]) -> f32 {
 pub static AVX512: Kernels = Kernels {
     name: "avx512",
     supported,
-    vec_dots: &[
+    vec_dots: x86_vec_dots![
         (QuantType::Q4_0, vec_dot_q4_0_q8_0),
         (QuantType::Q4_1, vec_dot_q4_1_q8_1),
         (QuantType::Q5_0, vec_dot_q5_0_q8_0),
         (QuantType::Q5_1, vec_dot_q5_1_q8_1),
         (QuantType::Q8_0, vec_dot_q8_0_q8_0),
-        (QuantType::Q2_K, super::avx2_kquants::vec_dot_q2_k_q8_k),
-        (QuantType::Q3_K, super::avx2_kquants::vec_dot_q3_k_q8_k),
         (QuantType::Q4_K, vec_dot_q4_k_q8_k),
-        (QuantType::Q5_K, super::avx2_kquants::vec_dot_q5_k_q8_k),
         (QuantType::Q6_K, vec_dot_q6_k_q8_k),
-        (QuantType::IQ4_NL, iq4::vec_dot_iq4_nl_q8_0),
-        (QuantType::IQ4_XS, iq4::vec_dot_iq4_xs_q8_k),
-        (QuantType::MXFP4, iq4::vec_dot_mxfp4_q8_0),
-        (QuantType::TQ2_0, iq4::vec_dot_tq2_0_q8_k),
-        (QuantType::IQ2_XXS, iqg::vec_dot_iq2_xxs_q8_k),
-        (QuantType::IQ2_XS, iqg::vec_dot_iq2_xs_q8_k),
-        (QuantType::IQ2_S, iqg::vec_dot_iq2_s_q8_k),
-        (QuantType::IQ3_XXS, iqg::vec_dot_iq3_xxs_q8_k),
-        (QuantType::IQ3_S, iqg::vec_dot_iq3_s_q8_k),
-        (
-            QuantType::IQ1_S,
-            super::avx2_iquants_one::vec_dot_iq1_s_q8_k,
-        ),
-        (
-            QuantType::IQ1_M,
-            super::avx2_iquants_one::vec_dot_iq1_m_q8_k,
-        ),
     ],
     quantize_row_q8_0: avx2::AVX2.quantize_row_q8_0,
     quantize_row_q8_1: avx2::AVX2.quantize_row_q8_1,

@@ -7,6 +7,30 @@
 //! Toolchain: the crate's MSRV (1.63) is for the aarch64 build; this module is compiled only
 //! for x86-64 and needs Rust 1.89 (stable AVX-512 intrinsics), see the `allow` in `lib.rs`.
 
+/// A `vec_dots` list: the table's own dots, then the AVX2 dots of the K-quants without AVX-512
+/// versions and of the i-quant, ternary and MXFP4 types, which both x86 tables share.
+macro_rules! x86_vec_dots {
+    ($($own:expr),* $(,)?) => {
+        &[
+            $($own,)*
+            (QuantType::Q2_K, super::avx2_kquants::vec_dot_q2_k_q8_k),
+            (QuantType::Q3_K, super::avx2_kquants::vec_dot_q3_k_q8_k),
+            (QuantType::Q5_K, super::avx2_kquants::vec_dot_q5_k_q8_k),
+            (QuantType::IQ4_NL, super::avx2_iquants::vec_dot_iq4_nl_q8_0),
+            (QuantType::IQ4_XS, super::avx2_iquants::vec_dot_iq4_xs_q8_k),
+            (QuantType::MXFP4, super::avx2_iquants::vec_dot_mxfp4_q8_0),
+            (QuantType::TQ2_0, super::avx2_iquants::vec_dot_tq2_0_q8_k),
+            (QuantType::IQ2_XXS, super::avx2_iquants_grid::vec_dot_iq2_xxs_q8_k),
+            (QuantType::IQ2_XS, super::avx2_iquants_grid::vec_dot_iq2_xs_q8_k),
+            (QuantType::IQ2_S, super::avx2_iquants_grid::vec_dot_iq2_s_q8_k),
+            (QuantType::IQ3_XXS, super::avx2_iquants_grid::vec_dot_iq3_xxs_q8_k),
+            (QuantType::IQ3_S, super::avx2_iquants_grid::vec_dot_iq3_s_q8_k),
+            (QuantType::IQ1_S, super::avx2_iquants_one::vec_dot_iq1_s_q8_k),
+            (QuantType::IQ1_M, super::avx2_iquants_one::vec_dot_iq1_m_q8_k),
+        ]
+    };
+}
+
 pub mod attn;
 pub mod avx2;
 pub mod avx2_iquants;
