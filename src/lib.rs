@@ -5,5 +5,6 @@ pub mod chat;
 pub mod cli;
 pub mod format;
 pub mod generate;
+pub mod grammar;
 pub mod model;
 pub mod tokenizer;

@@ -47,7 +47,7 @@ fn second_turn_evaluates_only_its_new_tokens() {
         greedy(),
         vec![],
     );
-    e.n_predict = 10;
+    e.decode.n_predict = 10;
     let mut ev = Quiet {
         text: String::new(),
         notices: vec![],
@@ -97,7 +97,7 @@ fn a_full_context_drops_old_turns_and_shifts_the_cache() {
         greedy(),
         vec![],
     );
-    e.n_predict = 12;
+    e.decode.n_predict = 12;
     let mut ev = Quiet {
         text: String::new(),
         notices: vec![],
@@ -144,7 +144,7 @@ fn a_message_that_cannot_fit_is_an_error_and_the_chat_goes_on() {
         greedy(),
         vec![],
     );
-    e.n_predict = 4;
+    e.decode.n_predict = 4;
     let mut ev = Quiet {
         text: String::new(),
         notices: vec![],
@@ -175,7 +175,7 @@ fn keep_pins_the_first_turn_when_old_turns_are_dropped() {
         greedy(),
         vec![],
     );
-    e.n_predict = 8;
+    e.decode.n_predict = 8;
     // The first message is longer than a few tokens, so `--keep 20` reaches into it.
     e.keep = Some(20);
     let mut ev = Quiet {
@@ -279,7 +279,7 @@ fn llama3_template_on_its_vocabulary_has_one_bos_and_knows_eot() {
         greedy(),
         vec![],
     );
-    e.n_predict = 3;
+    e.decode.n_predict = 3;
     let mut ev = Quiet {
         text: String::new(),
         notices: vec![],

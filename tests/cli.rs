@@ -49,9 +49,8 @@ fn stdin_prompt_prints_llamacpp_greedy_text() {
     assert_eq!(o.code, Some(0), "stderr: {}", o.stderr);
     let want = case["greedy_text"].as_str().unwrap();
     assert_eq!(
-        o.stdout,
-        format!("{want}\n"),
-        "stdout must carry only the generated text"
+        o.stdout, want,
+        "stdout must carry exactly the generated text, nothing added"
     );
     assert!(
         o.stderr.contains("t/s"),

@@ -4,41 +4,12 @@
 //! context or an interrupt.
 use super::history::Conversation;
 use super::template::ChatTemplate;
-use crate::cli::output::StopFilter;
-use crate::generate::{Sampler, SamplerParams, Session};
+pub use crate::generate::Finish;
+use crate::generate::{decode, DecodeOptions, DecodeSink, Sampler, SamplerParams, Session};
+use crate::grammar::Constraint;
 use crate::model::Logits;
-use crate::tokenizer::{StreamDecoder, Tokenizer};
+use crate::tokenizer::Tokenizer;
 use std::time::Instant;
-
-/// Why a reply ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Finish {
-    /// An end-of-generation or end-of-turn token.
-    Eos,
-    /// A `--stop` string or the template's end-of-turn text.
-    Stop,
-    /// `-n` tokens.
-    Length,
-    /// The context is full; the reply was cut.
-    Context,
-    /// Ctrl-C.
-    Interrupted,
-    /// Standard output was closed.
-    Closed,
-}
-
-impl Finish {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Finish::Eos => "eos",
-            Finish::Stop => "stop",
-            Finish::Length => "length",
-            Finish::Context => "context",
-            Finish::Interrupted => "interrupted",
-            Finish::Closed => "closed",
-        }
-    }
-}
 
 /// Counters of one turn.
 #[derive(Clone, Debug)]
@@ -57,6 +28,20 @@ pub struct TurnStats {
     pub finish: Finish,
 }
 
+/// The decode loop's sink over a turn's events.
+struct Sink<'e> {
+    events: &'e mut dyn ReplyEvents,
+}
+
+impl DecodeSink for Sink<'_> {
+    fn text(&mut self, piece: &str) -> bool {
+        self.events.text(piece)
+    }
+    fn interrupted(&self) -> bool {
+        self.events.interrupted()
+    }
+}
+
 /// Where a turn's output goes.
 pub trait ReplyEvents {
     /// Reply text as it is generated; false when the reader has gone (stops the reply).
@@ -73,11 +58,11 @@ pub struct ChatEngine<'m> {
     template: ChatTemplate,
     pub conv: Conversation,
     sampler: Sampler,
-    /// `-n`: tokens per reply (negative: no limit but the context).
-    pub n_predict: i64,
-    stops: Vec<String>,
-    /// Tokens that end a reply besides the tokenizer's end-of-generation set.
-    extra_eog: Vec<u32>,
+    /// `-n` (tokens per reply), `--ignore-eos`, `--special`, stop strings and the template's
+    /// end-of-turn tokens.
+    pub decode: DecodeOptions,
+    /// `--grammar` / `--json-schema`: every reply follows it from its start.
+    pub grammar: Option<Constraint>,
     /// `--keep`: tokens at the start never shifted out (None: BOS and the system prompt).
     pub keep: Option<usize>,
     folded_notice_given: bool,
@@ -108,9 +93,13 @@ impl<'m> ChatEngine<'m> {
             template,
             conv,
             sampler: Sampler::new(params, n_ctx),
-            n_predict: -1,
-            stops,
-            extra_eog,
+            decode: DecodeOptions {
+                n_predict: -1,
+                stops,
+                extra_eog,
+                ..Default::default()
+            },
+            grammar: None,
             keep: None,
             folded_notice_given: false,
         }
@@ -182,8 +171,8 @@ impl<'m> ChatEngine<'m> {
     fn reply_reserve(&self) -> usize {
         let n_ctx = self.session.n_ctx();
         let quarter = (n_ctx / 4).max(1);
-        if self.n_predict >= 0 {
-            (self.n_predict as usize).clamp(1, quarter)
+        if self.decode.n_predict >= 0 {
+            (self.decode.n_predict as usize).clamp(1, quarter)
         } else {
             quarter
         }
@@ -240,7 +229,7 @@ impl<'m> ChatEngine<'m> {
         let t_prompt = Instant::now();
         let held = self.session.reuse_prefix(&tokens, dropped > 0);
         let evaluated_before = self.session.evaluated;
-        let mut logits = self
+        let logits = self
             .session
             .eval(&tokens[held..], Logits::Last)
             .map_err(|e| e.to_string())?;
@@ -252,45 +241,23 @@ impl<'m> ChatEngine<'m> {
         }
 
         let t_gen = Instant::now();
-        let mut decoder = StreamDecoder::new();
-        let mut stops = StopFilter::new(self.stops.clone());
-        let mut reply = String::new();
-        let mut generated = 0usize;
-        let finish = loop {
-            if events.interrupted() {
-                break Finish::Interrupted;
-            }
-            if self.n_predict >= 0 && generated as i64 >= self.n_predict {
-                break Finish::Length;
-            }
-            let next = self.sampler.sample(&mut logits);
-            if self.tok.is_eog(next) || self.extra_eog.contains(&next) {
-                break Finish::Eos;
-            }
-            self.sampler.accept(next);
-            generated += 1;
-            let piece = self.tok.token_to_piece(next, false);
-            let filtered = stops.push(&decoder.push(&piece));
-            reply.push_str(&filtered.emit);
-            if !events.text(&filtered.emit) {
-                break Finish::Closed;
-            }
-            if filtered.stopped {
-                break Finish::Stop;
-            }
-            if self.session.remaining() == 0 {
-                break Finish::Context;
-            }
-            logits = self
-                .session
-                .eval(&[next], Logits::Last)
-                .map_err(|e| e.to_string())?;
-        };
-        if !matches!(finish, Finish::Stop | Finish::Closed) {
-            let mut tail = stops.push(&decoder.finish()).emit;
-            tail.push_str(&stops.finish());
-            reply.push_str(&tail);
-            events.text(&tail);
+        if let Some(g) = &mut self.grammar {
+            g.reset();
+        }
+        let mut sink = Sink { events };
+        let out = decode(
+            &mut self.session,
+            &mut self.sampler,
+            self.tok,
+            logits,
+            &self.decode,
+            self.grammar.as_mut(),
+            &mut sink,
+        )
+        .map_err(|e| e.to_string())?;
+        let (reply, generated, finish) = (out.text, out.generated, out.finish);
+        if out.grammar_stuck {
+            events.notice("\nbrisk: the grammar allows no token the model has here: reply ended");
         }
         if finish == Finish::Context {
             events.notice("\nbrisk: the context is full: reply cut (older turns are dropped before the next one)");

@@ -1,77 +1,432 @@
-//! Argument plumbing: llama.cpp's multi-letter single-dash flags (`-ngl 99`, `-ctk q8_0`) are
-//! rewritten to their long forms before clap, whose short flags are single letters, parses them.
+//! Argument plumbing before clap: every option is resolved the way llama.cpp resolves it — a
+//! whole argument names one flag (`-ngl`, `-cnv`, `-sm` are never split into letters) and a
+//! flag's value is the next argument whatever it looks like (`-s -1`, `-p "- item"`). brisk's
+//! own flags are rewritten to `--long=value`; llama.cpp flags go through `flag_map`: mapped,
+//! ignored with a note, or refused with one line naming them.
+use super::flag_map::{self, Handling};
+use clap::Command;
 use std::ffi::OsString;
 
-/// llama.cpp single-dash spellings and the long flags brisk gives them.
-const MULTI_LETTER: &[(&str, &str)] = &[
-    ("-sys", "--system-prompt"),
-    ("-st", "--single-turn"),
-    ("-ctk", "--cache-type-k"),
-    ("-ctv", "--cache-type-v"),
-    ("-md", "--model-draft"),
-    ("-ngl", "--n-gpu-layers"),
-    ("-fa", "--flash-attn"),
-    ("-pg", "--pg"),
-];
+/// One brisk option of a subcommand, read from its clap definition.
+struct BriskFlag {
+    long: String,
+    longs: Vec<String>,
+    shorts: Vec<char>,
+    takes_value: bool,
+    /// `--color` and friends: a value only when the next argument is one of these.
+    optional_values: Option<Vec<String>>,
+}
 
-/// Rewrite `-sys X` / `-sys=X` style arguments (only whole arguments before a `--`).
-pub fn rewrite_llamacpp_flags(argv: Vec<OsString>) -> Vec<OsString> {
-    let mut out = Vec::with_capacity(argv.len());
-    let mut passthrough = false;
-    for arg in argv {
-        if passthrough {
-            out.push(arg);
-            continue;
+fn brisk_flags(sub: &Command) -> Vec<BriskFlag> {
+    let mut out = Vec::new();
+    for arg in sub.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let mut longs = vec![long.to_string()];
+        if let Some(aliases) = arg.get_all_aliases() {
+            longs.extend(aliases.iter().map(|s| s.to_string()));
         }
+        let mut shorts: Vec<char> = arg.get_short().into_iter().collect();
+        if let Some(s) = arg.get_all_short_aliases() {
+            shorts.extend(s);
+        }
+        let takes_value = arg.get_action().takes_values();
+        let optional = arg
+            .get_num_args()
+            .map(|r| r.min_values() == 0)
+            .unwrap_or(false);
+        let optional_values = (takes_value && optional).then(|| {
+            arg.get_possible_values()
+                .iter()
+                .flat_map(|v| {
+                    v.get_name_and_aliases()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        });
+        out.push(BriskFlag {
+            long: long.to_string(),
+            longs,
+            shorts,
+            takes_value,
+            optional_values,
+        });
+    }
+    // clap's own --help / --version.
+    out.push(BriskFlag {
+        long: "help".into(),
+        longs: vec!["help".into()],
+        shorts: vec!['h'],
+        takes_value: false,
+        optional_values: None,
+    });
+    out
+}
+
+/// The argument list for clap, and notes about ignored llama.cpp flags (shown under `-v`).
+pub struct Prepared {
+    pub argv: Vec<OsString>,
+    pub notes: Vec<String>,
+}
+
+/// Resolve every flag of `argv` (program name first) against the subcommand's options and
+/// llama.cpp's tables. A refused flag is a usage error (exit 2) with one line.
+pub fn prepare(argv: Vec<OsString>, cli: &Command) -> Result<Prepared, String> {
+    let mut it = argv.into_iter();
+    let mut out: Vec<OsString> = it.next().into_iter().collect();
+    let mut notes = Vec::new();
+    let Some(sub_name) = it.next() else {
+        return Ok(Prepared { argv: out, notes });
+    };
+    let sub = sub_name
+        .to_str()
+        .and_then(|n| cli.find_subcommand(n))
+        .cloned();
+    out.push(sub_name);
+    let Some(sub) = sub else {
+        out.extend(it);
+        return Ok(Prepared { argv: out, notes });
+    };
+    let name = sub.get_name().to_string();
+    let flags = brisk_flags(&sub);
+    let bench_table = name == "bench";
+    let rest: Vec<OsString> = it.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = &rest[i];
+        i += 1;
         let Some(s) = arg.to_str() else {
-            out.push(arg);
+            out.push(arg.clone());
             continue;
         };
         if s == "--" {
-            passthrough = true;
-            out.push(arg);
+            out.extend(rest[i - 1..].iter().cloned());
+            break;
+        }
+        if !s.starts_with('-') || s == "-" {
+            out.push(arg.clone());
             continue;
         }
-        let (flag, value) = match s.split_once('=') {
-            Some((f, v)) => (f, Some(v)),
+        let (flag, inline) = match s.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
             None => (s, None),
         };
-        match MULTI_LETTER.iter().find(|(short, _)| *short == flag) {
-            Some((_, long)) => out.push(match value {
-                Some(v) => OsString::from(format!("{long}={v}")),
-                None => OsString::from(*long),
-            }),
-            None => out.push(arg),
+        let brisk = find_brisk(&flags, flag);
+        let resolved = match brisk {
+            Some(f) => Resolved::Brisk(f),
+            None => {
+                let handling = if bench_table {
+                    flag_map::bench(flag)
+                } else {
+                    flag_map::common(flag, &name)
+                };
+                match handling {
+                    Some(Handling::Brisk(long)) => match find_brisk(&flags, long) {
+                        Some(f) => Resolved::Brisk(f),
+                        None => return Err(not_here(flag, long, &name, cli)),
+                    },
+                    Some(h) => Resolved::Llama(h),
+                    None if flag.starts_with("--") => {
+                        // Unknown long flag: clap's message has the suggestions.
+                        out.push(arg.clone());
+                        continue;
+                    }
+                    None => return Err(format!("brisk {name}: unknown option '{flag}'")),
+                }
+            }
+        };
+        let mut take_value = |optional: Option<&Vec<String>>| -> Result<Option<String>, String> {
+            if let Some(v) = &inline {
+                return Ok(Some(v.clone()));
+            }
+            match (rest.get(i).and_then(|v| v.to_str()), optional) {
+                (Some(v), Some(allowed)) if allowed.iter().any(|a| a == v) => {
+                    i += 1;
+                    Ok(Some(v.to_string()))
+                }
+                (_, Some(_)) => Ok(None),
+                (Some(v), None) => {
+                    i += 1;
+                    Ok(Some(v.to_string()))
+                }
+                (None, None) if rest.get(i).is_some() => Err(format!(
+                    "brisk {name}: the value of {flag} is not valid UTF-8"
+                )),
+                (None, None) => Err(format!("brisk {name}: {flag} needs a value")),
+            }
+        };
+        match resolved {
+            Resolved::Brisk(f) => {
+                if f.takes_value {
+                    match take_value(f.optional_values.as_ref())? {
+                        Some(v) => out.push(OsString::from(format!("--{}={v}", f.long))),
+                        None => out.push(OsString::from(format!("--{}", f.long))),
+                    }
+                } else {
+                    match &inline {
+                        // Let clap refuse `--ignore-eos=x` in its words.
+                        Some(v) => out.push(OsString::from(format!("--{}={v}", f.long))),
+                        None => out.push(OsString::from(format!("--{}", f.long))),
+                    }
+                }
+            }
+            Resolved::Llama(h) => {
+                let value = if flag_map::llama_takes_value(flag, bench_table)
+                    || (flag == "-fa" || flag == "--flash-attn")
+                {
+                    let optional = matches!(flag, "-fa" | "--flash-attn").then(fa_values);
+                    take_value(optional.as_ref())?
+                } else {
+                    None
+                };
+                let shown = match &value {
+                    Some(v) => format!("{flag} {v}"),
+                    None => flag.to_string(),
+                };
+                if let Some(why) = value
+                    .as_deref()
+                    .and_then(|v| flag_map::harmless_value(flag, v))
+                {
+                    notes.push(format!("brisk: ignoring {shown}: {why}"));
+                    continue;
+                }
+                let long = flag_map::llama_long_name(flag).filter(|l| *l != flag);
+                let called = match long {
+                    Some(l) => format!("{flag} is llama.cpp's {l}"),
+                    None => format!("{flag} is a llama.cpp option"),
+                };
+                match h {
+                    Handling::Ignored(why) => notes.push(format!("brisk: ignoring {shown}: {why}")),
+                    Handling::Later(why) => return Err(format!("{called}: {why}")),
+                    Handling::Unsupported | Handling::Brisk(_) => {
+                        return Err(format!("{called}, which brisk {name} does not support"))
+                    }
+                }
+            }
         }
     }
-    out
+    Ok(Prepared { argv: out, notes })
+}
+
+enum Resolved<'a> {
+    Brisk(&'a BriskFlag),
+    Llama(Handling),
+}
+
+/// `-fa` took no value in older llama.cpp and takes on/off/auto in newer: a value only when
+/// the next argument is one.
+fn fa_values() -> Vec<String> {
+    [
+        "on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn find_brisk<'a>(flags: &'a [BriskFlag], flag: &str) -> Option<&'a BriskFlag> {
+    if let Some(long) = flag.strip_prefix("--") {
+        return flags.iter().find(|f| f.longs.iter().any(|l| l == long));
+    }
+    let short = flag.strip_prefix('-')?;
+    let mut chars = short.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    flags.iter().find(|f| f.shorts.contains(&c))
+}
+
+/// A flag brisk has, but not in this subcommand: say which subcommand takes it.
+fn not_here(flag: &str, long: &str, sub: &str, cli: &Command) -> String {
+    let others: Vec<String> = cli
+        .get_subcommands()
+        .filter(|c| c.get_name() != sub)
+        .filter(|c| {
+            c.get_arguments()
+                .any(|a| a.get_long() == long.strip_prefix("--"))
+        })
+        .map(|c| format!("brisk {}", c.get_name()))
+        .collect();
+    let shown = if flag == long {
+        flag.to_string()
+    } else {
+        format!("{flag} ({long})")
+    };
+    if others.is_empty() {
+        format!("brisk {sub} does not take {shown}")
+    } else {
+        format!(
+            "brisk {sub} does not take {shown}; {} does",
+            others.join(" and ")
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Arg, ArgAction};
 
-    fn rw(args: &[&str]) -> Vec<String> {
-        rewrite_llamacpp_flags(args.iter().map(OsString::from).collect())
-            .into_iter()
-            .map(|s| s.into_string().unwrap())
-            .collect()
+    fn cli() -> Command {
+        Command::new("brisk")
+            .subcommand(
+                Command::new("run")
+                    .arg(Arg::new("prompt").short('p').long("prompt"))
+                    .arg(Arg::new("seed").short('s').long("seed"))
+                    .arg(
+                        Arg::new("stop")
+                            .short('r')
+                            .long("stop")
+                            .action(ArgAction::Append),
+                    )
+                    .arg(Arg::new("temp").long("temp"))
+                    .arg(Arg::new("ctk").long("cache-type-k"))
+                    .arg(
+                        Arg::new("special")
+                            .long("special")
+                            .action(ArgAction::SetTrue),
+                    )
+                    .arg(
+                        Arg::new("verbose")
+                            .short('v')
+                            .long("verbose")
+                            .action(ArgAction::SetTrue),
+                    )
+                    .arg(
+                        Arg::new("color")
+                            .long("color")
+                            .num_args(0..=1)
+                            .value_parser(["auto", "always", "never"]),
+                    ),
+            )
+            .subcommand(Command::new("chat").arg(Arg::new("sys").long("system-prompt")))
+    }
+
+    fn prep(args: &[&str]) -> Result<Vec<String>, String> {
+        prepare(args.iter().map(OsString::from).collect(), &cli()).map(|p| {
+            p.argv
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect()
+        })
     }
 
     #[test]
-    fn rewrites_multi_letter_flags_only_as_whole_arguments() {
+    fn values_are_the_next_argument_whatever_they_look_like() {
         assert_eq!(
-            rw(&["brisk", "chat", "-sys", "be kind", "-ctk=q8_0", "-s", "1"]),
+            prep(&[
+                "brisk",
+                "run",
+                "-s",
+                "-1",
+                "-p",
+                "- a list item",
+                "--temp",
+                "-0.5"
+            ])
+            .unwrap(),
             [
                 "brisk",
-                "chat",
-                "--system-prompt",
-                "be kind",
-                "--cache-type-k=q8_0",
-                "-s",
-                "1"
+                "run",
+                "--seed=-1",
+                "--prompt=- a list item",
+                "--temp=-0.5"
             ]
         );
-        assert_eq!(rw(&["brisk", "--", "-ngl"]), ["brisk", "--", "-ngl"]);
+        assert_eq!(
+            prep(&[
+                "brisk",
+                "run",
+                "-ctk",
+                "q8_0",
+                "--stop=\\n",
+                "-sp",
+                "--",
+                "-ngl"
+            ])
+            .unwrap(),
+            [
+                "brisk",
+                "run",
+                "--cache-type-k=q8_0",
+                "--stop=\\n",
+                "--special",
+                "--",
+                "-ngl"
+            ]
+        );
+    }
+
+    #[test]
+    fn llamacpp_flags_are_mapped_ignored_or_refused_in_one_line() {
+        let e = prep(&["brisk", "run", "-mli"]).unwrap_err();
+        assert_eq!(
+            e,
+            "-mli is llama.cpp's --multiline-input, which brisk run does not support"
+        );
+        let e = prep(&["brisk", "run", "-ngl", "99"]).unwrap_err();
+        assert!(e.contains("GPU"), "{e}");
+        assert!(prep(&["brisk", "run", "-hf", "x/y"])
+            .unwrap_err()
+            .contains("download"));
+        assert!(prep(&["brisk", "run", "-cnv"]).is_err());
+        assert!(prep(&["brisk", "run", "-sm", "row"]).is_err());
+        let e = prep(&["brisk", "run", "-sys", "x"]).unwrap_err();
+        assert_eq!(
+            e,
+            "brisk run does not take -sys (--system-prompt); brisk chat does"
+        );
+        // Harmless ones are accepted and their values consumed.
+        let p = prepare(
+            [
+                "brisk",
+                "run",
+                "-fa",
+                "-ngl",
+                "0",
+                "--no-warmup",
+                "-tb",
+                "2",
+                "-sm",
+                "none",
+                "-p",
+                "x",
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect(),
+            &cli(),
+        )
+        .unwrap();
+        assert_eq!(p.argv, ["brisk", "run", "--prompt=x"]);
+        assert_eq!(p.notes.len(), 5, "{:?}", p.notes);
+        assert_eq!(
+            prep(&["brisk", "run", "-fa", "on", "-p", "x"]).unwrap(),
+            ["brisk", "run", "--prompt=x"]
+        );
+    }
+
+    #[test]
+    fn optional_values_and_unknown_flags() {
+        assert_eq!(
+            prep(&["brisk", "run", "--color", "-p", "x"]).unwrap(),
+            ["brisk", "run", "--color", "--prompt=x"]
+        );
+        assert_eq!(
+            prep(&["brisk", "run", "--color", "never"]).unwrap(),
+            ["brisk", "run", "--color=never"]
+        );
+        assert_eq!(
+            prep(&["brisk", "run", "-zz"]).unwrap_err(),
+            "brisk run: unknown option '-zz'"
+        );
+        assert_eq!(
+            prep(&["brisk", "run", "--bogus"]).unwrap(),
+            ["brisk", "run", "--bogus"]
+        );
+        assert_eq!(
+            prep(&["brisk", "run", "-p"]).unwrap_err(),
+            "brisk run: -p needs a value"
+        );
     }
 }

@@ -198,7 +198,10 @@ pub fn main(a: BenchArgs) -> CliResult {
         roofline: a.roofline,
     };
     let threads = match &a.threads {
-        Some(t) => parse_list("-t", t)?,
+        Some(t) => parse_list("-t", t)?
+            .into_iter()
+            .map(|t| if t == 0 { physical_cores() } else { t })
+            .collect(),
         None => vec![physical_cores()],
     };
     let mut tests: Vec<(usize, usize)> = Vec::new();
@@ -211,14 +214,27 @@ pub fn main(a: BenchArgs) -> CliResult {
             _ => return Err(Exit::Usage(format!("-pg {pg}: expected PP,TG"))),
         }
     }
+    let logical = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if let Some(&t) = threads.iter().find(|&&t| t > logical) {
+        return Err(Exit::Usage(format!(
+            "-t {t}: this machine has {logical} logical {}; a benchmark with more threads \
+             would measure oversubscription",
+            super::common::plural(logical, "CPU", "CPUs")
+        )));
+    }
     let mut records = Vec::new();
     let mut printed_header = false;
+    let mut failures = 0usize;
+    let mut skipped = 0usize;
     for path in &a.model {
         for &t in &threads {
-            let lm = loader::load(path, t.max(1))
-                .with_context(|| format!("cannot load model {}", path.display()))?;
-            let bytes_per_token = lm.model.weights.bytes_per_token() as f64;
-            let roof = a.roofline.then(|| {
+            let mut one = || -> anyhow::Result<()> {
+                let lm = loader::load(path, t.max(1))
+                    .with_context(|| format!("cannot load model {}", path.display()))?;
+                let bytes_per_token = lm.model.weights.bytes_per_token() as f64;
+                let roof = a.roofline.then(|| {
                 let min = (lm.size_bytes as usize).max(bytes_per_token as usize);
                 let r = roofline::measure(&lm.model.backend, min, 5);
                 eprintln!(
@@ -230,75 +246,94 @@ pub fn main(a: BenchArgs) -> CliResult {
                 );
                 r.gbs
             });
-            let mut rng = Rng::new(1234);
-            for &types in &kv_types {
-                for &depth in &depths {
-                    for &(pp, tg) in &tests {
-                        let n_ctx = depth + pp + tg;
-                        if n_ctx > lm.model.config.n_ctx_train {
-                            eprintln!(
-                            "brisk: skipping pp{pp}/tg{tg} at depth {depth}: {n_ctx} tokens exceed the model's context {}",
-                            lm.model.config.n_ctx_train
-                        );
-                            continue;
+                let mut rng = Rng::new(1234);
+                for &types in &kv_types {
+                    for &depth in &depths {
+                        for &(pp, tg) in &tests {
+                            let n_ctx = depth + pp + tg;
+                            if n_ctx > lm.model.config.n_ctx_train {
+                                eprintln!(
+                                "brisk: cannot run pp{pp}/tg{tg} at depth {depth} on {}: {n_ctx} tokens exceed the model's context of {}",
+                                path.display(),
+                                lm.model.config.n_ctx_train
+                            );
+                                skipped += 1;
+                                continue;
+                            }
+                            // Warm-up (page in the weights, start the pool), as llama-bench does.
+                            run_once(&lm, types, 0, pp.min(16), tg.min(1), &mut rng)?;
+                            let mut samples_ns = Vec::with_capacity(a.repetitions);
+                            for _ in 0..a.repetitions {
+                                samples_ns.push(run_once(&lm, types, depth, pp, tg, &mut rng)?);
+                            }
+                            let samples_ts: Vec<f64> = samples_ns
+                                .iter()
+                                .map(|&ns| (pp + tg) as f64 * 1e9 / ns as f64)
+                                .collect();
+                            let ns: Vec<f64> = samples_ns.iter().map(|&n| n as f64).collect();
+                            let (avg_ns, std_ns) = mean_std(&ns);
+                            let (avg_ts, std_ts) = mean_std(&samples_ts);
+                            let mut name = match (pp, tg) {
+                                (p, 0) => format!("pp{p}"),
+                                (0, n) => format!("tg{n}"),
+                                (p, n) => format!("pp{p}+tg{n}"),
+                            };
+                            if depth > 0 {
+                                name.push_str(&format!(" @ d{depth}"));
+                            }
+                            let bw_gbs = (pp == 0).then(|| bytes_per_token * avg_ts / 1e9);
+                            let rec = Record {
+                                build: env!("CARGO_PKG_VERSION").to_string(),
+                                cpu_info: std::env::consts::ARCH.to_string(),
+                                backends: format!("CPU ({})", lm.model.backend.kernels.name),
+                                model_filename: path.display().to_string(),
+                                model_type: lm.description.clone(),
+                                model_size: lm.size_bytes,
+                                model_n_params: lm.n_params,
+                                n_threads: t,
+                                type_k: types.k.name().to_string(),
+                                type_v: types.v.name().to_string(),
+                                n_prompt: pp,
+                                n_gen: tg,
+                                n_depth: depth,
+                                test: name,
+                                avg_ns: avg_ns as u64,
+                                stddev_ns: std_ns as u64,
+                                avg_ts,
+                                stddev_ts: std_ts,
+                                samples_ns,
+                                samples_ts,
+                                bw_gbs,
+                                roofline_gbs: roof.filter(|_| pp == 0),
+                                roofline_pct: roof.zip(bw_gbs).map(|(r, b)| b / r * 100.0),
+                            };
+                            print_streaming(&a.output, cols, &rec, &mut printed_header)?;
+                            records.push(rec);
                         }
-                        // Warm-up (page in the weights, start the pool), as llama-bench does.
-                        run_once(&lm, types, 0, pp.min(16), tg.min(1), &mut rng)?;
-                        let mut samples_ns = Vec::with_capacity(a.repetitions);
-                        for _ in 0..a.repetitions {
-                            samples_ns.push(run_once(&lm, types, depth, pp, tg, &mut rng)?);
-                        }
-                        let samples_ts: Vec<f64> = samples_ns
-                            .iter()
-                            .map(|&ns| (pp + tg) as f64 * 1e9 / ns as f64)
-                            .collect();
-                        let ns: Vec<f64> = samples_ns.iter().map(|&n| n as f64).collect();
-                        let (avg_ns, std_ns) = mean_std(&ns);
-                        let (avg_ts, std_ts) = mean_std(&samples_ts);
-                        let mut name = match (pp, tg) {
-                            (p, 0) => format!("pp{p}"),
-                            (0, n) => format!("tg{n}"),
-                            (p, n) => format!("pp{p}+tg{n}"),
-                        };
-                        if depth > 0 {
-                            name.push_str(&format!(" @ d{depth}"));
-                        }
-                        let bw_gbs = (pp == 0).then(|| bytes_per_token * avg_ts / 1e9);
-                        let rec = Record {
-                            build: env!("CARGO_PKG_VERSION").to_string(),
-                            cpu_info: std::env::consts::ARCH.to_string(),
-                            backends: format!("CPU ({})", lm.model.backend.kernels.name),
-                            model_filename: path.display().to_string(),
-                            model_type: lm.description.clone(),
-                            model_size: lm.size_bytes,
-                            model_n_params: lm.n_params,
-                            n_threads: t,
-                            type_k: types.k.name().to_string(),
-                            type_v: types.v.name().to_string(),
-                            n_prompt: pp,
-                            n_gen: tg,
-                            n_depth: depth,
-                            test: name,
-                            avg_ns: avg_ns as u64,
-                            stddev_ns: std_ns as u64,
-                            avg_ts,
-                            stddev_ts: std_ts,
-                            samples_ns,
-                            samples_ts,
-                            bw_gbs,
-                            roofline_gbs: roof.filter(|_| pp == 0),
-                            roofline_pct: roof.zip(bw_gbs).map(|(r, b)| b / r * 100.0),
-                        };
-                        print_streaming(&a.output, cols, &rec, &mut printed_header)?;
-                        records.push(rec);
                     }
                 }
+                Ok(())
+            };
+            if let Err(e) = one() {
+                // The results so far stay; the next model still runs.
+                eprintln!("error: {e:#}");
+                failures += 1;
             }
         }
     }
     if a.output == "json" {
         let s = serde_json::to_string_pretty(&records).map_err(anyhow::Error::from)?;
         super::output::Out::new().write(format!("{s}\n").as_bytes())?;
+    }
+    if records.is_empty() {
+        let why = match (failures, skipped) {
+            (0, 0) => "no test was asked for (-p 0 -n 0)".to_string(),
+            (0, _) => "every requested test exceeds the model's context".to_string(),
+            (f, _) => format!("{f} {} failed", super::common::plural(f, "run", "runs")),
+        };
+        return Err(Exit::Runtime(anyhow::anyhow!(
+            "nothing was measured: {why}"
+        )));
     }
     Ok(())
 }

@@ -1,19 +1,27 @@
 //! `brisk chat`: a conversation with a model through its chat template. On a terminal, an
 //! interactive prompt (see `chat_repl`); otherwise each line of standard input is one user turn
-//! and each reply one paragraph on stdout, ending at end of input.
+//! and each reply one paragraph on stdout, ending at end of input. A failed turn makes the exit
+//! status 1 (in a pipe once the input ends; with `-st` at once).
 use super::chat_ui::{Next, Ui};
-use super::common::{ModelArgs, SamplingArgs};
+use super::common::{plural, ModelArgs};
+use super::gen_args::GenArgs;
 use super::output::Out;
 use super::{chat_repl, interrupt, CliResult, Exit};
 use crate::chat::{ChatEngine, ChatTemplate, Conversation};
 use crate::generate::Session;
+use crate::grammar::constraint::Vocab;
+use crate::grammar::Constraint;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Color {
-    Auto,
+    #[value(alias = "on", alias = "yes", alias = "true")]
     Always,
+    Auto,
+    #[value(alias = "off", alias = "no", alias = "false")]
     Never,
 }
 
@@ -21,13 +29,15 @@ pub enum Color {
 pub struct ChatArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// System prompt.
-    #[arg(long = "system-prompt")]
+    #[command(flatten)]
+    pub gen: GenArgs,
+    /// System prompt (-sys; escapes processed).
+    #[arg(long = "system-prompt", conflicts_with = "system_prompt_file")]
     pub system_prompt: Option<String>,
-    /// First user message (then the conversation goes on, or ends with -st).
-    #[arg(short = 'p', long = "prompt")]
-    pub prompt: Option<String>,
-    /// Answer one message (-p, or the first line of input) and exit.
+    /// Read the system prompt from a file (-sysf).
+    #[arg(long = "system-prompt-file")]
+    pub system_prompt_file: Option<PathBuf>,
+    /// Answer one message (-p, -f, or the first line of input) and exit (-st).
     #[arg(long = "single-turn")]
     pub single_turn: bool,
     /// Chat template: a file (.jinja or tokenizer_config.json), a built-in name (chatml,
@@ -35,23 +45,19 @@ pub struct ChatArgs {
     /// else chatml.
     #[arg(long = "chat-template")]
     pub chat_template: Option<String>,
-    /// Tokens per reply (-1 = until end of turn or a full context).
-    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
-    pub n_predict: i64,
-    /// Context size (0 = the model's training context); capped at the model's context.
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
-    pub ctx_size: usize,
     /// Tokens at the start kept when old turns are shifted out (default: BOS and the system
     /// prompt).
-    #[arg(long = "keep", allow_negative_numbers = true)]
+    #[arg(long = "keep", value_parser = super::common::count_or_all)]
     pub keep: Option<i64>,
-    #[command(flatten)]
-    pub sampling: SamplingArgs,
-    /// End a reply when this text is generated (repeatable; not printed).
-    #[arg(long = "stop", visible_alias = "reverse-prompt", short = 'r')]
-    pub stop: Vec<String>,
-    /// Colour replies and the prompt.
-    #[arg(long = "color", value_enum, default_value_t = Color::Auto)]
+    /// Text put before every user message (escapes processed).
+    #[arg(long = "in-prefix", default_value = "")]
+    pub in_prefix: String,
+    /// Text put after every user message (escapes processed).
+    #[arg(long = "in-suffix", default_value = "")]
+    pub in_suffix: String,
+    /// Colour replies and the prompt: alone means always; auto (the default) when stdout is a
+    /// terminal.
+    #[arg(long = "color", value_enum, num_args = 0..=1, default_value_t = Color::Auto, default_missing_value = "always")]
     pub color: Color,
     /// Print token counts and speed after each reply (stderr).
     #[arg(long = "stats")]
@@ -59,11 +65,29 @@ pub struct ChatArgs {
 }
 
 pub fn main(a: ChatArgs) -> CliResult {
+    let json = a.gen.json;
+    let result = chat(a);
+    if json {
+        super::run::print_json_error(&result);
+    }
+    result
+}
+
+fn chat(a: ChatArgs) -> CliResult {
+    let g = &a.gen;
+    let stops = g.stops()?;
+    let grammar = g.grammar()?;
+    let first = g.prompt_arg()?;
+    let system = match (&a.system_prompt, &a.system_prompt_file) {
+        (Some(s), _) => Some(g.text(s)),
+        (None, Some(f)) => Some(super::common::read_text_file(f, "system prompt file")?),
+        (None, None) => None,
+    };
     let log = a.model.log();
     let (lm, _load_ms) = a.model.load()?;
     let model = &lm.model;
     let tok = &lm.tokenizer;
-    let n_ctx = super::common::context_size(a.ctx_size, model.config.n_ctx_train);
+    let n_ctx = super::common::context_size(g.ctx_size, model.config.n_ctx_train, log);
     let piece = |id: Option<u32>| {
         id.and_then(|i| tok.token_text(i))
             .unwrap_or_default()
@@ -83,19 +107,18 @@ pub fn main(a: ChatArgs) -> CliResult {
         "brisk: chat template: {}; context {n_ctx} tokens",
         template.origin
     ));
-    let params = a.sampling.params();
+    let params = g.sampling.params();
     log.verbose(format!("brisk: seed {}", params.seed));
-    let conv = Conversation::new(a.system_prompt.as_deref().filter(|s| !s.is_empty()));
-    let mut engine = ChatEngine::new(
-        Session::new(model, n_ctx),
-        tok,
-        template,
-        conv,
-        params,
-        a.stop.clone(),
-    );
-    engine.n_predict = a.n_predict;
+    let conv = Conversation::new(system.as_deref().filter(|s| !s.is_empty()));
+    let session =
+        Session::with_kv_types(model, n_ctx, g.kv_types()).map_err(anyhow::Error::from)?;
+    let mut engine = ChatEngine::new(session, tok, template, conv, params, stops);
+    engine.decode.n_predict = g.n_predict;
+    engine.decode.ignore_eos = g.ignore_eos;
+    engine.decode.special = g.special;
     engine.keep = a.keep.filter(|&k| k >= 0).map(|k| k as usize);
+    engine.grammar =
+        grammar.map(|gr| Constraint::new(Arc::new(gr), Arc::new(Vocab::from_tokenizer(tok))));
 
     interrupt::install();
     let interactive = std::io::stdin().is_terminal();
@@ -109,19 +132,45 @@ pub fn main(a: ChatArgs) -> CliResult {
         log,
         color,
         stats: a.stats,
+        json: g.json,
+        in_prefix: g.text(&a.in_prefix),
+        in_suffix: g.text(&a.in_suffix),
         turns: 0,
         generated: 0,
+        failed: 0,
     };
-    if let Some(p) = &a.prompt {
-        if ui.turn(&mut engine, p)? == Next::Exit || a.single_turn {
+    if let Some(p) = &first {
+        let next = ui.turn(&mut engine, p)?;
+        if a.single_turn {
+            return turn_failures(&ui);
+        }
+        if next == Next::Exit {
             return Ok(());
         }
     }
     if interactive {
-        chat_repl::run(&mut engine, &mut ui, a.single_turn)
+        chat_repl::run(&mut engine, &mut ui, a.single_turn)?;
+        if a.single_turn {
+            return turn_failures(&ui);
+        }
+        Ok(())
     } else {
-        pipe(&mut engine, &mut ui, a.single_turn)
+        pipe(&mut engine, &mut ui, a.single_turn)?;
+        turn_failures(&ui)
     }
+}
+
+/// Exit status 1 when any turn failed.
+fn turn_failures(ui: &Ui) -> CliResult {
+    if ui.failed == 0 {
+        return Ok(());
+    }
+    let total = ui.turns + ui.failed;
+    Err(Exit::Runtime(anyhow::anyhow!(
+        "{} of {total} {} failed",
+        ui.failed,
+        plural(total, "turn", "turns")
+    )))
 }
 
 /// Standard input is not a terminal: one user turn per line, no echo, no prompt.

@@ -23,8 +23,15 @@ pub struct Ui {
     pub log: Log,
     pub color: bool,
     pub stats: bool,
+    /// `--json`: each reply (or failure) as one JSON line instead of text.
+    pub json: bool,
+    /// `--in-prefix` / `--in-suffix`: put around every user message.
+    pub in_prefix: String,
+    pub in_suffix: String,
     pub turns: usize,
     pub generated: usize,
+    /// Turns that failed (their error was reported).
+    pub failed: usize,
 }
 
 /// What the front end does after a line.
@@ -40,7 +47,7 @@ struct Events<'a> {
 
 impl ReplyEvents for Events<'_> {
     fn text(&mut self, piece: &str) -> bool {
-        if piece.is_empty() {
+        if piece.is_empty() || self.ui.json {
             return !self.ui.out.is_closed();
         }
         match self.ui.out.write(piece.as_bytes()) {
@@ -63,25 +70,53 @@ const COLOR_REPLY: &str = "\x1b[33m";
 const COLOR_RESET: &str = "\x1b[0m";
 
 impl Ui {
-    /// Run one user turn and print the reply followed by a newline. Errors that concern only
-    /// this message (it cannot fit, the template refuses it) are reported and the chat goes on.
+    /// Run one user turn and print the reply followed by a newline (with `--json`, one JSON
+    /// line). Errors that concern only this message (it cannot fit, the template refuses it)
+    /// are reported, counted in `failed`, and the chat goes on.
     pub fn turn(&mut self, engine: &mut ChatEngine, text: &str) -> anyhow::Result<Next> {
         interrupt::clear();
-        if self.color {
+        let color = self.color && !self.json;
+        if color {
             self.out.write(COLOR_REPLY.as_bytes())?;
         }
-        let result = engine.reply(text, &mut Events { ui: self });
-        if self.color {
+        let message = format!("{}{text}{}", self.in_prefix, self.in_suffix);
+        let result = engine.reply(&message, &mut Events { ui: self });
+        if color {
             self.out.write(COLOR_RESET.as_bytes())?;
         }
         let stats = match result {
             Ok(s) => s,
             Err(e) => {
                 self.log.info(format!("error: {e}"));
+                self.failed += 1;
+                if self.json {
+                    let line = serde_json::json!({ "error": e }).to_string() + "\n";
+                    self.out.write(line.as_bytes())?;
+                }
                 return Ok(Next::Continue);
             }
         };
-        self.out.write(b"\n")?;
+        if self.json {
+            let reply = engine
+                .conv
+                .messages
+                .last()
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
+            let line = serde_json::json!({
+                "text": reply,
+                "prompt_tokens": stats.prompt_tokens,
+                "cached_tokens": stats.reused_tokens,
+                "generated_tokens": stats.generated,
+                "finish_reason": stats.finish.as_str(),
+                "timings": { "prompt_ms": stats.prompt_ms, "gen_ms": stats.gen_ms },
+            })
+            .to_string()
+                + "\n";
+            self.out.write(line.as_bytes())?;
+        } else {
+            self.out.write(b"\n")?;
+        }
         if stats.finish == Finish::Interrupted {
             self.log.info("brisk: reply stopped");
             interrupt::clear();

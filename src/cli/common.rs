@@ -13,10 +13,11 @@ pub struct ModelArgs {
     /// Model: a GGUF file (first part of a split model) or a safetensors directory.
     #[arg(short = 'm', long = "model")]
     pub model: PathBuf,
-    /// Threads (default: the number of physical cores).
-    #[arg(short = 't', long = "threads")]
+    /// Threads (default, and with 0 or -1: the number of physical cores; capped at the logical
+    /// CPUs).
+    #[arg(short = 't', long = "threads", value_parser = parse_threads)]
     pub threads: Option<usize>,
-    /// Log more (model metadata, kernel choice) to stderr.
+    /// Log more (model metadata, kernel choice, ignored llama.cpp flags) to stderr.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
     /// Log nothing to stderr but errors.
@@ -24,47 +25,105 @@ pub struct ModelArgs {
     pub quiet: bool,
 }
 
+/// `-t N`: 0 and -1 mean the default (llama.cpp's convention), other negatives are refused.
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n == 0 || n == -1 => Ok(0),
+        Ok(n) if n > 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        _ => Err(format!(
+            "'{s}' is not a thread count (a positive number; 0 or -1 for the default)"
+        )),
+    }
+}
+
+/// A finite number.
+pub fn finite(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a finite number")),
+    }
+}
+
+/// A probability in [0, 1].
+pub fn probability(s: &str) -> Result<f32, String> {
+    let v = finite(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+/// A repeat penalty: finite and above 0 (1 = off).
+pub fn positive(s: &str) -> Result<f32, String> {
+    let v = finite(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not above 0 (1 turns the penalty off)"))
+    }
+}
+
+/// A count where -1 means "all" (`--repeat-last-n`, `-n`, `--keep`).
+pub fn count_or_all(s: &str) -> Result<i64, String> {
+    match s.trim().parse::<i64>() {
+        // llama.cpp's -n -2 ("until the context is full") is -1 here.
+        Ok(n) if n >= -2 => Ok(n.max(-1)),
+        _ => Err(format!(
+            "'{s}' is not a count (0 or more, or -1 for no limit)"
+        )),
+    }
+}
+
+/// `-s N`: -1 (llama.cpp's default) or 4294967295 is a random seed.
+pub fn parse_seed(s: &str) -> Result<Seed, String> {
+    match s.trim().parse::<i64>() {
+        Ok(-1) | Ok(0xFFFF_FFFF) => Ok(Seed::Random),
+        Ok(n) if n >= 0 => Ok(Seed::Fixed(n as u64)),
+        _ => match s.trim().parse::<u64>() {
+            Ok(n) => Ok(Seed::Fixed(n)),
+            Err(_) => Err(format!(
+                "'{s}' is not a seed (a number, or -1 for a random one)"
+            )),
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seed {
+    Random,
+    Fixed(u64),
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct SamplingArgs {
     /// Temperature; 0 or less is greedy.
-    #[arg(long = "temp", default_value_t = 0.8, allow_negative_numbers = true)]
+    #[arg(long = "temp", visible_alias = "temperature", default_value_t = 0.8, value_parser = finite)]
     pub temp: f32,
-    /// Top-k sampling (0 = off).
+    /// Top-k sampling (0 or less = off).
     #[arg(long = "top-k", default_value_t = 40, allow_negative_numbers = true)]
     pub top_k: i32,
-    /// Top-p (nucleus) sampling (1.0 = off).
-    #[arg(long = "top-p", default_value_t = 0.95)]
+    /// Top-p (nucleus) sampling, 0 to 1 (1 = off).
+    #[arg(long = "top-p", default_value_t = 0.95, value_parser = probability)]
     pub top_p: f32,
-    /// Min-p sampling (0.0 = off).
-    #[arg(long = "min-p", default_value_t = 0.05)]
+    /// Min-p sampling, 0 to 1 (0 = off).
+    #[arg(long = "min-p", default_value_t = 0.05, value_parser = probability)]
     pub min_p: f32,
-    /// Penalise repeated tokens (1.0 = off).
-    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    /// Penalise repeated tokens (above 0; 1.0 = off).
+    #[arg(long = "repeat-penalty", default_value_t = 1.0, value_parser = positive)]
     pub repeat_penalty: f32,
     /// Tokens of history the penalties consider (0 = off, -1 = context size).
-    #[arg(
-        long = "repeat-last-n",
-        default_value_t = 64,
-        allow_negative_numbers = true
-    )]
-    pub repeat_last_n: i32,
+    #[arg(long = "repeat-last-n", default_value_t = 64, value_parser = count_or_all)]
+    pub repeat_last_n: i64,
     /// Presence penalty (0.0 = off).
-    #[arg(
-        long = "presence-penalty",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
+    #[arg(long = "presence-penalty", default_value_t = 0.0, value_parser = finite)]
     pub presence_penalty: f32,
     /// Frequency penalty (0.0 = off).
-    #[arg(
-        long = "frequency-penalty",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
+    #[arg(long = "frequency-penalty", default_value_t = 0.0, value_parser = finite)]
     pub frequency_penalty: f32,
-    /// Random seed (default: random, printed on stderr).
-    #[arg(short = 's', long = "seed")]
-    pub seed: Option<u64>,
+    /// Random seed (default and -1: random, printed on stderr).
+    #[arg(short = 's', long = "seed", value_parser = parse_seed)]
+    pub seed: Option<Seed>,
 }
 
 impl SamplingArgs {
@@ -76,10 +135,13 @@ impl SamplingArgs {
             top_p: self.top_p,
             min_p: self.min_p,
             repeat_penalty: self.repeat_penalty,
-            repeat_last_n: self.repeat_last_n,
+            repeat_last_n: self.repeat_last_n.clamp(-1, i32::MAX as i64) as i32,
             presence_penalty: self.presence_penalty,
             frequency_penalty: self.frequency_penalty,
-            seed: self.seed.unwrap_or_else(random_seed),
+            seed: match self.seed {
+                Some(Seed::Fixed(s)) => s,
+                None | Some(Seed::Random) => random_seed(),
+            },
         }
     }
 }
@@ -140,8 +202,23 @@ impl ModelArgs {
         }
     }
 
+    /// The thread count to use: the default for none or 0; above the logical CPUs, capped
+    /// with a notice.
     pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(physical_cores).max(1)
+        let logical = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        match self.threads {
+            None | Some(0) => physical_cores(),
+            Some(n) if n > logical => {
+                self.log().info(format!(
+                    "brisk: -t {n} capped at this machine's {logical} logical {}",
+                    plural(logical, "CPU", "CPUs")
+                ));
+                logical
+            }
+            Some(n) => n,
+        }
     }
 
     /// Load the model, logging what was loaded; returns it with the load time in ms.
@@ -155,21 +232,43 @@ impl ModelArgs {
             self.model.display(),
             lm.description
         ));
+        let threads = lm.model.backend.threads;
         log.verbose(format!(
-            "brisk: kernels {}, {} threads",
-            lm.model.backend.kernels.name, lm.model.backend.threads
+            "brisk: kernels {}, {threads} {}",
+            lm.model.backend.kernels.name,
+            plural(threads, "thread", "threads")
         ));
         Ok((lm, ms))
     }
 }
 
+/// The context when `-c` is not given (capped at the model's without a notice).
+pub const DEFAULT_CTX: usize = 4096;
+
+/// `one` or `many` by count.
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// The context length to run with: `-c 0` means the model's training context, and a larger
-/// request is capped to it.
-pub fn context_size(requested: usize, n_ctx_train: usize) -> usize {
+/// request is capped to it (said on stderr).
+pub fn context_size(requested: Option<usize>, n_ctx_train: usize, log: Log) -> usize {
+    let Some(requested) = requested else {
+        return DEFAULT_CTX.min(n_ctx_train);
+    };
     if requested == 0 {
         n_ctx_train
+    } else if requested > n_ctx_train {
+        log.info(format!(
+            "brisk: -c {requested} capped at the model's {n_ctx_train} (its training context)"
+        ));
+        n_ctx_train
     } else {
-        requested.min(n_ctx_train)
+        requested
     }
 }
 
@@ -182,11 +281,12 @@ pub fn read_prompt(
         return Ok(Some(p.clone()));
     }
     if let Some(f) = file {
-        let bytes =
-            std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| anyhow::anyhow!("prompt file {} is not valid UTF-8", f.display()))?;
-        return Ok(Some(text));
+        return read_text_file(f, "prompt file")
+            .map(Some)
+            .map_err(|e| match e {
+                super::Exit::Runtime(e) => e,
+                _ => anyhow::anyhow!("cannot read prompt file {}", f.display()),
+            });
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -211,4 +311,20 @@ pub fn read_stdin() -> anyhow::Result<String> {
         }
     }
     Ok(text)
+}
+
+/// A UTF-8 text file named on the command line (`what`: "prompt file", "grammar file"…).
+pub fn read_text_file(path: &std::path::Path, what: &str) -> Result<String, super::Exit> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        super::Exit::Runtime(anyhow::anyhow!(
+            "cannot read {what} {}: {e}",
+            path.display()
+        ))
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        super::Exit::Runtime(anyhow::anyhow!(
+            "{what} {} is not valid UTF-8",
+            path.display()
+        ))
+    })
 }

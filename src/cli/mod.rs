@@ -5,12 +5,15 @@ pub mod chat;
 pub mod chat_repl;
 pub mod chat_ui;
 pub mod common;
+pub mod flag_map;
+pub mod gen_args;
 pub mod interrupt;
+pub mod llama_flags;
 pub mod output;
 pub mod run;
 pub mod tokenize;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 
 /// How a subcommand ended, other than success.
@@ -58,8 +61,14 @@ enum Command {
 }
 
 pub fn main(argv: Vec<OsString>) -> CliResult {
-    let argv = args::rewrite_llamacpp_flags(argv);
-    let cli = Cli::try_parse_from(argv).map_err(Exit::Clap)?;
+    let prepared = args::prepare(argv, &Cli::command()).map_err(Exit::Usage)?;
+    let verbose = prepared.argv.iter().any(|a| a == "--verbose" || a == "-v");
+    let cli = Cli::try_parse_from(prepared.argv).map_err(Exit::Clap)?;
+    if verbose {
+        for note in &prepared.notes {
+            eprintln!("{note}");
+        }
+    }
     match cli.command {
         Command::Run(a) => run::main(a),
         Command::Chat(a) => chat::main(a),

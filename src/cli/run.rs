@@ -1,58 +1,26 @@
-//! `brisk run`: one prompt in, generated text streamed to stdout (only the new text), model info
-//! and timings on stderr; `--json` prints one object at the end instead.
-use super::common::{read_prompt, ModelArgs, SamplingArgs};
-use super::output::{Out, StopFilter};
+//! `brisk run`: one prompt in, generated text streamed to stdout (exactly the generated text,
+//! nothing added), model info and timings on stderr; `--json` prints one object at the end
+//! instead (and `{"error": …}` on failure, so a script reading stdout sees it).
+use super::common::{plural, read_prompt, ModelArgs};
+use super::gen_args::GenArgs;
+use super::output::Out;
 use super::{interrupt, CliResult, Exit};
-use crate::attn::paged::{KvType, KvTypes};
-use crate::generate::{Sampler, Session};
+use crate::generate::{decode, DecodeOptions, DecodeSink, Finish, Sampler, Session};
+use crate::grammar::constraint::Vocab;
+use crate::grammar::Constraint;
 use crate::model::Logits;
-use crate::tokenizer::StreamDecoder;
 use anyhow::anyhow;
 use clap::Args;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Prompt text.
-    #[arg(short = 'p', long = "prompt", conflicts_with = "file")]
-    pub prompt: Option<String>,
-    /// Read the prompt from a file.
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
-    /// Tokens to generate (-1 = until end of generation or a full context).
-    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
-    pub n_predict: i64,
-    /// Context size (0 = the model's training context); capped at the model's context.
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
-    pub ctx_size: usize,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
-    /// Stop when this text is generated (repeatable; not printed).
-    #[arg(long = "stop", visible_alias = "reverse-prompt", short = 'r')]
-    pub stop: Vec<String>,
-    /// Keep generating past end-of-generation tokens.
-    #[arg(long = "ignore-eos")]
-    pub ignore_eos: bool,
-    /// Print control tokens (otherwise never printed).
-    #[arg(long = "special")]
-    pub special: bool,
-    /// Print nothing while generating, then one JSON object.
-    #[arg(long = "json")]
-    pub json: bool,
-    /// KV cache type for keys (-ctk): f16 or q8_0.
-    #[arg(long = "cache-type-k", default_value = "f16", value_parser = parse_kv_type)]
-    pub cache_type_k: KvType,
-    /// KV cache type for values (-ctv): f16 or q8_0.
-    #[arg(long = "cache-type-v", default_value = "f16", value_parser = parse_kv_type)]
-    pub cache_type_v: KvType,
-}
-
-/// clap value parser for `-ctk/-ctv`.
-pub fn parse_kv_type(s: &str) -> Result<KvType, String> {
-    KvType::parse(s).ok_or_else(|| format!("'{s}' is not a KV cache type (expected f16 or q8_0)"))
+    pub gen: GenArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -82,19 +50,44 @@ fn tps(n: usize, ms: f64) -> f64 {
 }
 
 pub fn main(a: RunArgs) -> CliResult {
-    let prompt = read_prompt(&a.prompt, &a.file)?.ok_or_else(|| {
-        Exit::Usage("no prompt: give -p TEXT, -f FILE, or pipe text to standard input".into())
-    })?;
+    let json = a.gen.json;
+    let result = generate(a);
+    if json {
+        print_json_error(&result);
+    }
+    result
+}
+
+/// With `--json`, a failure is also a `{"error": …}` line on stdout.
+pub fn print_json_error(result: &CliResult) {
+    let message = match result {
+        Err(Exit::Usage(m)) => Some(m.clone()),
+        Err(Exit::Runtime(e)) => Some(format!("{e:#}")),
+        _ => None,
+    };
+    if let Some(m) = message {
+        let line = serde_json::json!({ "error": m }).to_string() + "\n";
+        let _ = Out::new().write(line.as_bytes());
+    }
+}
+
+fn generate(a: RunArgs) -> CliResult {
+    let g = &a.gen;
+    let stops = g.stops()?;
+    let grammar = g.grammar()?;
+    let prompt = match g.prompt_arg()? {
+        Some(p) => p,
+        None => read_prompt(&None, &None)?.ok_or_else(|| {
+            Exit::Usage("no prompt: give -p TEXT, -f FILE, or pipe text to standard input".into())
+        })?,
+    };
     let log = a.model.log();
     let (lm, load_ms) = a.model.load()?;
     let model = &lm.model;
     let tok = &lm.tokenizer;
     let train_ctx = model.config.n_ctx_train;
-    let n_ctx = super::common::context_size(a.ctx_size, train_ctx);
-    let kv_types = KvTypes {
-        k: a.cache_type_k,
-        v: a.cache_type_v,
-    };
+    let n_ctx = super::common::context_size(g.ctx_size, train_ctx, log);
+    let kv_types = g.kv_types();
     let block = crate::attn::flash::DEFAULT_BLOCK_SIZE;
     let kv_bytes = crate::attn::paged::PagedKvCache::memory_bytes(
         n_ctx.div_ceil(block),
@@ -120,82 +113,59 @@ pub fn main(a: RunArgs) -> CliResult {
         );
     }
     if tokens.len() > n_ctx {
+        let hint = if n_ctx < train_ctx {
+            format!("raise -c, up to the model's {train_ctx}")
+        } else {
+            "the model's context cannot hold more; shorten the prompt".to_string()
+        };
         return Err(Exit::Runtime(anyhow!(
-            "the prompt is {} tokens but the context holds {n_ctx} (raise -c)",
+            "the prompt is {} tokens but the context holds {n_ctx} ({hint})",
             tokens.len()
         )));
     }
-    let params = a.sampling.params();
+    let params = g.sampling.params();
     log.info(format!("brisk: seed {}", params.seed));
     let mut sampler = Sampler::new(params, n_ctx);
     for &t in &tokens {
         sampler.accept(t);
     }
+    let mut constraint =
+        grammar.map(|gr| Constraint::new(Arc::new(gr), Arc::new(Vocab::from_tokenizer(tok))));
 
     interrupt::install();
     let mut session =
         Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
     let t_prompt = Instant::now();
-    let mut logits = session
+    let logits = session
         .eval(&tokens, Logits::Last)
         .map_err(anyhow::Error::from)?;
     let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
 
-    let mut out = Out::new();
-    let mut decoder = StreamDecoder::new();
-    let mut stops = StopFilter::new(a.stop.clone());
-    let mut text = String::new();
-    let mut generated = 0usize;
+    let opts = DecodeOptions {
+        n_predict: g.n_predict,
+        ignore_eos: g.ignore_eos,
+        special: g.special,
+        extra_eog: Vec::new(),
+        stops,
+    };
+    let mut sink = RunSink {
+        out: Out::new(),
+        json: g.json,
+        error: None,
+    };
     let t_gen = Instant::now();
-    let emit = |s: &str, out: &mut Out, text: &mut String| -> anyhow::Result<bool> {
-        if a.json {
-            text.push_str(s);
-            Ok(true)
-        } else {
-            out.write(s.as_bytes())
-        }
-    };
-    let finish_reason = loop {
-        if interrupt::requested() {
-            break "interrupted";
-        }
-        if a.n_predict >= 0 && generated as i64 >= a.n_predict {
-            break "length";
-        }
-        if a.ignore_eos {
-            for &e in tok.eog_ids() {
-                if let Some(l) = logits.get_mut(e as usize) {
-                    *l = f32::NEG_INFINITY;
-                }
-            }
-        }
-        let next = sampler.sample(&mut logits);
-        if tok.is_eog(next) && !a.ignore_eos {
-            break "eos";
-        }
-        sampler.accept(next);
-        generated += 1;
-        let piece = tok.token_to_piece(next, a.special);
-        let decoded = decoder.push(&piece);
-        let filtered = stops.push(&decoded);
-        if !emit(&filtered.emit, &mut out, &mut text)? {
-            break "closed";
-        }
-        if filtered.stopped {
-            break "stop";
-        }
-        if session.remaining() == 0 {
-            break "context";
-        }
-        logits = session
-            .eval(&[next], Logits::Last)
-            .map_err(anyhow::Error::from)?;
-    };
-    if !matches!(finish_reason, "stop" | "closed") {
-        let rest = decoder.finish();
-        let mut tail = stops.push(&rest).emit;
-        tail.push_str(&stops.finish());
-        emit(&tail, &mut out, &mut text)?;
+    let out = decode(
+        &mut session,
+        &mut sampler,
+        tok,
+        logits,
+        &opts,
+        constraint.as_mut(),
+        &mut sink,
+    )
+    .map_err(anyhow::Error::from)?;
+    if let Some(e) = sink.error.take() {
+        return Err(Exit::Runtime(e));
     }
     let gen_ms = t_gen.elapsed().as_secs_f64() * 1e3;
     let timings = Timings {
@@ -203,40 +173,68 @@ pub fn main(a: RunArgs) -> CliResult {
         prompt_ms,
         prompt_tps: tps(tokens.len(), prompt_ms),
         gen_ms,
-        gen_tps: tps(generated, gen_ms),
+        gen_tps: tps(out.generated, gen_ms),
     };
-    if a.json {
-        let reason = match finish_reason {
-            "interrupted" | "closed" => "stop",
-            r => r,
-        };
+    let finish_reason = out.finish.as_str();
+    if out.grammar_stuck {
+        log.info("brisk: the grammar allows no token the model has here: generation ended");
+    }
+    if g.json {
         let result = JsonResult {
-            text,
+            text: out.text,
             prompt_tokens: tokens.len(),
-            generated_tokens: generated,
-            finish_reason: reason,
+            generated_tokens: out.generated,
+            finish_reason,
             timings,
         };
         let mut line = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
         line.push('\n');
-        out.write(line.as_bytes())?;
+        sink.out.write(line.as_bytes())?;
     } else {
-        if !out.is_closed() {
-            out.write(b"\n")?;
+        // stdout is exactly the generated text; on a terminal the summary starts a new line.
+        if std::io::stdout().is_terminal() && !out.text.is_empty() && !out.text.ends_with('\n') {
+            eprintln!();
         }
         log.info(format!(
-            "brisk: prompt {} tokens in {:.1} ms ({:.1} t/s) · generated {} tokens in {:.1} ms ({:.1} t/s) · load {:.0} ms · {finish_reason}",
+            "brisk: prompt {} {} in {:.1} ms ({:.1} t/s) · generated {} {} in {:.1} ms ({:.1} t/s) · load {:.0} ms · {finish_reason}",
             tokens.len(),
+            plural(tokens.len(), "token", "tokens"),
             timings.prompt_ms,
             timings.prompt_tps,
-            generated,
+            out.generated,
+            plural(out.generated, "token", "tokens"),
             timings.gen_ms,
             timings.gen_tps,
             timings.load_ms
         ));
     }
-    if finish_reason == "interrupted" {
+    if out.finish == Finish::Interrupted {
         return Err(Exit::Interrupted);
     }
     Ok(())
+}
+
+/// Streams text to stdout (with --json, the text is kept for the object instead).
+struct RunSink {
+    out: Out,
+    json: bool,
+    error: Option<anyhow::Error>,
+}
+
+impl DecodeSink for RunSink {
+    fn text(&mut self, piece: &str) -> bool {
+        if self.json || piece.is_empty() {
+            return !self.out.is_closed();
+        }
+        match self.out.write(piece.as_bytes()) {
+            Ok(open) => open,
+            Err(e) => {
+                self.error = Some(e);
+                false
+            }
+        }
+    }
+    fn interrupted(&self) -> bool {
+        interrupt::requested()
+    }
 }

@@ -2,6 +2,7 @@
 //! over the last N tokens, then top-k, top-p, min-p, temperature, and a seeded draw; a
 //! temperature ≤ 0 is greedy (argmax after penalties).
 use super::rng::Rng;
+use crate::grammar::Constraint;
 use std::collections::{HashMap, VecDeque};
 
 #[derive(Clone, Debug)]
@@ -111,20 +112,52 @@ impl Sampler {
 
     /// Choose the next token from `logits` (modified in place by the penalties).
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+        self.sample_constrained(logits, None)
+            .expect("an unconstrained draw always has a candidate")
+    }
+
+    /// Choose the next token among those `constraint` allows, as if every other token's logit
+    /// were −∞ before top-k (so the result is the masked distribution's, exactly); `None`
+    /// when it allows none. Only the best candidates are checked unless top-k is off.
+    pub fn sample_constrained(
+        &mut self,
+        logits: &mut [f32],
+        constraint: Option<&Constraint>,
+    ) -> Option<u32> {
         self.apply_penalties(logits);
         let p = &self.params;
-        if p.temp <= 0.0 {
-            return argmax(logits);
-        }
-        let mut cands: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
-        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if p.top_k > 0 && (p.top_k as usize) < cands.len() {
-            cands.truncate(p.top_k as usize);
-        }
+        let mut cands = match constraint {
+            None if p.temp <= 0.0 => return Some(argmax(logits)),
+            None => {
+                let mut cands: Vec<(u32, f32)> = logits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (i as u32, l))
+                    .collect();
+                cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                if p.top_k > 0 && (p.top_k as usize) < cands.len() {
+                    cands.truncate(p.top_k as usize);
+                }
+                cands
+            }
+            Some(c) => {
+                let need = if p.temp <= 0.0 {
+                    1
+                } else if p.top_k > 0 {
+                    p.top_k as usize
+                } else {
+                    usize::MAX
+                };
+                let cands = allowed_candidates(logits, c, need);
+                if cands.is_empty() {
+                    return None;
+                }
+                if p.temp <= 0.0 {
+                    return Some(cands[0].0);
+                }
+                cands
+            }
+        };
         if p.top_p < 1.0 {
             let probs = softmax_of(&cands, 1.0);
             let mut cum = 0.0;
@@ -150,11 +183,46 @@ impl Sampler {
         for (c, pr) in cands.iter().zip(&probs) {
             cum += pr;
             if r < cum {
-                return c.0;
+                return Some(c.0);
             }
         }
-        cands[cands.len() - 1].0
+        Some(cands[cands.len() - 1].0)
     }
+}
+
+/// Candidates checked before falling back to the full vocabulary mask.
+const CHECK_FIRST: usize = 256;
+
+/// The `need` best tokens `constraint` allows (all of them when fewer), best first, ties by id.
+fn allowed_candidates(logits: &[f32], constraint: &Constraint, need: usize) -> Vec<(u32, f32)> {
+    let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut all: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
+    if need <= CHECK_FIRST / 4 && all.len() > CHECK_FIRST {
+        // Usually the grammar allows some of the best few: check those first.
+        all.select_nth_unstable_by(CHECK_FIRST - 1, by_logit);
+        let mut top = all[..CHECK_FIRST].to_vec();
+        top.sort_unstable_by(by_logit);
+        let ok: Vec<(u32, f32)> = top
+            .into_iter()
+            .filter(|c| c.1 > f32::NEG_INFINITY && constraint.allows(c.0))
+            .take(need)
+            .collect();
+        if ok.len() == need {
+            return ok;
+        }
+    }
+    let allowed = constraint.allowed();
+    let mut ok: Vec<(u32, f32)> = all
+        .into_iter()
+        .filter(|c| allowed.get(c.0 as usize).copied().unwrap_or(false) && c.1 > f32::NEG_INFINITY)
+        .collect();
+    ok.sort_unstable_by(by_logit);
+    ok.truncate(need);
+    ok
 }
 
 /// Softmax of candidate logits divided by `temp`, in f64.
