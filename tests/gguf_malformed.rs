@@ -1,6 +1,8 @@
 //! Malformed GGUF corpus, generated here from a valid file: each defect must give an `Err` with a
 //! specific message, never a panic, and never an allocation sized by an untrusted count (checked
 //! with a counting global allocator). Plus 2000 random mutations that must not panic.
+mod common;
+
 use brisk::format::gguf::Gguf;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
@@ -163,7 +165,11 @@ fn open_err(tag: &str, bytes: &[u8]) -> String {
     let _ = std::fs::remove_file(&path);
     match result {
         Ok(_) => panic!("{tag}: malformed file opened"),
-        Err(e) => e.to_string(),
+        Err(e) => {
+            let msg = e.to_string();
+            common::assert_plain_message(&msg);
+            msg
+        }
     }
 }
 
@@ -532,6 +538,7 @@ fn random_mutations_never_panic() {
             Err(e) => {
                 err += 1;
                 assert!(!e.to_string().is_empty());
+                common::assert_plain_message(&e.to_string());
             }
         }
         assert!(

@@ -1,5 +1,7 @@
 //! `config.json` parsing: real-world shapes of Llama 2/3.1, Mistral and Qwen2 configs, defaults,
 //! and clear errors for unsupported or inconsistent ones.
+mod common;
+
 use brisk::format::hf_config::{HfArch, HfConfig, TokenIds};
 
 const LLAMA31: &str = r#"{
@@ -165,6 +167,7 @@ fn errors() {
     ];
     for (text, needle) in cases {
         let err = HfConfig::from_json(&text).err().unwrap();
+        common::assert_plain_message(&err.to_string());
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }

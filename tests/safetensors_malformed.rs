@@ -1,5 +1,7 @@
 //! Malformed safetensors corpus, generated from a valid file: each defect must be an `Err` with a
 //! specific message, never a panic; plus 1000 random mutations that must not panic.
+mod common;
+
 use brisk::format::safetensors::{parse_header, SafetensorsFile};
 
 /// A file from a raw header text and `data_len` bytes of data.
@@ -15,7 +17,10 @@ const VALID: &str = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape
 fn err_of(bytes: &[u8]) -> String {
     match parse_header(bytes) {
         Ok(h) => panic!("accepted: {h:?}"),
-        Err(e) => e,
+        Err(e) => {
+            common::assert_plain_message(&e);
+            e
+        }
     }
 }
 
@@ -205,7 +210,10 @@ fn random_mutations_never_panic() {
                     assert!(t.range.end <= b.len() && t.range.start <= t.range.end);
                 }
             }
-            Err(_) => rejected += 1,
+            Err(e) => {
+                common::assert_plain_message(&e);
+                rejected += 1
+            }
         }
     }
     assert!(rejected > 500, "{rejected}");

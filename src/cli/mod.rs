@@ -13,7 +13,7 @@ pub mod output;
 pub mod run;
 pub mod tokenize;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 
 /// How a subcommand ended, other than success.
@@ -63,7 +63,12 @@ enum Command {
 pub fn main(argv: Vec<OsString>) -> CliResult {
     let prepared = args::prepare(argv, &Cli::command()).map_err(Exit::Usage)?;
     let verbose = prepared.argv.iter().any(|a| a == "--verbose" || a == "-v");
-    let cli = Cli::try_parse_from(prepared.argv).map_err(Exit::Clap)?;
+    // As in llama.cpp, a repeated option's last value wins (`-n 8 ... -n 16`).
+    let command = Cli::command().mut_subcommands(|s| s.args_override_self(true));
+    let matches = command
+        .try_get_matches_from(prepared.argv)
+        .map_err(Exit::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(Exit::Clap)?;
     if verbose {
         for note in &prepared.notes {
             eprintln!("{note}");

@@ -134,10 +134,16 @@ impl Sampler {
                     .enumerate()
                     .map(|(i, &l)| (i as u32, l))
                     .collect();
-                cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let by_logit =
+                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
                 if p.top_k > 0 && (p.top_k as usize) < cands.len() {
-                    cands.truncate(p.top_k as usize);
+                    // Only the best k need sorting (the order is total, so this is the full
+                    // sort's prefix).
+                    let k = p.top_k as usize;
+                    cands.select_nth_unstable_by(k - 1, by_logit);
+                    cands.truncate(k);
                 }
+                cands.sort_unstable_by(by_logit);
                 cands
             }
             Some(c) => {
@@ -196,6 +202,13 @@ const CHECK_FIRST: usize = 256;
 /// The `need` best tokens `constraint` allows (all of them when fewer), best first, ties by id.
 fn allowed_candidates(logits: &[f32], constraint: &Constraint, need: usize) -> Vec<(u32, f32)> {
     let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if need == 1 {
+        // Greedy: the model's own choice is usually allowed.
+        let best = argmax(logits);
+        if logits[best as usize] > f32::NEG_INFINITY && constraint.allows(best) {
+            return vec![(best, logits[best as usize])];
+        }
+    }
     let mut all: Vec<(u32, f32)> = logits
         .iter()
         .enumerate()
@@ -323,6 +336,46 @@ mod tests {
         // p(1)/p(0) = e^-3 < 0.5, so only token 0 survives.
         for _ in 0..20 {
             assert_eq!(s.sample(&mut [3.0, 0.0]), 0);
+        }
+    }
+
+    #[test]
+    fn constrained_draw_equals_masking_then_drawing() {
+        use crate::grammar::constraint::Vocab;
+        use crate::grammar::Grammar;
+        use std::sync::Arc;
+        // 600 tokens: letters and letter pairs; the grammar takes a-m only.
+        let pieces: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| {
+                let a = b'a' + (i % 26) as u8;
+                if i < 26 {
+                    vec![a]
+                } else {
+                    vec![a, b'a' + ((i / 26) % 26) as u8]
+                }
+            })
+            .collect();
+        let vocab = Arc::new(Vocab::new(pieces, vec![]));
+        let g = Arc::new(Grammar::parse("root ::= [a-m]+").unwrap());
+        let c = crate::grammar::Constraint::new(g, vocab);
+        let mut rng = Rng::new(3);
+        for (temp, top_k) in [(0.0, 40), (0.8, 40), (0.8, 3), (1.2, 0)] {
+            for seed in 0..20 {
+                let logits: Vec<f32> = (0..600).map(|_| rng.next_f64() as f32 * 8.0).collect();
+                let mut masked = logits.clone();
+                c.mask(&mut masked);
+                let p = SamplerParams {
+                    temp,
+                    top_k,
+                    seed,
+                    ..Default::default()
+                };
+                let a =
+                    Sampler::new(p.clone(), 16).sample_constrained(&mut logits.clone(), Some(&c));
+                let b = Sampler::new(p, 16).sample(&mut masked);
+                assert_eq!(a, Some(b), "temp {temp} top-k {top_k} seed {seed}");
+                assert!(c.allows(b));
+            }
         }
     }
 }

@@ -249,6 +249,9 @@ impl<'a> Parser<'a> {
                                 let mut hi = lo;
                                 if self.peek() == Some('-') && !self.rest()[1..].starts_with(']') {
                                     self.pos += 1;
+                                    if matches!(self.peek(), None | Some('\n')) {
+                                        return Err(self.error("unterminated character class"));
+                                    }
                                     hi = self.parse_char()?;
                                     if hi < lo {
                                         return Err(self.error("character range is backwards"));

@@ -11,7 +11,7 @@ const MAX_STACKS: usize = 1024;
 type Stack = Vec<u32>;
 
 /// A UTF-8 sequence begun but not finished: the code point's bits so far and bytes to come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Partial {
     value: u32,
     remaining: u8,
@@ -20,7 +20,7 @@ struct Partial {
 }
 
 /// Where the matcher stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     stacks: Vec<Stack>,
     partial: Option<Partial>,

@@ -127,6 +127,7 @@ fn token_mask_matches_a_token_by_token_check() {
     let mut c = Constraint::new(g, vocab.clone());
     for step in ["{", "\"", "ab", "é", "\"}", "12"] {
         let allowed = c.allowed();
+        assert_eq!(*allowed, c.allowed_uncached());
         for (t, &flag) in allowed.iter().enumerate() {
             assert_eq!(flag, c.allows(t as u32), "token {t} before {step:?}");
         }

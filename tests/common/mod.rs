@@ -37,3 +37,15 @@ pub fn models_cache() -> PathBuf {
 
 pub mod hf_checkpoint;
 pub mod random_model;
+
+/// An error message meant for users: no Rust type names or `Option` debug text.
+pub fn assert_plain_message(msg: &str) {
+    for leak in [
+        "Some(", "None", "struct ", "Option<", "Vec<", "enum ", "Ok(", "Err(",
+    ] {
+        assert!(
+            !msg.contains(leak),
+            "error message leaks Rust internals ({leak:?}): {msg}"
+        );
+    }
+}
