@@ -361,6 +361,15 @@ fn chat_exits_one_when_a_turn_failed() {
     );
     assert_eq!(o.code, Some(1), "{}", o.stderr);
     assert!(o.stderr.contains("2 of 2 turns failed"), "{}", o.stderr);
+    // A system prompt too long for the context is named as the cause.
+    let long = "word ".repeat(3000);
+    let o = brisk(&["chat", "-m", &m, "-sys", &long, "-p", "hi", "-st"], b"");
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("the system prompt alone is"),
+        "{}",
+        o.stderr
+    );
     // Turns that succeed: status 0.
     let o = brisk(&["chat", "-m", &m, "-n", "4"], b"hello\n");
     assert_eq!(o.code, Some(0), "{}", o.stderr);

@@ -229,6 +229,9 @@ pub fn selected() -> &'static Kernels {
     TABLES[i]
 }
 
+/// Every kernel set's name, on any CPU.
+const KNOWN: &[&str] = &["scalar", "avx2", "avx512", "neon"];
+
 /// The table `BRISK_CPU` asks for, as an error when it names a table this CPU cannot run (or
 /// none at all); the best available table when it is unset or empty. Programs that take user
 /// input call this once at start-up so a wrong override is reported, never silently replaced.
@@ -241,10 +244,18 @@ fn requested_from(env: Option<&str>) -> Result<&'static Kernels, String> {
         None => Ok(selected()),
         Some(name) => by_name(name).ok_or_else(|| {
             let names: Vec<&str> = available().iter().map(|k| k.name).collect();
-            format!(
-                "BRISK_CPU={name} is not available on this CPU (available: {})",
-                names.join(", ")
-            )
+            if KNOWN.contains(&name.to_ascii_lowercase().as_str()) {
+                format!(
+                    "BRISK_CPU={name}: this CPU cannot run that kernel set (it runs: {})",
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "BRISK_CPU={name} is not a kernel set (one of {}; this CPU runs: {})",
+                    KNOWN.join(", "),
+                    names.join(", ")
+                )
+            }
         }),
     }
 }

@@ -167,6 +167,36 @@ impl<'m> ChatEngine<'m> {
         pinned
     }
 
+    /// Why the conversation cannot fit, naming the part that is too long: the system prompt
+    /// alone, the message, or what `--keep` pins.
+    fn too_long(&self, needed: usize) -> String {
+        let n_ctx = self.session.n_ctx();
+        let raise = if n_ctx < self.session.model().config.n_ctx_train {
+            format!(
+                "raise -c (up to the model's {})",
+                self.session.model().config.n_ctx_train
+            )
+        } else {
+            "the model's context cannot hold more".to_string()
+        };
+        if let Some(system) = self.conv.system() {
+            let alone = Conversation::new(Some(system));
+            if let Ok(r) = self.template.render(&alone.messages, false) {
+                let n = self.encode(&r.text).len();
+                if n + self.reply_reserve() > n_ctx {
+                    return format!(
+                        "the system prompt alone is {n} tokens, and the context holds {n_ctx} \
+                         with room for a reply (shorten -sys, or {raise})"
+                    );
+                }
+            }
+        }
+        format!(
+            "the message needs {needed} tokens with what must be kept, but the context holds \
+             {n_ctx} ({raise}, shorten the message, or lower --keep)"
+        )
+    }
+
     /// Room to leave for the reply when deciding whether the prompt fits.
     fn reply_reserve(&self) -> usize {
         let n_ctx = self.session.n_ctx();
@@ -210,12 +240,9 @@ impl<'m> ChatEngine<'m> {
                 if tokens.len() < n_ctx {
                     break tokens;
                 }
+                let err = self.too_long(tokens.len());
                 self.conv = saved;
-                return Err(format!(
-                    "the message needs {} tokens with what must be kept, but the context holds \
-                     {n_ctx} (raise -c or lower --keep)",
-                    tokens.len()
-                ));
+                return Err(err);
             }
             dropped += 1;
         };

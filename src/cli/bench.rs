@@ -178,6 +178,7 @@ pub fn main(a: BenchArgs) -> CliResult {
             a.output
         )));
     }
+    brisk_kernels::requested().map_err(|e| Exit::Runtime(anyhow::anyhow!(e)))?;
     if a.repetitions == 0 {
         return Err(Exit::Usage("-r must be at least 1".into()));
     }

@@ -223,6 +223,8 @@ impl ModelArgs {
 
     /// Load the model, logging what was loaded; returns it with the load time in ms.
     pub fn load(&self) -> anyhow::Result<(LoadedModel, f64)> {
+        // A wrong kernel override is not the model's fault: say so before loading.
+        brisk_kernels::requested().map_err(|e| anyhow::anyhow!(e))?;
         let t0 = Instant::now();
         let lm = loader::load(&self.model, self.threads()).context("cannot load model")?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -124,6 +124,9 @@ fn generate(a: RunArgs) -> CliResult {
         )));
     }
     let params = g.sampling.params();
+    // From here on a Ctrl-C ends the run with what was generated (the seed line says we are
+    // about to start).
+    interrupt::install();
     log.info(format!("brisk: seed {}", params.seed));
     let mut sampler = Sampler::new(params, n_ctx);
     for &t in &tokens {
@@ -132,7 +135,6 @@ fn generate(a: RunArgs) -> CliResult {
     let mut constraint =
         grammar.map(|gr| Constraint::new(Arc::new(gr), Arc::new(Vocab::from_tokenizer(tok))));
 
-    interrupt::install();
     let mut session =
         Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
     let t_prompt = Instant::now();
