@@ -6,5 +6,6 @@ pub mod cli;
 pub mod format;
 pub mod generate;
 pub mod grammar;
+pub mod interrupt;
 pub mod model;
 pub mod tokenizer;

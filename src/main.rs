@@ -4,6 +4,7 @@
 use brisk::cli::{self, Exit};
 
 fn main() {
+    brisk::format::storage::install_sigbus_handler();
     let code = match cli::main(std::env::args_os().collect()) {
         Ok(()) => 0,
         Err(Exit::Usage(msg)) => {

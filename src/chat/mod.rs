@@ -4,6 +4,7 @@
 pub mod builtin_templates;
 pub mod engine;
 pub mod history;
+pub mod sandbox;
 pub mod strftime;
 pub mod template;
 

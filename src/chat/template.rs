@@ -34,6 +34,8 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        // The template is untrusted input: an instruction budget per render (see `sandbox`).
+        env.set_fuel(Some(super::sandbox::FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -116,7 +118,7 @@ impl ChatTemplate {
         let date = |f: &str| super::strftime::format_utc(now, f);
         // As `apply_chat_template` passes them: no tools or documents (None, not undefined);
         // plus the date variables some templates expect their caller to set.
-        tmpl.render(minijinja::context! {
+        let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.as_str(),
@@ -126,8 +128,23 @@ impl ChatTemplate {
             date_string => date("%d %b %Y"),
             datetime => date("%b %d %Y %H:%M:%S GMT"),
             functions => "",
-        })
-        .map_err(|e| format!("chat template: {}", describe(&e)))
+        };
+        let text = super::sandbox::watch(|| tmpl.render(ctx), &crate::interrupt::requested)
+            .map_err(|e| match e.kind() {
+                ErrorKind::OutOfFuel => format!(
+                    "the chat template ran past the limit of {} instructions (a runaway loop?); \
+                     use --chat-template to choose another",
+                    super::sandbox::FUEL
+                ),
+                _ => format!("chat template: {}", describe(&e)),
+            })?;
+        if text.len() > super::sandbox::MAX_OUTPUT {
+            return Err(format!(
+                "the chat template rendered more than {} MiB; use --chat-template to choose another",
+                super::sandbox::MAX_OUTPUT >> 20
+            ));
+        }
+        Ok(text)
     }
 
     /// The text a template writes right after an assistant message's content, up to the first

@@ -23,6 +23,17 @@ pub struct ModelArgs {
     /// Log nothing to stderr but errors.
     #[arg(long = "quiet")]
     pub quiet: bool,
+    /// Read the model into memory instead of mapping it (a file changed underneath is then an
+    /// error at load, not a crash later).
+    #[arg(long = "no-mmap", conflicts_with = "mlock")]
+    pub no_mmap: bool,
+    /// Lock the mapped model in memory so it is never paged out (needs `ulimit -l`).
+    #[arg(long = "mlock")]
+    pub mlock: bool,
+    /// llama.cpp's -lm: auto and mmap map the file (the default), none reads it (--no-mmap),
+    /// mlock and mmap+mlock lock it (--mlock).
+    #[arg(long = "load-mode", value_parser = ["auto", "none", "mmap", "mlock", "mmap+mlock"])]
+    pub load_mode: Option<String>,
 }
 
 /// `-t N`: 0 and -1 mean the default (llama.cpp's convention), other negatives are refused.
@@ -225,6 +236,9 @@ impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<(LoadedModel, f64)> {
         // A wrong kernel override is not the model's fault: say so before loading.
         brisk_kernels::requested().map_err(|e| anyhow::anyhow!(e))?;
+        let mode = self.load_mode.as_deref();
+        crate::format::storage::set_no_mmap(self.no_mmap || mode == Some("none"));
+        crate::format::storage::set_mlock(self.mlock || matches!(mode, Some("mlock" | "mmap+mlock")));
         let t0 = Instant::now();
         let lm = loader::load(&self.model, self.threads()).context("cannot load model")?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;

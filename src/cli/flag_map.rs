@@ -87,6 +87,7 @@ fn handling(primary: &str) -> Handling {
         "--color" => Brisk("--color"),
         "--log-verbose" => Brisk("--verbose"),
         "--log-disable" => Brisk("--quiet"),
+        "--load-mode" => Brisk("--load-mode"),
 
         "--threads-batch" => Ignored("brisk uses the -t threads for prompt processing too"),
         "--batch-size" | "--ubatch-size" => Ignored("brisk sizes its prompt batches itself"),

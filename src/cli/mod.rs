@@ -7,7 +7,7 @@ pub mod chat_ui;
 pub mod common;
 pub mod flag_map;
 pub mod gen_args;
-pub mod interrupt;
+pub use crate::interrupt;
 pub mod llama_flags;
 pub mod output;
 pub mod run;

@@ -12,11 +12,10 @@ use super::hf_config::HfConfig;
 use super::hf_names::gguf_tensor_name;
 use super::{TensorBytes, TensorView};
 use brisk_kernels::QuantType;
-use memmap2::Mmap;
+use crate::format::storage::{open_model_file, FileData};
 use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,24 +236,18 @@ pub fn parse_header(buf: &[u8]) -> std::result::Result<StHeader, String> {
     })
 }
 
-fn map_file(path: &Path) -> Result<Mmap> {
-    let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
-    // SAFETY: the map is read-only; brisk never writes model files while they are open, and a
-    // file truncated underneath by another process is outside what any mmap reader can defend.
-    unsafe { Mmap::map(&file) }.map_err(|e| FormatError::io(path, e))
-}
 
 /// One open, validated `.safetensors` file.
 pub struct SafetensorsFile {
     path: PathBuf,
-    map: Arc<Mmap>,
+    map: Arc<FileData>,
     header: StHeader,
 }
 
 impl SafetensorsFile {
     pub fn open(path: impl AsRef<Path>) -> Result<SafetensorsFile> {
         let path = path.as_ref();
-        let map = map_file(path)?;
+        let map = open_model_file(path)?;
         let header = parse_header(&map).map_err(|msg| FormatError::invalid(path, msg))?;
         Ok(SafetensorsFile {
             path: path.to_path_buf(),

@@ -13,9 +13,8 @@ use super::error::{FormatError, Result};
 use super::storage::TensorBytes;
 use super::TensorView;
 use brisk_kernels::QuantType;
-use memmap2::Mmap;
+use crate::format::storage::{open_model_file, FileData};
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,7 +39,7 @@ impl TensorInfo {
 }
 
 struct Split {
-    map: Arc<Mmap>,
+    map: Arc<FileData>,
     data_start: u64,
 }
 
@@ -56,12 +55,6 @@ pub struct Gguf {
     splits: Vec<Split>,
 }
 
-fn map_file(path: &Path) -> Result<Mmap> {
-    let file = File::open(path).map_err(|e| FormatError::io(path, e))?;
-    // SAFETY: the map is read-only; brisk never writes model files while they are open, and a
-    // file truncated underneath by another process is outside what any mmap reader can defend.
-    unsafe { Mmap::map(&file) }.map_err(|e| FormatError::io(path, e))
-}
 
 /// If `path` names part of a split model (`…-00002-of-00005.gguf`), the paths of all parts.
 pub fn split_paths(path: &Path) -> Option<Vec<PathBuf>> {
@@ -90,18 +83,86 @@ impl Gguf {
     /// any of its parts: metadata comes from the first part, tensors from all of them in order.
     pub fn open(path: impl AsRef<Path>) -> Result<Gguf> {
         let path = path.as_ref();
-        let parts = split_paths(path).unwrap_or_else(|| vec![path.to_path_buf()]);
-        let mut headers = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let map = map_file(part)?;
-            let header =
-                reader::parse_header(&map).map_err(|msg| FormatError::invalid(part, msg))?;
-            headers.push((part, map, header));
+        let map = open_model_file(path)?;
+        let header = reader::parse_header(&map).map_err(|msg| FormatError::invalid(path, msg))?;
+        let key = |h: &reader::Header, k: &str| {
+            h.metadata
+                .iter()
+                .find(|(name, _)| name == k)
+                .and_then(|(_, v)| v.as_u64())
+        };
+        // A split model is one whose keys say so (`split.count` > 1); its parts are found by
+        // gguf-split's naming, from whichever part was named.
+        let n_parts = key(&header, "split.count").unwrap_or(1).max(1);
+        let mut headers = Vec::new();
+        if n_parts == 1 {
+            headers.push((path.to_path_buf(), map, header));
+        } else {
+            let parts = split_paths(path).ok_or_else(|| {
+                FormatError::invalid(
+                    path,
+                    format!(
+                        "file is one part of a {n_parts}-part split model, but its name is not \
+                         PREFIX-0000i-of-{n_parts:05}.gguf so the other parts cannot be found"
+                    ),
+                )
+            })?;
+            if parts.len() as u64 != n_parts {
+                return Err(FormatError::invalid(
+                    path,
+                    format!(
+                        "split.count is {n_parts} but the file name says {} parts",
+                        parts.len()
+                    ),
+                ));
+            }
+            let mut given = Some((map, header));
+            for (i, part) in parts.iter().enumerate() {
+                if part.as_path() == path {
+                    if let Some((m, h)) = given.take() {
+                        headers.push((part.clone(), m, h));
+                        continue;
+                    }
+                }
+                if !part.exists() {
+                    return Err(FormatError::invalid(
+                        part,
+                        format!(
+                            "part {} of the {n_parts}-part split model is missing",
+                            i + 1
+                        ),
+                    ));
+                }
+                let m = open_model_file(part)?;
+                let h = reader::parse_header(&m).map_err(|msg| FormatError::invalid(part, msg))?;
+                headers.push((part.clone(), m, h));
+            }
         }
+        let shown = |v: Option<u64>| v.map_or("missing".to_string(), |n| n.to_string());
+        let n_files = headers.len();
         let mut headers = headers.into_iter();
         let Some((first_path, first_map, first)) = headers.next() else {
             return Err(FormatError::invalid(path, "no GGUF file to open"));
         };
+        if n_files > 1 {
+            let no = key(&first, "split.no");
+            if no != Some(0) {
+                return Err(FormatError::invalid(
+                    &first_path,
+                    format!("split.no is {}, expected 0 in the first part", shown(no)),
+                ));
+            }
+            let count = key(&first, "split.count");
+            if count != Some(n_files as u64) {
+                return Err(FormatError::invalid(
+                    &first_path,
+                    format!(
+                        "split.count is {} but the file name says {n_files} parts",
+                        shown(count)
+                    ),
+                ));
+            }
+        }
         let index = first
             .metadata
             .iter()
@@ -118,64 +179,27 @@ impl Gguf {
             tensor_index: HashMap::new(),
             splits: Vec::new(),
         };
-        if parts.len() > 1 {
-            let count = g.get_u64("split.count");
-            if count != Some(parts.len() as u64) {
-                return Err(FormatError::invalid(
-                    first_path,
-                    format!(
-                        "split.count is {count:?} but the file name says {} parts",
-                        parts.len()
-                    ),
-                ));
-            }
-            let no = g.get_u64("split.no");
-            if no != Some(0) {
-                return Err(FormatError::invalid(
-                    first_path,
-                    format!("split.no is {no:?}, expected 0 in the first part"),
-                ));
-            }
-        }
-        g.add_split(first_path, first_map, first.tensors, first.data_start)?;
+        g.add_split(&first_path, first_map, first.tensors, first.data_start)?;
         for (i, (part, map, header)) in headers.enumerate() {
             let i = i + 1;
-            let find = |key: &str| {
-                header
-                    .metadata
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, v)| v.as_u64())
-            };
-            let no = find("split.no");
+            let no = key(&header, "split.no");
             if no != Some(i as u64) {
                 return Err(FormatError::invalid(
-                    part,
-                    format!("split.no is {no:?}, expected {i}"),
+                    &part,
+                    format!("split.no is {}, expected {i}", shown(no)),
                 ));
             }
-            let count = find("split.count");
-            if count != Some(parts.len() as u64) {
+            let count = key(&header, "split.count");
+            if count != Some(n_files as u64) {
                 return Err(FormatError::invalid(
-                    part,
+                    &part,
                     format!(
-                        "split.count is {count:?} but the file name says {} parts",
-                        parts.len()
+                        "split.count is {} but the file name says {n_files} parts",
+                        shown(count)
                     ),
                 ));
             }
-            g.add_split(part, map, header.tensors, header.data_start)?;
-        }
-        if parts.len() == 1 {
-            if let Some(n @ 2..) = g.get_u64("split.count") {
-                return Err(FormatError::invalid(
-                    path,
-                    format!(
-                        "file is one part of a {n}-part split model, but its name is not \
-                         PREFIX-0000i-of-{n:05}.gguf so the other parts cannot be found"
-                    ),
-                ));
-            }
+            g.add_split(&part, map, header.tensors, header.data_start)?;
         }
         if let Some(expected) = g.get_u64("split.tensors.count") {
             if expected != g.tensors.len() as u64 {
@@ -187,7 +211,7 @@ impl Gguf {
                     ),
                 ));
             }
-        } else if parts.len() > 1 {
+        } else if n_files > 1 {
             return Err(FormatError::invalid(
                 first_path,
                 "split model without split.tensors.count in its first part",
@@ -200,7 +224,7 @@ impl Gguf {
     fn add_split(
         &mut self,
         part: &Path,
-        map: Mmap,
+        map: FileData,
         tensors: Vec<TensorInfo>,
         data_start: u64,
     ) -> Result<()> {
