@@ -66,7 +66,7 @@ fn llama31() {
     );
     assert_eq!(c.max_position_embeddings, 131072);
     assert_eq!(c.vocab_size, 128256);
-    assert!(!c.tie_word_embeddings);
+    assert_ne!(c.tie_word_embeddings, Some(true));
     assert_eq!(c.bos_token_id, Some(TokenIds::One(128000)));
     let eos = c.eos_token_id.as_ref().unwrap();
     assert_eq!(eos.to_vec(), [128001, 128008, 128009]);
@@ -87,7 +87,7 @@ fn mistral_and_qwen2() {
     assert_eq!(q.arch, HfArch::Qwen2);
     assert_eq!(q.arch.gguf_arch(), "qwen2");
     assert_eq!(q.arch.class_name(), "Qwen2ForCausalLM");
-    assert!(q.tie_word_embeddings);
+    assert_eq!(q.tie_word_embeddings, Some(true));
     assert_eq!(q.head_size(), 64);
     assert_eq!(q.rope_theta, 1e6);
     assert_eq!(q.sliding_window, None, "use_sliding_window is false");
@@ -100,7 +100,7 @@ fn defaults() {
     assert_eq!(c.rope_theta, 10000.0);
     assert_eq!(c.head_dim, None);
     assert_eq!(c.head_size(), 8);
-    assert!(!c.tie_word_embeddings);
+    assert_ne!(c.tie_word_embeddings, Some(true));
     assert_eq!(c.bos_token_id, None);
     let rs = c.rope_scaling.unwrap();
     assert_eq!(rs.rope_type.as_deref(), Some("linear"));

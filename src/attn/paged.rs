@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+use half::vec::HalfBitsVecExt;
 
 /// Storage type of cached keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +122,8 @@ pub enum KvError {
     BadHeadDim(usize),
     #[error("KV cache shape has a zero dimension")]
     EmptyShape,
+    #[error("a KV cache of {0} blocks is too large to address")]
+    TooLarge(usize),
 }
 
 const Q8_BLOCK: usize = 32;
@@ -197,11 +200,20 @@ impl PagedKvCache {
         let k_layer = n_head_kv * block_size * head_dim;
         let v_layer = n_head_kv * block_size * head_dim_v;
         let (k_block, v_block) = (n_layer * k_layer, n_layer * v_layer);
+        let too_large = || KvError::TooLarge(n_blocks);
+        let k_total = n_blocks.checked_mul(k_block).ok_or_else(too_large)?;
+        let v_total = n_blocks.checked_mul(v_block).ok_or_else(too_large)?;
+        if k_total.checked_mul(2).is_none() || v_total.checked_mul(2).is_none() {
+            return Err(too_large());
+        }
+        // Zeroed allocations: the OS hands out pages as blocks are first written, so memory
+        // follows the positions in use, not the context size (blocks are taken lowest first).
+        let zeroed_f16 = |n: usize| -> Vec<f16> { vec![0u16; n].reinterpret_into() };
         let store = |t: KvType, total: usize| match t {
-            KvType::F16 => Store::F16(vec![f16::ZERO; total]),
+            KvType::F16 => Store::F16(zeroed_f16(total)),
             KvType::Q8_0 => Store::Q8 {
                 q: vec![0; total],
-                d: vec![f16::ZERO; total / Q8_BLOCK],
+                d: zeroed_f16(total / Q8_BLOCK),
             },
         };
         let next_free = (0..n_blocks)
@@ -224,8 +236,8 @@ impl PagedKvCache {
             k_layer,
             v_block,
             v_layer,
-            k: store(types.k, n_blocks * k_block),
-            v: store(types.v, n_blocks * v_block),
+            k: store(types.k, k_total),
+            v: store(types.v, v_total),
             refcount: vec![0; n_blocks],
             next_free,
             free_head: 0,

@@ -256,10 +256,24 @@ impl<'m> ChatEngine<'m> {
         let t_prompt = Instant::now();
         let held = self.session.reuse_prefix(&tokens, dropped > 0);
         let evaluated_before = self.session.evaluated;
-        let logits = self
-            .session
-            .eval(&tokens[held..], Logits::Last)
-            .map_err(|e| e.to_string())?;
+        let logits = match self.session.eval(&tokens[held..], Logits::Last) {
+            Ok(l) => l,
+            Err(crate::generate::SessionError::Interrupted) => {
+                // Stopped in the prompt: the turn did not happen.
+                self.conv = saved;
+                return Ok(TurnStats {
+                    prompt_tokens: tokens.len(),
+                    reused_tokens: held,
+                    new_tokens: 0,
+                    generated: 0,
+                    prompt_ms: t_prompt.elapsed().as_secs_f64() * 1e3,
+                    gen_ms: 0.0,
+                    dropped_turns: dropped,
+                    finish: Finish::Interrupted,
+                });
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let new_tokens = self.session.evaluated - evaluated_before;
         let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
         self.sampler.reset();

@@ -110,8 +110,10 @@ fn chat(a: ChatArgs) -> CliResult {
     let params = g.sampling.params();
     log.verbose(format!("brisk: seed {}", params.seed));
     let conv = Conversation::new(system.as_deref().filter(|s| !s.is_empty()));
-    let session =
+    super::common::plan_kv(model, n_ctx, g.kv_types(), log.quiet_unless_verbose())?;
+    let mut session =
         Session::with_kv_types(model, n_ctx, g.kv_types()).map_err(anyhow::Error::from)?;
+    session.set_cancel(interrupt::requested);
     let mut engine = ChatEngine::new(session, tok, template, conv, params, stops);
     engine.decode.n_predict = g.n_predict;
     engine.decode.ignore_eos = g.ignore_eos;

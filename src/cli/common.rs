@@ -198,6 +198,14 @@ impl Log {
             eprintln!("{}", msg.as_ref());
         }
     }
+    /// This log with its info lines shown only under `-v`.
+    pub fn quiet_unless_verbose(&self) -> Log {
+        Log {
+            quiet: self.quiet || !self.verbose,
+            verbose: self.verbose,
+        }
+    }
+
     pub fn verbose(&self, msg: impl AsRef<str>) {
         if self.verbose && !self.quiet {
             eprintln!("{}", msg.as_ref());
@@ -238,7 +246,9 @@ impl ModelArgs {
         brisk_kernels::requested().map_err(|e| anyhow::anyhow!(e))?;
         let mode = self.load_mode.as_deref();
         crate::format::storage::set_no_mmap(self.no_mmap || mode == Some("none"));
-        crate::format::storage::set_mlock(self.mlock || matches!(mode, Some("mlock" | "mmap+mlock")));
+        crate::format::storage::set_mlock(
+            self.mlock || matches!(mode, Some("mlock" | "mmap+mlock")),
+        );
         let t0 = Instant::now();
         let lm = loader::load(&self.model, self.threads()).context("cannot load model")?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -343,4 +353,99 @@ pub fn read_text_file(path: &std::path::Path, what: &str) -> Result<String, supe
             path.display()
         ))
     })
+}
+
+/// Memory the OS says is available to this process now (Linux `MemAvailable`), in bytes.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Log the context and KV cache size, and refuse a context whose full cache cannot fit in the
+/// memory available (the cache is committed as positions fill, but a run may fill it all).
+pub fn plan_kv(
+    model: &crate::model::Model,
+    n_ctx: usize,
+    types: crate::attn::paged::KvTypes,
+    log: Log,
+) -> Result<(), super::Exit> {
+    let block = crate::attn::flash::DEFAULT_BLOCK_SIZE;
+    let cfg = &model.config;
+    let kv_bytes = crate::attn::paged::PagedKvCache::memory_bytes(
+        n_ctx.div_ceil(block),
+        block,
+        cfg.n_layer,
+        cfg.n_head_kv,
+        cfg.head_dim,
+        cfg.head_dim_v,
+        types,
+    ) as u64;
+    log.info(format!(
+        "brisk: context {n_ctx} tokens (model trained at {}), KV cache up to {:.1} MiB (K {}, V {}, {kv_bytes} bytes; committed as it fills)",
+        cfg.n_ctx_train,
+        kv_bytes as f64 / (1024.0 * 1024.0),
+        types.k.name(),
+        types.v.name(),
+    ));
+    if let Some(msg) = available_memory().and_then(|a| kv_refusal(kv_bytes, a, n_ctx, types)) {
+        return Err(super::Exit::Runtime(anyhow::anyhow!(msg)));
+    }
+    Ok(())
+}
+
+/// Why a KV cache of `kv_bytes` cannot be had with `avail` bytes available, if it cannot.
+fn kv_refusal(
+    kv_bytes: u64,
+    avail: u64,
+    n_ctx: usize,
+    types: crate::attn::paged::KvTypes,
+) -> Option<String> {
+    if kv_bytes <= avail {
+        return None;
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let hint = if types.k == crate::attn::paged::KvType::F16 {
+        "lower -c, or halve the cache with -ctk q8_0 -ctv q8_0"
+    } else {
+        "lower -c"
+    };
+    Some(format!(
+        "the KV cache for -c {n_ctx} needs {:.1} GiB, and {:.1} GiB of memory is available; {hint}",
+        gib(kv_bytes),
+        gib(avail)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attn::paged::{KvType, KvTypes};
+
+    #[test]
+    fn a_cache_larger_than_memory_is_refused_with_the_numbers() {
+        let f16 = KvTypes::from(KvType::F16);
+        assert_eq!(kv_refusal(1 << 30, 2 << 30, 4096, f16), None);
+        let msg = kv_refusal(24 << 30, 21 << 30, 100_000_000, f16).unwrap();
+        assert_eq!(
+            msg,
+            "the KV cache for -c 100000000 needs 24.0 GiB, and 21.0 GiB of memory is available; \
+             lower -c, or halve the cache with -ctk q8_0 -ctv q8_0"
+        );
+    }
+
+    #[test]
+    fn thread_and_seed_conventions() {
+        assert_eq!(parse_threads("0"), Ok(0));
+        assert_eq!(parse_threads("-1"), Ok(0));
+        assert!(parse_threads("-2").is_err());
+        assert_eq!(parse_seed("-1"), Ok(Seed::Random));
+        assert_eq!(parse_seed("42"), Ok(Seed::Fixed(42)));
+        assert!(parse_seed("-7").is_err());
+        assert!(finite("nan").is_err() && finite("inf").is_err());
+        assert!(probability("1.5").is_err() && probability("0.5").is_ok());
+        assert!(positive("0").is_err());
+        assert_eq!(count_or_all("-2"), Ok(-1));
+    }
 }

@@ -5,7 +5,7 @@ use super::common::{plural, read_prompt, ModelArgs};
 use super::gen_args::GenArgs;
 use super::output::Out;
 use super::{interrupt, CliResult, Exit};
-use crate::generate::{decode, DecodeOptions, DecodeSink, Finish, Sampler, Session};
+use crate::generate::{decode, DecodeOptions, DecodeSink, Finish, Sampler, Session, SessionError};
 use crate::grammar::constraint::Vocab;
 use crate::grammar::Constraint;
 use crate::model::Logits;
@@ -88,22 +88,7 @@ fn generate(a: RunArgs) -> CliResult {
     let train_ctx = model.config.n_ctx_train;
     let n_ctx = super::common::context_size(g.ctx_size, train_ctx, log);
     let kv_types = g.kv_types();
-    let block = crate::attn::flash::DEFAULT_BLOCK_SIZE;
-    let kv_bytes = crate::attn::paged::PagedKvCache::memory_bytes(
-        n_ctx.div_ceil(block),
-        block,
-        model.config.n_layer,
-        model.config.n_head_kv,
-        model.config.head_dim,
-        model.config.head_dim_v,
-        kv_types,
-    );
-    log.info(format!(
-        "brisk: context {n_ctx} tokens (model trained at {train_ctx}), KV cache {:.1} MiB (K {}, V {}, {kv_bytes} bytes)",
-        kv_bytes as f64 / (1024.0 * 1024.0),
-        kv_types.k.name(),
-        kv_types.v.name(),
-    ));
+    super::common::plan_kv(model, n_ctx, kv_types, log)?;
 
     let mut tokens = tok.encode(&prompt, true, true);
     if tokens.is_empty() {
@@ -137,10 +122,27 @@ fn generate(a: RunArgs) -> CliResult {
 
     let mut session =
         Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
+    session.set_cancel(interrupt::requested);
     let t_prompt = Instant::now();
-    let logits = session
-        .eval(&tokens, Logits::Last)
-        .map_err(anyhow::Error::from)?;
+    let logits = match session.eval(&tokens, Logits::Last) {
+        Ok(l) => l,
+        Err(SessionError::Interrupted) => {
+            log.info("brisk: interrupted while processing the prompt");
+            if g.json {
+                let line = serde_json::json!({
+                    "text": "",
+                    "prompt_tokens": tokens.len(),
+                    "generated_tokens": 0,
+                    "finish_reason": "interrupted",
+                })
+                .to_string()
+                    + "\n";
+                Out::new().write(line.as_bytes())?;
+            }
+            return Err(Exit::Interrupted);
+        }
+        Err(e) => return Err(anyhow::Error::from(e).into()),
+    };
     let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
 
     let opts = DecodeOptions {

@@ -120,7 +120,8 @@ pub struct HfConfig {
     pub max_position_embeddings: usize,
     pub vocab_size: usize,
     /// Defaults to false; when true the checkpoint has no `lm_head.weight` (reuse the embedding).
-    pub tie_word_embeddings: bool,
+    /// As written (absent: the model class's default).
+    pub tie_word_embeddings: Option<bool>,
     pub bos_token_id: Option<TokenIds>,
     pub eos_token_id: Option<TokenIds>,
     /// `torch_dtype` (newer transformers write `dtype`): `bfloat16`, `float16`, `float32`.
@@ -308,7 +309,7 @@ impl HfConfig {
                 "max_position_embeddings",
             )?,
             vocab_size: required(raw.vocab_size, "vocab_size")?,
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            tie_word_embeddings: raw.tie_word_embeddings,
             bos_token_id: raw.bos_token_id,
             eos_token_id: raw.eos_token_id,
             torch_dtype: raw.torch_dtype.or(raw.dtype),

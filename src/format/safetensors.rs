@@ -11,8 +11,8 @@ use super::error::{FormatError, Result};
 use super::hf_config::HfConfig;
 use super::hf_names::gguf_tensor_name;
 use super::{TensorBytes, TensorView};
-use brisk_kernels::QuantType;
 use crate::format::storage::{open_model_file, FileData};
+use brisk_kernels::QuantType;
 use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -235,7 +235,6 @@ pub fn parse_header(buf: &[u8]) -> std::result::Result<StHeader, String> {
         data_start,
     })
 }
-
 
 /// One open, validated `.safetensors` file.
 pub struct SafetensorsFile {

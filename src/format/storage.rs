@@ -104,7 +104,10 @@ pub fn open_model_file(path: &Path) -> Result<FileData> {
 /// The bytes of one tensor, shared cheaply: either a range of a memory-mapped file or owned memory.
 #[derive(Clone)]
 pub enum TensorBytes {
-    Mapped { map: Arc<FileData>, range: Range<usize> },
+    Mapped {
+        map: Arc<FileData>,
+        range: Range<usize>,
+    },
     Owned(Arc<Vec<u8>>),
 }
 

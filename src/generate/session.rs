@@ -18,6 +18,10 @@ pub enum SessionError {
     BadToken(u32),
     #[error(transparent)]
     Kv(#[from] KvError),
+    /// The cancel check said stop during prompt processing (the tokens of finished batches
+    /// stay in the session).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub struct Session<'m> {
@@ -30,6 +34,8 @@ pub struct Session<'m> {
     pub evaluated: usize,
     /// Tokens moved by context shifts instead of being recomputed.
     pub shifted: usize,
+    /// Checked between layers while a prompt is processed (Ctrl-C).
+    cancel: Option<fn() -> bool>,
 }
 
 impl<'m> Session<'m> {
@@ -41,7 +47,14 @@ impl<'m> Session<'m> {
             batch: DEFAULT_BATCH,
             evaluated: 0,
             shifted: 0,
+            cancel: None,
         }
+    }
+
+    /// Stop prompt processing between layers when `f` says so (`eval` then returns
+    /// `SessionError::Interrupted`).
+    pub fn set_cancel(&mut self, f: fn() -> bool) {
+        self.cancel = Some(f);
     }
 
     /// A session whose KV cache stores keys and values as `types` (`-ctk/-ctv`).
@@ -57,6 +70,7 @@ impl<'m> Session<'m> {
             batch: DEFAULT_BATCH,
             evaluated: 0,
             shifted: 0,
+            cancel: None,
         })
     }
 
@@ -192,14 +206,19 @@ impl<'m> Session<'m> {
         }
         let mut out = Vec::new();
         let chunks: Vec<&[u32]> = tokens.chunks(self.batch).collect();
+        // Only prompt processing (many tokens) is worth checking between layers.
+        let cancel = self.cancel.filter(|_| tokens.len() > 1);
+        let cancelled = move || cancel.is_some_and(|f| f());
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
+            let logits = self
+                .model
+                .forward_until(chunk, &mut self.kv, want, &cancelled)
+                .ok_or(SessionError::Interrupted)?;
             match want {
-                Logits::All => out.extend(self.model.forward(chunk, &mut self.kv, Logits::All)),
-                Logits::Last if last => out = self.model.forward(chunk, &mut self.kv, Logits::Last),
-                Logits::Last => {
-                    self.model.forward(chunk, &mut self.kv, Logits::Last);
-                }
+                Logits::All => out.extend(logits),
+                Logits::Last if last => out = logits,
+                Logits::Last => {}
             }
             self.tokens.extend_from_slice(chunk);
             self.evaluated += chunk.len();

@@ -61,6 +61,9 @@ pub struct MoeConfig {
 
 /// Sanity limits: anything above these in a header is corrupt, not a model.
 const MAX_DIM: u64 = 1 << 20;
+/// The longest training context a file may claim (GGUF keys are bounded by `MAX_DIM` already;
+/// this bounds config.json's `max_position_embeddings` too).
+const MAX_CTX: u64 = 1 << 24;
 const MAX_LAYERS: u64 = 4096;
 
 /// The typed GGUF keys of one architecture (`{arch}.{key}`), with range checks.
@@ -510,12 +513,27 @@ impl Config {
         if self.n_vocab == 0 {
             return bad("empty vocabulary".into());
         }
+        if self.n_ctx_train == 0 || self.n_ctx_train as u64 > MAX_CTX {
+            return bad(format!(
+                "context length {} is not between 1 and {MAX_CTX}",
+                self.n_ctx_train
+            ));
+        }
+        if !(self.rms_eps.is_finite() && self.rms_eps > 0.0 && self.rms_eps < 1.0) {
+            return bad(format!(
+                "norm epsilon {} is not a small positive number",
+                self.rms_eps
+            ));
+        }
         if self.swa_layers.len() != self.n_layer {
             return bad("sliding-window layer list does not match the layer count".into());
         }
         if let Some(m) = self.moe {
             if m.n_expert == 0 || m.n_used == 0 || m.n_used > m.n_expert || m.n_ff_exp == 0 {
-                return bad(format!("bad expert counts {m:?}"));
+                return bad(format!(
+                    "bad expert counts: {} experts, {} used per token, feed-forward width {}",
+                    m.n_expert, m.n_used, m.n_ff_exp
+                ));
             }
         }
         if self.sliding_window == Some(0) {

@@ -58,6 +58,20 @@ impl Model {
     /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`.
     /// The caller ensures `tokens` is non-empty, fits in the cache and holds valid ids.
     pub fn forward<C: KvStore>(&self, tokens: &[u32], kv: &mut C, want: Logits) -> Vec<f32> {
+        self.forward_until(tokens, kv, want, &|| false)
+            .expect("never cancelled")
+    }
+
+    /// `forward`, checking `cancelled` between layers: `None` when it said stop, with the cache
+    /// left as it was before the call (its length unchanged; what the finished layers stored
+    /// lies past the end and is overwritten by the next batch).
+    pub fn forward_until<C: KvStore>(
+        &self,
+        tokens: &[u32],
+        kv: &mut C,
+        want: Logits,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Option<Vec<f32>> {
         let c = &self.config;
         let w = &self.weights;
         let be = &self.backend;
@@ -79,11 +93,14 @@ impl Model {
         }
         let mut bufs = Buffers::new(c, n);
         for (li, l) in w.layers.iter().enumerate() {
+            if cancelled() {
+                return None;
+            }
             self.attention_block(li, l, &mut x, kv, start, &mut bufs);
             self.ffn_block(l, &mut x, &mut bufs);
         }
         kv.kv_advance(n).expect("checked against n_ctx above");
-        self.logits(&x, n, want)
+        Some(self.logits(&x, n, want))
     }
 
     /// `x += post_norm(Wo · attention(rope(norm(Q)), rope(norm(K)), V))` for one layer.

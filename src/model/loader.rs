@@ -6,6 +6,7 @@ use super::weights::{Binder, Weights};
 use super::ModelError;
 use crate::backend::Cpu;
 use crate::format::gguf::Gguf;
+use crate::format::hf_config::TokenIds;
 use crate::format::{SafetensorsModel, TensorView};
 use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,14 @@ fn load_safetensors(path: &Path, threads: usize) -> Result<LoadedModel, ModelErr
         )));
     }
     let config = Config::from_hf(&st.config)?;
+    if st.config.tie_word_embeddings == Some(false)
+        && !st.tensors.iter().any(|t| t.name == "output.weight")
+    {
+        return Err(ModelError::Metadata(format!(
+            "{}: config.json says tie_word_embeddings: false, but there is no lm_head.weight",
+            st.dir.display()
+        )));
+    }
     let tokenizer_json = st.dir.join("tokenizer.json");
     if !tokenizer_json.is_file() {
         return Err(ModelError::Tokenizer(format!(
@@ -70,6 +79,19 @@ fn load_safetensors(path: &Path, threads: usize) -> Result<LoadedModel, ModelErr
     let tokenizer = Tokenizer::from_hf_files(&tokenizer_json, tokenizer_config.as_deref())
         .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
     let chat_template = hf_chat_template(&st.dir, tokenizer_config.as_deref());
+    for (key, ids) in [
+        ("bos_token_id", &st.config.bos_token_id),
+        ("eos_token_id", &st.config.eos_token_id),
+    ] {
+        for id in ids.iter().flat_map(TokenIds::to_vec) {
+            if id as usize >= tokenizer.n_vocab() {
+                eprintln!(
+                    "brisk: warning: config.json {key} = {id} is outside the vocabulary ({} tokens); ignored",
+                    tokenizer.n_vocab()
+                );
+            }
+        }
+    }
     let size_bytes = st.tensors.iter().map(|t| t.bytes.len() as u64).sum();
     let n_params = st
         .tensors

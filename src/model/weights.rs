@@ -285,6 +285,12 @@ impl Binder {
     /// A norm's weights; `plus_one` adds the 1 of Gemma's `1 + w` (HF checkpoints).
     fn norm(&self, name: &str, len: usize, plus_one: bool) -> Result<Vec<f32>, ModelError> {
         let mut w = self.vector(name, len)?;
+        // Cheap and decisive: a non-finite norm weight turns every activation after it to NaN.
+        if let Some(bad) = w.iter().find(|x| !x.is_finite()) {
+            return Err(ModelError::Metadata(format!(
+                "tensor '{name}' holds {bad}: the file is corrupt"
+            )));
+        }
         if plus_one {
             w.iter_mut().for_each(|x| *x += 1.0);
         }

@@ -33,8 +33,31 @@ impl Lcg {
     }
 }
 
+/// What a test may change about the model (hardening tests write broken ones).
+pub struct Options {
+    pub ctx: usize,
+    pub rms_eps: f32,
+    /// A value planted in `output_norm.weight` (NaN, ∞) when set.
+    pub norm_value: Option<f32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ctx: CTX,
+            rms_eps: 1e-5,
+            norm_value: None,
+        }
+    }
+}
+
 /// Write the model to `out` with the vocabulary of `vocab_gguf` and the template text `template`.
 pub fn write(vocab_gguf: &Path, template: &str, out: &Path) {
+    write_with(vocab_gguf, template, out, &Options::default())
+}
+
+/// `write`, with `opts`.
+pub fn write_with(vocab_gguf: &Path, template: &str, out: &Path, opts: &Options) {
     let vocab = Gguf::open(vocab_gguf).expect("vocab file");
     let tok = Tokenizer::from_gguf(&vocab).expect("vocab tokenizer");
     let n_vocab = tok.n_vocab();
@@ -47,7 +70,7 @@ pub fn write(vocab_gguf: &Path, template: &str, out: &Path) {
     }
     g.set("tokenizer.chat_template", Value::String(template.into()));
     for (k, v) in [
-        ("llama.context_length", CTX),
+        ("llama.context_length", opts.ctx),
         ("llama.embedding_length", D),
         ("llama.block_count", LAYERS),
         ("llama.feed_forward_length", FF),
@@ -57,7 +80,10 @@ pub fn write(vocab_gguf: &Path, template: &str, out: &Path) {
     ] {
         g.set(k, Value::U32(v as u32));
     }
-    g.set("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+    g.set(
+        "llama.attention.layer_norm_rms_epsilon",
+        Value::F32(opts.rms_eps),
+    );
     g.set("llama.rope.freq_base", Value::F32(10000.0));
     let mut rng = Lcg(11);
     let kv = N_HEAD_KV * (D / N_HEAD);
@@ -70,7 +96,11 @@ pub fn write(vocab_gguf: &Path, template: &str, out: &Path) {
         &[D as u64, n_vocab as u64],
         rng.vec(n_vocab * D, 0.5),
     );
-    add("output_norm.weight", &[D as u64], vec![1.0; D]);
+    let mut norm = vec![1.0; D];
+    if let Some(v) = opts.norm_value {
+        norm[3] = v;
+    }
+    add("output_norm.weight", &[D as u64], norm);
     let mut output = rng.vec(n_vocab * D, 0.3);
     for id in 0..n_vocab as u32 {
         if tok.is_control(id) || tok.is_eog(id) {

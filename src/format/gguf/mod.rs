@@ -12,8 +12,8 @@ pub use writer::GgufWriter;
 use super::error::{FormatError, Result};
 use super::storage::TensorBytes;
 use super::TensorView;
-use brisk_kernels::QuantType;
 use crate::format::storage::{open_model_file, FileData};
+use brisk_kernels::QuantType;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,7 +54,6 @@ pub struct Gguf {
     tensor_index: HashMap<String, usize>,
     splits: Vec<Split>,
 }
-
 
 /// If `path` names part of a split model (`…-00002-of-00005.gguf`), the paths of all parts.
 pub fn split_paths(path: &Path) -> Option<Vec<PathBuf>> {
