@@ -171,3 +171,31 @@ fn errors() {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
+
+#[test]
+fn implausible_numbers_in_config_json_are_refused() {
+    use brisk::model::config::Config;
+    let base: serde_json::Value = serde_json::from_str(MISTRAL).unwrap();
+    for (key, value, says) in [
+        (
+            "max_position_embeddings",
+            serde_json::json!(1u64 << 40),
+            "context length",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(0),
+            "max_position_embeddings",
+        ),
+        ("rms_norm_eps", serde_json::json!(-1e-5), "rms_norm_eps"),
+        ("rms_norm_eps", serde_json::json!(0.0), "epsilon"),
+    ] {
+        let mut v = base.clone();
+        v[key] = value.clone();
+        let result = HfConfig::from_json(&v.to_string())
+            .and_then(|h| Config::from_hf(&h).map(|_| ()).map_err(|e| e.to_string()));
+        let err = result.expect_err(&format!("{key} = {value} accepted"));
+        assert!(err.contains(says), "{key} = {value}: {err}");
+        common::assert_plain_message(&err);
+    }
+}

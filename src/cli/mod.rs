@@ -60,6 +60,11 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
 }
 
+/// The whole command line's definition (for `args::prepare` outside `main`: fuzzing, tests).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 pub fn main(argv: Vec<OsString>) -> CliResult {
     let prepared = args::prepare(argv, &Cli::command()).map_err(Exit::Usage)?;
     let verbose = prepared.argv.iter().any(|a| a == "--verbose" || a == "-v");

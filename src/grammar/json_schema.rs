@@ -139,10 +139,11 @@ fn rule_name(hint: &str) -> String {
 fn usize_of(v: Option<&Value>, key: &str) -> Result<Option<usize>, String> {
     match v {
         None => Ok(None),
-        Some(n) => n
-            .as_u64()
-            .map(|n| Some(n as usize))
-            .ok_or_else(|| format!("{key} must be a non-negative integer")),
+        Some(n) => match n.as_u64() {
+            Some(n) if n <= 10_000 => Ok(Some(n as usize)),
+            Some(n) => Err(format!("{key} {n} is above the 10000 brisk supports")),
+            None => Err(format!("{key} must be a non-negative integer")),
+        },
     }
 }
 

@@ -6,6 +6,8 @@
 
 /// Any one character of a JSON string, escapes included (the `char` rule of the primitives).
 const ANY: &str = "char";
+/// Most repetitions one `{m,n}` may ask for (the GBNF parser's own bound).
+const MAX_REPEAT: u32 = 10_000;
 /// What a negated class must also exclude, since those characters need escaping in JSON.
 const JSON_SPECIAL: &str = "\"\\\\\\x00-\\x1F";
 
@@ -168,6 +170,23 @@ impl Re<'_> {
                     && !inside.starts_with(',');
                 if !ok {
                     return Err(self.err("a repetition must be {m}, {m,} or {m,n}"));
+                }
+                let (lo, hi) = match inside.split_once(',') {
+                    Some((a, b)) => (
+                        a.parse::<u32>().ok(),
+                        (!b.is_empty()).then(|| b.parse::<u32>().ok()),
+                    ),
+                    None => (inside.parse::<u32>().ok(), None),
+                };
+                let hi = hi.flatten();
+                let too_big = |v: Option<u32>| v.is_none_or(|v| v > MAX_REPEAT);
+                if too_big(lo) || (inside.contains(',') && !inside.ends_with(',') && too_big(hi)) {
+                    return Err(self.err(&format!("a repetition above {MAX_REPEAT}")));
+                }
+                if let (Some(a), Some(b)) = (lo, hi) {
+                    if b < a {
+                        return Err(self.err("a repetition {m,n} with n < m"));
+                    }
                 }
                 self.pos += close;
                 format!("{{{inside}}}")

@@ -253,3 +253,17 @@ fn json_schema_outside_the_subset_is_an_error() {
         assert!(e.contains(word), "{schema}: {e}");
     }
 }
+
+/// Found by the `grammar` fuzz target: a pattern's `{5,3}` went through to a GBNF grammar that
+/// did not parse; such patterns are now refused at conversion.
+#[test]
+fn fuzz_schema_pattern_repetition_backwards() {
+    for pattern in ["^[a-z]{5,3}$", "^a{99999}$", "^a{1,99999}$"] {
+        let schema = serde_json::json!({"type": "string", "pattern": pattern});
+        let e = json_schema_to_gbnf(&schema).unwrap_err();
+        assert!(e.contains("repetition"), "{pattern}: {e}");
+    }
+    let ok = serde_json::json!({"type": "string", "pattern": "^a{2,}b{3}$"});
+    let g = Grammar::parse(&json_schema_to_gbnf(&ok).unwrap()).unwrap();
+    assert!(accepts(&g, "\"aaaabbb\""));
+}

@@ -137,6 +137,38 @@ impl Gguf {
                 headers.push((part.clone(), m, h));
             }
         }
+        Self::assemble(path, headers)
+    }
+
+    /// A single GGUF file already in memory (`name` for messages): fuzzing, and tools that
+    /// build models in memory. A file that says it is one part of a split model is refused.
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Gguf> {
+        let header = reader::parse_header(&bytes).map_err(|msg| FormatError::invalid(name, msg))?;
+        let count = header
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "split.count")
+            .and_then(|(_, v)| v.as_u64());
+        if let Some(n @ 2..) = count {
+            return Err(FormatError::invalid(
+                name,
+                format!("is one part of a {n}-part split model; open it from its file"),
+            ));
+        }
+        Self::assemble(
+            name,
+            vec![(name.to_path_buf(), FileData::Read(bytes), header)],
+        )
+    }
+
+    /// Check the parts' split keys against each other and gather their tensors.
+    fn assemble(path: &Path, headers: Vec<(PathBuf, FileData, reader::Header)>) -> Result<Gguf> {
+        let key = |h: &reader::Header, k: &str| {
+            h.metadata
+                .iter()
+                .find(|(name, _)| name == k)
+                .and_then(|(_, v)| v.as_u64())
+        };
         let shown = |v: Option<u64>| v.map_or("missing".to_string(), |n| n.to_string());
         let n_files = headers.len();
         let mut headers = headers.into_iter();
