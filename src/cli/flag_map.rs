@@ -247,3 +247,59 @@ mod tests {
         assert_eq!(llama_long_name("-mli"), Some("--multiline-input"));
     }
 }
+
+#[cfg(test)]
+mod table {
+    use super::*;
+
+    /// Prints brisk's handling of every llama.cpp flag (markdown), for the record:
+    /// `cargo test --lib flag_table -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints the flag table"]
+    fn flag_table() {
+        println!("| llama.cpp flag | run | chat | bench |");
+        println!("|---|---|---|---|");
+        let cli = super::super::command();
+        let has = |sub: &str, long: &str| {
+            cli.find_subcommand(sub).is_some_and(|c| {
+                long == "--help"
+                    || long == "--version"
+                    || c.get_arguments()
+                        .any(|a| a.get_long() == long.strip_prefix("--"))
+            })
+        };
+        let show = |h: Option<Handling>| match h {
+            None => "—".to_string(),
+            Some(Brisk(l)) => format!("= `{l}`"),
+            Some(Ignored(_)) => "ignored (note)".into(),
+            Some(Later(why)) => format!("not yet ({})", why.split(';').next().unwrap_or(why)),
+            Some(Unsupported) => "refused".into(),
+        };
+        let show_in = |sub: &str, h: Option<Handling>| match h {
+            Some(Brisk(l)) if !has(sub, l) => format!("refused (not a {sub} option)"),
+            h => show(h),
+        };
+        for f in super::super::llama_flags::COMMON {
+            let name = f.names[0];
+            let mut spell = f.names.join(", ");
+            if !f.negs.is_empty() {
+                spell.push_str(&format!(" / {}", f.negs.join(", ")));
+            }
+            println!(
+                "| `{spell}` | {} | {} | {} |",
+                show_in("run", common(name, "run")),
+                show_in("chat", common(name, "chat")),
+                show_in("bench", bench(name))
+            );
+        }
+        for (names, _) in super::super::llama_flags::BENCH {
+            if common(names[0], "run").is_none() {
+                println!(
+                    "| `{}` (llama-bench) | — | — | {} |",
+                    names.join(", "),
+                    show_in("bench", bench(names[0]))
+                );
+            }
+        }
+    }
+}
