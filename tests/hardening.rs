@@ -216,6 +216,14 @@ fn nan_in_a_norm_weight_or_epsilon_is_refused() {
             "output_norm.weight",
         ),
         (
+            "nan-matrix",
+            Options {
+                matrix_value: Some(f32::NAN),
+                ..Default::default()
+            },
+            "NaN logits",
+        ),
+        (
             "nan-eps",
             Options {
                 rms_eps: f32::NAN,

@@ -22,6 +22,9 @@ pub enum SessionError {
     /// stay in the session).
     #[error("interrupted")]
     Interrupted,
+    /// The model computed NaN: its weights or numbers are corrupt.
+    #[error("the model computed NaN logits (corrupt weights or metadata in the file?)")]
+    NanLogits,
 }
 
 pub struct Session<'m> {
@@ -222,6 +225,10 @@ impl<'m> Session<'m> {
             }
             self.tokens.extend_from_slice(chunk);
             self.evaluated += chunk.len();
+        }
+        // A NaN would make every sampler pick token 0 or nothing: say so instead.
+        if out.iter().any(|x| x.is_nan()) {
+            return Err(SessionError::NanLogits);
         }
         Ok(out)
     }

@@ -39,6 +39,8 @@ pub struct Options {
     pub rms_eps: f32,
     /// A value planted in `output_norm.weight` (NaN, ∞) when set.
     pub norm_value: Option<f32>,
+    /// A value planted in the first layer's query matrix when set.
+    pub matrix_value: Option<f32>,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             ctx: CTX,
             rms_eps: 1e-5,
             norm_value: None,
+            matrix_value: None,
         }
     }
 }
@@ -112,7 +115,11 @@ pub fn write_with(vocab_gguf: &Path, template: &str, out: &Path, opts: &Options)
         let p = |s: &str| format!("blk.{l}.{s}.weight");
         add(&p("attn_norm"), &[D as u64], vec![1.0; D]);
         add(&p("ffn_norm"), &[D as u64], vec![1.0; D]);
-        add(&p("attn_q"), &[D as u64, D as u64], rng.vec(D * D, 0.3));
+        let mut q = rng.vec(D * D, 0.3);
+        if let (0, Some(v)) = (l, opts.matrix_value) {
+            q[5] = v;
+        }
+        add(&p("attn_q"), &[D as u64, D as u64], q);
         add(&p("attn_k"), &[D as u64, kv as u64], rng.vec(kv * D, 0.3));
         add(&p("attn_v"), &[D as u64, kv as u64], rng.vec(kv * D, 0.3));
         add(
