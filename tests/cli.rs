@@ -4,6 +4,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn brisk() -> Command {
     Command::new(env!("CARGO_BIN_EXE_brisk"))
@@ -518,39 +519,23 @@ fn q8_0_kv_cache_on_a_model_it_cannot_hold_is_one_error_line() {
 
 #[test]
 fn ctrl_c_under_json_reports_interrupted() {
-    use std::io::BufRead;
     let Some(fx) = common::fixtures() else { return };
-    let mut child = brisk()
-        .args([
-            "run",
-            "--json",
-            "--ignore-eos",
-            "-n",
-            "4000",
-            "-c",
-            "0",
-            "--temp",
-            "1",
-        ])
-        .args(["-p", "Once", "-m"])
-        .arg(fx.join("models/stories260K.gguf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = brisk();
+    cmd.args([
+        "run",
+        "--json",
+        "--ignore-eos",
+        "-n",
+        "4000",
+        "-c",
+        "0",
+        "--temp",
+        "1",
+    ])
+    .args(["-p", "Once", "-m"])
+    .arg(fx.join("models/stories260K.gguf"));
     // The seed line comes just before generation starts (about half a second of work).
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("seed") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no seed line");
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (child, _err) = common::process::interrupt_after_seed(&mut cmd, Duration::ZERO);
     let out = child.wait_with_output().unwrap();
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("one JSON object after Ctrl-C");

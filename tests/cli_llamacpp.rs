@@ -4,32 +4,8 @@
 //! sampling flags, escape processing, and `run`/`chat` flag parity.
 mod common;
 
-use std::io::Write;
+use common::process::{brisk, Outcome};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn brisk(args: &[&str], stdin: &[u8]) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn brisk");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn model() -> Option<String> {
     let fx = common::fixtures()?;

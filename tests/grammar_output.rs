@@ -4,24 +4,11 @@
 mod common;
 
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
+/// (status, stdout, stderr) of `brisk ARGS`.
 fn brisk(args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn brisk");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let o = common::process::brisk(args, stdin);
+    (o.code, o.stdout, o.stderr)
 }
 
 const SCHEMA: &str = r##"{

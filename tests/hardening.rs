@@ -4,57 +4,16 @@
 //! error line and an honest status, never a hang, an abort or the machine's memory.
 mod common;
 
+use common::process::{brisk_limited, interrupt_after_seed, Outcome};
 use common::random_model::{write_with, Options};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
 /// Run brisk with no stdin; fails the test past `limit`.
 fn brisk(args: &[&str], limit: Duration) -> Outcome {
-    let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).ok();
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).ok();
-        s
-    });
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            panic!("brisk {args:?} ran past {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Outcome {
-        code,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-        elapsed: t0.elapsed(),
-    }
+    brisk_limited(args, b"", limit)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -338,7 +297,6 @@ fn a_file_named_like_a_split_part_without_split_keys_is_one_file() {
 
 #[test]
 fn ctrl_c_during_a_long_prompt_stops_it_between_layers() {
-    use std::io::BufRead;
     let gemma = common::models_cache().join("gemma-3-270m-q4_k_m.gguf");
     if !gemma.is_file() {
         eprintln!(
@@ -349,27 +307,12 @@ fn ctrl_c_during_a_long_prompt_stops_it_between_layers() {
     }
     // About 3000 tokens: seconds of prompt processing on two cores.
     let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(300);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args(["run", "--json", "-n", "4", "-p", &prompt, "-m"])
-        .arg(&gemma)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("seed") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no seed line");
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brisk"));
+    cmd.args(["run", "--json", "-n", "4", "-p", &prompt, "-m"])
+        .arg(&gemma);
+    let (child, mut err) = interrupt_after_seed(&mut cmd, Duration::from_millis(300));
+    // From the signal's delivery (kill has returned).
     let t = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
     let out = child.wait_with_output().unwrap();
     let latency = t.elapsed();
     let mut rest = String::new();

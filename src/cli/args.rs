@@ -135,12 +135,14 @@ pub fn prepare(argv: Vec<OsString>, cli: &Command) -> Result<Prepared, String> {
                 }
             }
         };
-        let mut take_value = |optional: Option<&Vec<String>>| -> Result<Option<String>, String> {
+        // `optional`: the values a flag with an optional value takes (anything else after it is
+        // the next argument, not its value).
+        let mut take_value = |optional: Option<&[&str]>| -> Result<Option<String>, String> {
             if let Some(v) = &inline {
                 return Ok(Some(v.clone()));
             }
             match (rest.get(i).and_then(|v| v.to_str()), optional) {
-                (Some(v), Some(allowed)) if allowed.iter().any(|a| a == v) => {
+                (Some(v), Some(allowed)) if allowed.contains(&v) => {
                     i += 1;
                     Ok(Some(v.to_string()))
                 }
@@ -158,7 +160,11 @@ pub fn prepare(argv: Vec<OsString>, cli: &Command) -> Result<Prepared, String> {
         match resolved {
             Resolved::Brisk(f) => {
                 if f.takes_value {
-                    match take_value(f.optional_values.as_ref())? {
+                    let allowed: Option<Vec<&str>> = f
+                        .optional_values
+                        .as_ref()
+                        .map(|v| v.iter().map(String::as_str).collect());
+                    match take_value(allowed.as_deref())? {
                         Some(v) => out.push(OsString::from(format!("--{}={v}", f.long))),
                         None => out.push(OsString::from(format!("--{}", f.long))),
                     }
@@ -171,13 +177,10 @@ pub fn prepare(argv: Vec<OsString>, cli: &Command) -> Result<Prepared, String> {
                 }
             }
             Resolved::Llama(h) => {
-                let value = if flag_map::llama_takes_value(flag, bench_table)
-                    || (flag == "-fa" || flag == "--flash-attn")
-                {
-                    let optional = matches!(flag, "-fa" | "--flash-attn").then(fa_values);
-                    take_value(optional.as_ref())?
-                } else {
-                    None
+                let value = match flag_map::llama_optional_values(flag) {
+                    Some(allowed) => take_value(Some(allowed))?,
+                    None if flag_map::llama_takes_value(flag, bench_table) => take_value(None)?,
+                    None => None,
                 };
                 let shown = match &value {
                     Some(v) => format!("{flag} {v}"),
@@ -211,17 +214,6 @@ pub fn prepare(argv: Vec<OsString>, cli: &Command) -> Result<Prepared, String> {
 enum Resolved<'a> {
     Brisk(&'a BriskFlag),
     Llama(Handling),
-}
-
-/// `-fa` took no value in older llama.cpp and takes on/off/auto in newer: a value only when
-/// the next argument is one.
-fn fa_values() -> Vec<String> {
-    [
-        "on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 fn find_brisk<'a>(flags: &'a [BriskFlag], flag: &str) -> Option<&'a BriskFlag> {

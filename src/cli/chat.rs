@@ -9,12 +9,10 @@ use super::output::Out;
 use super::{chat_repl, interrupt, CliResult, Exit};
 use crate::chat::{ChatEngine, ChatTemplate, Conversation};
 use crate::generate::Session;
-use crate::grammar::constraint::Vocab;
 use crate::grammar::Constraint;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Color {
@@ -119,8 +117,7 @@ fn chat(a: ChatArgs) -> CliResult {
     engine.decode.ignore_eos = g.ignore_eos;
     engine.decode.special = g.special;
     engine.keep = a.keep.filter(|&k| k >= 0).map(|k| k as usize);
-    engine.grammar =
-        grammar.map(|gr| Constraint::new(Arc::new(gr), Arc::new(Vocab::from_tokenizer(tok))));
+    engine.grammar = grammar.map(|gr| Constraint::for_tokenizer(gr, tok));
 
     interrupt::install();
     let interactive = std::io::stdin().is_terminal();

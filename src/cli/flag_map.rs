@@ -207,6 +207,17 @@ pub fn llama_long_name(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The values of a llama.cpp flag whose value is optional: `-fa` took none in older llama.cpp
+/// and takes on/off/auto in newer, so the next argument is its value only when it is one.
+pub fn llama_optional_values(name: &str) -> Option<&'static [&'static str]> {
+    match name {
+        "-fa" | "--flash-attn" => Some(&[
+            "on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled",
+        ]),
+        _ => None,
+    }
+}
+
 /// Whether llama.cpp's flag takes a value (common table first, then llama-bench's).
 pub fn llama_takes_value(name: &str, bench_table: bool) -> bool {
     if bench_table {

@@ -5,14 +5,14 @@ use super::common::{plural, read_prompt, ModelArgs};
 use super::gen_args::GenArgs;
 use super::output::Out;
 use super::{interrupt, CliResult, Exit};
-use crate::generate::{decode, DecodeOptions, DecodeSink, Finish, Sampler, Session, SessionError};
-use crate::grammar::constraint::Vocab;
+use crate::generate::{
+    decode, DecodeOptions, DecodeSink, Decoded, Finish, Sampler, Session, SessionError,
+};
 use crate::grammar::Constraint;
 use crate::model::Logits;
 use anyhow::anyhow;
 use clap::Args;
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -117,32 +117,13 @@ fn generate(a: RunArgs) -> CliResult {
     for &t in &tokens {
         sampler.accept(t);
     }
-    let mut constraint =
-        grammar.map(|gr| Constraint::new(Arc::new(gr), Arc::new(Vocab::from_tokenizer(tok))));
+    let mut constraint = grammar.map(|gr| Constraint::for_tokenizer(gr, tok));
 
     let mut session =
         Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
     session.set_cancel(interrupt::requested);
     let t_prompt = Instant::now();
-    let logits = match session.eval(&tokens, Logits::Last) {
-        Ok(l) => l,
-        Err(SessionError::Interrupted) => {
-            log.info("brisk: interrupted while processing the prompt");
-            if g.json {
-                let line = serde_json::json!({
-                    "text": "",
-                    "prompt_tokens": tokens.len(),
-                    "generated_tokens": 0,
-                    "finish_reason": "interrupted",
-                })
-                .to_string()
-                    + "\n";
-                Out::new().write(line.as_bytes())?;
-            }
-            return Err(Exit::Interrupted);
-        }
-        Err(e) => return Err(anyhow::Error::from(e).into()),
-    };
+    let prompt = session.eval(&tokens, Logits::Last);
     let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
 
     let opts = DecodeOptions {
@@ -158,16 +139,29 @@ fn generate(a: RunArgs) -> CliResult {
         error: None,
     };
     let t_gen = Instant::now();
-    let out = decode(
-        &mut session,
-        &mut sampler,
-        tok,
-        logits,
-        &opts,
-        constraint.as_mut(),
-        &mut sink,
-    )
-    .map_err(anyhow::Error::from)?;
+    let out = match prompt {
+        Ok(logits) => decode(
+            &mut session,
+            &mut sampler,
+            tok,
+            logits,
+            &opts,
+            constraint.as_mut(),
+            &mut sink,
+        )
+        .map_err(anyhow::Error::from)?,
+        // Ctrl-C in the prompt: nothing generated, reported like any other interruption.
+        Err(SessionError::Interrupted) => {
+            log.info("brisk: interrupted while processing the prompt");
+            Decoded {
+                text: String::new(),
+                generated: 0,
+                finish: Finish::Interrupted,
+                grammar_stuck: false,
+            }
+        }
+        Err(e) => return Err(anyhow::Error::from(e).into()),
+    };
     if let Some(e) = sink.error.take() {
         return Err(Exit::Runtime(e));
     }

@@ -173,6 +173,11 @@ impl Constraint {
         }
     }
 
+    /// `grammar` over the vocabulary of `tok`.
+    pub fn for_tokenizer(grammar: Grammar, tok: &crate::tokenizer::Tokenizer) -> Constraint {
+        Constraint::new(Arc::new(grammar), Arc::new(Vocab::from_tokenizer(tok)))
+    }
+
     /// Back to the start (a new reply).
     pub fn reset(&mut self) {
         self.state = self.grammar.start();

@@ -378,7 +378,7 @@ impl<'a> Parser<'a> {
         match max {
             None => {
                 // R ::= item R | ε
-                let id = self.rule_id_placeholder(name);
+                let id = self.new_rule(name, vec![]);
                 self.rules[id as usize] = Some(vec![vec![item, Item::Rule(id)], vec![]]);
                 out.push(Item::Rule(id));
             }
@@ -397,10 +397,6 @@ impl<'a> Parser<'a> {
             Some(_) => {}
         }
         out
-    }
-
-    fn rule_id_placeholder(&mut self, base: &str) -> u32 {
-        self.new_rule(base, vec![])
     }
 
     fn add_set(&mut self, set: CharSet) -> u32 {

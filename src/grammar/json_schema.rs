@@ -160,11 +160,8 @@ fn repetition(min: usize, max: Option<usize>) -> String {
 }
 
 impl<'a> Converter<'a> {
-    /// Add a rule (reusing one with the same body); returns its name.
-    fn add(&mut self, hint: &str, body: String) -> String {
-        if let Some(n) = self.by_body.get(&body) {
-            return n.clone();
-        }
+    /// A rule name from `hint` that no rule has yet.
+    fn fresh_name(&self, hint: &str) -> String {
         let base = rule_name(hint);
         let mut name = base.clone();
         let mut i = 1;
@@ -172,6 +169,15 @@ impl<'a> Converter<'a> {
             name = format!("{base}-{i}");
             i += 1;
         }
+        name
+    }
+
+    /// Add a rule (reusing one with the same body); returns its name.
+    fn add(&mut self, hint: &str, body: String) -> String {
+        if let Some(n) = self.by_body.get(&body) {
+            return n.clone();
+        }
+        let name = self.fresh_name(hint);
         self.rules.insert(name.clone(), body.clone());
         self.by_body.insert(body, name.clone());
         name
@@ -226,16 +232,7 @@ impl<'a> Converter<'a> {
             if let Some(name) = self.refs.get(r) {
                 return Ok(name.clone());
             }
-            let name = {
-                let base = rule_name(r.rsplit('/').next().unwrap_or("ref"));
-                let mut name = base.clone();
-                let mut i = 1;
-                while self.rules.contains_key(&name) {
-                    name = format!("{base}-{i}");
-                    i += 1;
-                }
-                name
-            };
+            let name = self.fresh_name(r.rsplit('/').next().unwrap_or("ref"));
             // Reserve the name first: the target may refer back to itself.
             self.refs.insert(r.to_string(), name.clone());
             self.rules.insert(name.clone(), String::new());

@@ -49,3 +49,4 @@ pub fn assert_plain_message(msg: &str) {
         );
     }
 }
+pub mod process;

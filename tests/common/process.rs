@@ -1,0 +1,90 @@
+//! Running the `brisk` binary from tests: with stdin and a time limit, capturing both streams,
+//! and interrupting it as a terminal's Ctrl-C would once it reports it is generating.
+use std::io::{BufRead, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Run `brisk ARGS` with `stdin` written to it; fails the test past `limit`.
+pub fn brisk_limited(args: &[&str], stdin: &[u8], limit: Duration) -> Outcome {
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn brisk");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let t_in = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).ok();
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).ok();
+        s
+    });
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("brisk {args:?} ran past {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = t_in.join();
+    Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&t_out.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
+        elapsed: t0.elapsed(),
+    }
+}
+
+/// `brisk_limited` with a 120 s limit.
+pub fn brisk(args: &[&str], stdin: &[u8]) -> Outcome {
+    brisk_limited(args, stdin, Duration::from_secs(120))
+}
+
+/// Start `cmd` (stdout piped), wait for the seed line brisk prints just before it starts work,
+/// then send SIGINT after `delay`. Returns the child and the rest of its stderr reader.
+pub fn interrupt_after_seed(
+    cmd: &mut Command,
+    delay: Duration,
+) -> (Child, std::io::BufReader<std::process::ChildStderr>) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("seed") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no seed line");
+    }
+    std::thread::sleep(delay);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (child, err)
+}
