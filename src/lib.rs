@@ -8,4 +8,5 @@ pub mod generate;
 pub mod grammar;
 pub mod interrupt;
 pub mod model;
+pub mod quantize;
 pub mod tokenizer;

@@ -10,6 +10,7 @@ pub mod gen_args;
 pub use crate::interrupt;
 pub mod llama_flags;
 pub mod output;
+pub mod quantize;
 pub mod run;
 pub mod tokenize;
 
@@ -58,6 +59,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Show how a model's tokenizer splits text.
     Tokenize(tokenize::TokenizeArgs),
+    /// Quantize a GGUF model (llama-quantize compatible: same types, rules and bytes).
+    Quantize(quantize::QuantizeArgs),
 }
 
 /// The whole command line's definition (for `args::prepare` outside `main`: fuzzing, tests).
@@ -83,6 +86,7 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
         Command::Run(a) => run::main(a),
         Command::Chat(a) => chat::main(a),
         Command::Tokenize(a) => tokenize::main(a),
+        Command::Quantize(a) => quantize::main(a),
         Command::Bench(a) => bench::main(a),
     }
 }

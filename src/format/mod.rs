@@ -1,4 +1,5 @@
 //! File formats brisk reads and writes: GGUF (read + write) and Hugging Face safetensors.
+pub mod atomic_file;
 pub mod error;
 pub mod gguf;
 pub mod hf_config;

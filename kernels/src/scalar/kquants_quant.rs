@@ -9,211 +9,13 @@
 use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::scalar::kquants_dequant::scale_min_k4;
+use crate::scalar::quant_search::{
+    make_q3_quants, make_qkx2_quants, make_qx_quants, nearest_int, GROUP_MAX_EPS,
+};
 use crate::types::QK_K;
 
-/// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is all zeros.
-const GROUP_MAX_EPS: f32 = 1e-15;
-
-/// Round to nearest, ties to even, via ggml's magic-number trick (`nearest_int`). Exact for
-/// |x| ≤ 4194303; beyond that it wraps like ggml's (never panics).
-#[inline]
-pub(crate) fn nearest_int(x: f32) -> i32 {
-    let v = x + 12_582_912.0;
-    ((v.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
-}
-
-/// Best scale and min for `x` with unsigned levels 0..=nmax (`make_qkx2_quants`): weighted
-/// least squares over `nstep + 1` trial scales. Writes the levels to `l`; returns
-/// `(scale, the_min)` with `x ≈ scale·l − the_min`.
-#[allow(clippy::too_many_arguments)]
-fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
-    let n = x.len();
-    let mut min = x[0];
-    let mut max = x[0];
-    let mut sum_w = weights[0];
-    let mut sum_x = sum_w * x[0];
-    for i in 1..n {
-        if x[i] < min {
-            min = x[i];
-        }
-        if x[i] > max {
-            max = x[i];
-        }
-        sum_w += weights[i];
-        sum_x += weights[i] * x[i];
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max == min {
-        l.iter_mut().for_each(|v| *v = 0);
-        return (0.0, -min);
-    }
-    let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0.0f32;
-    for i in 0..n {
-        l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
-        best_error += weights[i] * err(scale * l[i] as f32 + min - x[i]);
-    }
-    let mut laux = [0u8; 32];
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
-        for i in 0..n {
-            let li = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            laux[i] = li as u8;
-            let (w, lf) = (weights[i], li as f32);
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * x[i];
-        }
-        let det = sum_w * sum_l2 - sum_l * sum_l;
-        if det > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            for i in 0..n {
-                cur_error += weights[i] * err(this_scale * laux[i] as f32 + this_min - x[i]);
-            }
-            if cur_error < best_error {
-                l[..n].copy_from_slice(&laux[..n]);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    (scale, -min)
-}
-
-/// Signed levels −nmax..nmax−1 with x²-weighted RMSE search over 19 trial scales
-/// (`make_qx_quants` with `rmse_type = 1` and no importance weights). Writes `level + nmax`
-/// to `l` and returns the scale.
-fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    if amax < GROUP_MAX_EPS {
-        l.iter_mut().for_each(|v| *v = 0);
-        return 0.0;
-    }
-    let level = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
-    let sums = |iscale: f32| {
-        let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
-        for &v in x {
-            let lf = level(iscale, v) as f32;
-            let w = v * v;
-            sumlx += w * v * lf;
-            suml2 += w * lf * lf;
-        }
-        (sumlx, suml2)
-    };
-    let mut iscale = -(nmax as f32) / max;
-    for (li, &v) in l.iter_mut().zip(x) {
-        *li = (level(iscale, v) + nmax) as i8;
-    }
-    let (sumlx, suml2) = sums(iscale);
-    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-    let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
-        let (sumlx, suml2) = sums(iscale);
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (li, &v) in l.iter_mut().zip(x) {
-                *li = (level(iscale, v) + nmax) as i8;
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    scale
-}
-
-/// Signed levels −nmax..nmax−1 refined coordinate-wise for x²-weighted error
-/// (`make_q3_quants` with `do_rmse`). Writes `level + nmax` to `l` and returns the scale.
-fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    if amax < GROUP_MAX_EPS {
-        l.iter_mut().for_each(|v| *v = 0);
-        return 0.0;
-    }
-    let iscale = -(nmax as f32) / max;
-    let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
-    for (li, &v) in l.iter_mut().zip(x) {
-        let q = nearest_int(iscale * v).clamp(-nmax, nmax - 1);
-        *li = q as i8;
-        let w = v * v;
-        sumlx += w * v * q as f32;
-        suml2 += w * q as f32 * q as f32;
-    }
-    for _ in 0..5 {
-        let mut n_changed = 0;
-        for (li, &v) in l.iter_mut().zip(x) {
-            let w = v * v;
-            let old = *li as f32;
-            let mut slx = sumlx - w * v * old;
-            if slx > 0.0 {
-                let mut sl2 = suml2 - w * old * old;
-                let new_l = nearest_int(v * sl2 / slx).clamp(-nmax, nmax - 1);
-                if new_l != *li as i32 {
-                    let nl = new_l as f32;
-                    slx += w * v * nl;
-                    sl2 += w * nl * nl;
-                    if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
-                        *li = new_l as i8;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        n_changed += 1;
-                    }
-                }
-            }
-        }
-        if n_changed == 0 {
-            break;
-        }
-    }
-    for li in l.iter_mut() {
-        *li += nmax as i8;
-    }
-    if suml2 > 0.0 {
-        sumlx / suml2
-    } else {
-        0.0
-    }
-}
-
 /// Packs 256 two-bit levels the way Q2_K/Q3_K store them (see `q2_bits`).
-fn pack_2bit(levels: &[u8; QK_K], qs: &mut [u8; QK_K / 4]) {
+pub(crate) fn pack_2bit(levels: &[u8; QK_K], qs: &mut [u8; QK_K / 4]) {
     for half in 0..2 {
         for l in 0..32 {
             let j = half * 128 + l;
@@ -322,29 +124,37 @@ pub fn quantize_q3_k(src: &[f32], dst: &mut [u8]) {
             }
             b.d = f32_to_f16(1.0 / iscale);
         }
-        let sc = crate::scalar::kquants_dequant::q3_scales(&b.scales);
-        for j in 0..16 {
-            let d = f16_to_f32(b.d) * (sc[j] - 32) as f32;
-            if d == 0.0 {
-                continue;
-            }
-            for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / d).clamp(-4, 3);
-                levels[16 * j + ii] = (q + 4) as i8;
-            }
-        }
-        let mut low = [0u8; QK_K];
-        for (j, (&lv, lo)) in levels.iter().zip(low.iter_mut()).enumerate() {
-            let mut v = lv as u8;
-            if v > 3 {
-                b.hmask[j % 32] |= 1 << (j / 32);
-                v -= 4;
-            }
-            *lo = v;
-        }
-        pack_2bit(&low, &mut b.qs);
+        q3_k_requantize_and_pack(x, &mut b, &mut levels);
         b
     });
+}
+
+/// The common tail of both Q3_K quantizers: re-derives every level from the block's rounded
+/// 6-bit scales and `d`, then fills `hmask` and `qs`. `levels` holds `level + 4` for the
+/// sub-blocks whose scale is zero (they keep their search result, as in ggml).
+pub(crate) fn q3_k_requantize_and_pack(x: &[f32], b: &mut BlockQ3K, levels: &mut [i8; QK_K]) {
+    let sc = crate::scalar::kquants_dequant::q3_scales(&b.scales);
+    for j in 0..16 {
+        let d = f16_to_f32(b.d) * (sc[j] - 32) as f32;
+        if d == 0.0 {
+            continue;
+        }
+        for ii in 0..16 {
+            let q = nearest_int(x[16 * j + ii] / d).clamp(-4, 3);
+            levels[16 * j + ii] = (q + 4) as i8;
+        }
+    }
+    b.hmask = [0; 32];
+    let mut low = [0u8; QK_K];
+    for (j, (&lv, lo)) in levels.iter().zip(low.iter_mut()).enumerate() {
+        let mut v = lv as u8;
+        if v > 3 {
+            b.hmask[j % 32] |= 1 << (j / 32);
+            v -= 4;
+        }
+        *lo = v;
+    }
+    pack_2bit(&low, &mut b.qs);
 }
 
 /// Per sub-block of 32: the scale and min chosen by `make_qkx2_quants` with ggml's Q4_K/Q5_K
@@ -418,7 +228,7 @@ fn pack_scales_k4(scales: &[f32; 8], mins: &[f32; 8]) -> ([u8; 12], u16, u16) {
 }
 
 /// Re-derives the levels of each sub-block of 32 from the rounded scales (0..=nmax).
-fn requantize_k4(
+pub(crate) fn requantize_k4(
     x: &[f32],
     packed: &[u8; 12],
     d: u16,
@@ -445,20 +255,42 @@ pub fn quantize_q4_k(src: &[f32], dst: &mut [u8]) {
         let (scales, mins) = qkx2_subblocks(x, 15, -1.0, 20, &mut levels);
         let (packed, d, dmin) = pack_scales_k4(&scales, &mins);
         requantize_k4(x, &packed, d, dmin, 15, &mut levels);
-        let mut qs = [0u8; QK_K / 2];
-        for chunk in 0..4 {
-            for l in 0..32 {
-                let j = chunk * 64 + l;
-                qs[chunk * 32 + l] = levels[j] | (levels[j + 32] << 4);
-            }
-        }
         BlockQ4K {
             d,
             dmin,
             scales: packed,
-            qs,
+            qs: pack_q4_k(&levels),
         }
     });
+}
+
+/// Packs 256 four-bit levels the Q4_K way: each 64-element chunk as 32 bytes, element l in
+/// the low nibble and element l+32 in the high one.
+pub(crate) fn pack_q4_k(levels: &[u8; QK_K]) -> [u8; QK_K / 2] {
+    let mut qs = [0u8; QK_K / 2];
+    for chunk in 0..4 {
+        for l in 0..32 {
+            let j = chunk * 64 + l;
+            qs[chunk * 32 + l] = levels[j] | (levels[j + 32] << 4);
+        }
+    }
+    qs
+}
+
+/// Packs 256 five-bit levels the Q5_K way: low nibbles as Q4_K, the fifth bits into `qh`
+/// (two bits per 64-element chunk). Returns `(qh, qs)`.
+pub(crate) fn pack_q5_k(levels: &[u8; QK_K]) -> ([u8; QK_K / 8], [u8; QK_K / 2]) {
+    let mut qs = [0u8; QK_K / 2];
+    let mut qh = [0u8; QK_K / 8];
+    for chunk in 0..4 {
+        for l in 0..32 {
+            let j = chunk * 64 + l;
+            let (lo, hi) = (levels[j], levels[j + 32]);
+            qh[l] |= ((lo >> 4) << (2 * chunk)) | ((hi >> 4) << (2 * chunk + 1));
+            qs[chunk * 32 + l] = (lo & 0x0f) | ((hi & 0x0f) << 4);
+        }
+    }
+    (qh, qs)
 }
 
 pub fn quantize_q5_k(src: &[f32], dst: &mut [u8]) {
@@ -467,16 +299,7 @@ pub fn quantize_q5_k(src: &[f32], dst: &mut [u8]) {
         let (scales, mins) = qkx2_subblocks(x, 31, -0.5, 15, &mut levels);
         let (packed, d, dmin) = pack_scales_k4(&scales, &mins);
         requantize_k4(x, &packed, d, dmin, 31, &mut levels);
-        let mut qs = [0u8; QK_K / 2];
-        let mut qh = [0u8; QK_K / 8];
-        for chunk in 0..4 {
-            for l in 0..32 {
-                let j = chunk * 64 + l;
-                let (lo, hi) = (levels[j], levels[j + 32]);
-                qh[l] |= ((lo >> 4) << (2 * chunk)) | ((hi >> 4) << (2 * chunk + 1));
-                qs[chunk * 32 + l] = (lo & 0x0f) | ((hi & 0x0f) << 4);
-            }
-        }
+        let (qh, qs) = pack_q5_k(&levels);
         BlockQ5K {
             d,
             dmin,
@@ -488,7 +311,13 @@ pub fn quantize_q5_k(src: &[f32], dst: &mut [u8]) {
 }
 
 pub fn quantize_q6_k(src: &[f32], dst: &mut [u8]) {
-    quantize_blocks(src, dst, |x| {
+    quantize_blocks(src, dst, |x| q6_k_block(x, None));
+}
+
+/// One Q6_K block: `make_qx_quants` per 16 elements, weighted by `qw` (the block's slice of an
+/// importance matrix) when given and by x² otherwise (ggml's reference), then 8-bit scales.
+pub(crate) fn q6_k_block(x: &[f32], qw: Option<&[f32]>) -> BlockQ6K {
+    {
         let mut levels = [0i8; QK_K];
         let mut scales = [0.0f32; 16];
         let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
@@ -497,6 +326,7 @@ pub fn quantize_q6_k(src: &[f32], dst: &mut [u8]) {
                 32,
                 &x[16 * j..16 * j + 16],
                 &mut levels[16 * j..16 * j + 16],
+                qw.map(|q| &q[16 * j..16 * j + 16]),
             );
             if scales[j].abs() > max_abs_scale {
                 max_abs_scale = scales[j].abs();
@@ -543,7 +373,7 @@ pub fn quantize_q6_k(src: &[f32], dst: &mut [u8]) {
             }
         }
         b
-    });
+    }
 }
 
 pub fn quantize_q8_k(src: &[f32], dst: &mut [u8]) {

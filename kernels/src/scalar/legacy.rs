@@ -100,7 +100,7 @@ pub fn quantize_q4_1(src: &[f32], dst: &mut [u8]) {
 }
 
 /// Packs 32 five-bit values: low nibbles as in Q4, 5th bits into a little-endian u32.
-fn pack5(q: &[u8; QK]) -> ([u8; 4], [u8; QK / 2]) {
+pub(crate) fn pack5(q: &[u8; QK]) -> ([u8; 4], [u8; QK / 2]) {
     let mut qh = 0u32;
     let mut qs = [0u8; QK / 2];
     for j in 0..QK / 2 {

@@ -11,8 +11,10 @@ pub mod iquants;
 pub mod kquants_dequant;
 pub mod kquants_quant;
 pub mod legacy;
+pub(crate) mod quant_search;
 pub mod stream;
 pub mod vecops;
+pub mod weighted;
 
 pub use dot::{dot_bf16_f32, dot_f16_f32, dot_f32};
 pub use vecops::{add, rms_norm, scale, silu, silu_mul, softmax};

@@ -96,39 +96,23 @@ impl GgufWriter {
     }
 
     fn alignment(&self) -> u64 {
-        match self.metadata.iter().find(|(k, _)| k == "general.alignment") {
-            Some((_, Value::U32(a))) if a.is_power_of_two() => *a as u64,
-            _ => DEFAULT_ALIGNMENT,
-        }
+        alignment_of(&self.metadata)
     }
 
     /// Serialise to bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let align = self.alignment();
-        let mut out = Vec::new();
-        out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&3u32.to_le_bytes());
-        out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
-        for (k, v) in &self.metadata {
-            put_str(&mut out, k);
-            out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
-            put_value(&mut out, v);
-        }
-        let mut offset = 0u64;
-        let mut offsets = Vec::with_capacity(self.tensors.len());
-        for t in &self.tensors {
-            put_str(&mut out, &t.name);
-            out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
-            for d in &t.dims {
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-            out.extend_from_slice(&t.ty.ggml_id().to_le_bytes());
-            out.extend_from_slice(&offset.to_le_bytes());
-            offsets.push(offset);
-            offset = (offset + t.data.len() as u64).div_ceil(align) * align;
-        }
-        pad_to(&mut out, align);
+        let infos: Vec<HeaderTensor> = self
+            .tensors
+            .iter()
+            .map(|t| HeaderTensor {
+                name: &t.name,
+                dims: &t.dims,
+                ty: t.ty,
+                n_bytes: t.data.len() as u64,
+            })
+            .collect();
+        let (mut out, offsets) = encode_header(&self.metadata, &infos, align);
         let data_start = out.len() as u64;
         for (t, off) in self.tensors.iter().zip(offsets) {
             out.resize((data_start + off) as usize, 0);
@@ -148,22 +132,68 @@ impl GgufWriter {
     }
 }
 
-/// Write `bytes` to `path` through `path.tmp` + rename, so readers never see a partial file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(FormatError::io(path, e));
+/// The data alignment a file with this metadata uses: `general.alignment` if it is a u32 power
+/// of two, else 32.
+pub fn alignment_of(metadata: &[(String, Value)]) -> u64 {
+    match metadata.iter().find(|(k, _)| k == "general.alignment") {
+        Some((_, Value::U32(a))) if a.is_power_of_two() => *a as u64,
+        _ => DEFAULT_ALIGNMENT,
     }
-    Ok(())
+}
+
+/// One tensor's directory entry for [`encode_header`].
+pub struct HeaderTensor<'a> {
+    pub name: &'a str,
+    /// ggml order; trailing 1s are written as given.
+    pub dims: &'a [u64],
+    pub ty: QuantType,
+    pub n_bytes: u64,
+}
+
+/// The bytes of a GGUF v3 header (magic, counts, metadata, tensor directory, padding to
+/// `align`) and each tensor's offset in the data section that follows it, so a caller can
+/// stream the tensor data after it (each tensor padded to `align`).
+pub fn encode_header(
+    metadata: &[(String, Value)],
+    tensors: &[HeaderTensor],
+    align: u64,
+) -> (Vec<u8>, Vec<u64>) {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"GGUF");
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (k, v) in metadata {
+        put_str(&mut out, k);
+        out.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
+        put_value(&mut out, v);
+    }
+    let mut offset = 0u64;
+    let mut offsets = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        put_str(&mut out, t.name);
+        out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+        for d in t.dims {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&t.ty.ggml_id().to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        offsets.push(offset);
+        offset = (offset + t.n_bytes).div_ceil(align) * align;
+    }
+    pad_to(&mut out, align);
+    (out, offsets)
+}
+
+/// Write `bytes` to `path` through a temporary file + rename, so readers never see a partial
+/// file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let result = (|| {
+        let mut f = crate::format::atomic_file::AtomicFile::create(path)?;
+        f.write_all(bytes)?;
+        f.commit()
+    })();
+    result.map_err(|e| FormatError::io(path, e))
 }
 
 /// Arrays must hold elements of their declared type only (checked through nested arrays).

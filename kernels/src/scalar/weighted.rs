@@ -1,0 +1,442 @@
+//! Importance-weighted quantizers: ggml's `quantize_row_*_impl` searches, used by
+//! `llama-quantize --imatrix`. Each element's weight is its imatrix column value times
+//! `sqrt(σ² + x²)` (σ² over the block, or over the whole row for the legacy types), and the
+//! block scales are themselves chosen by a weighted search (`make_qp_quants`). Same f32
+//! operations in the same order as ggml, so the bytes match `ggml_quantize_chunk` with the
+//! same importance matrix.
+//!
+//! Without an importance matrix ggml uses the reference quantizers, and so does
+//! [`quantize_row_weighted`]; Q8_0, F16, BF16 and F32 ignore the matrix, as in ggml.
+
+// Index loops over parallel per-sub-block arrays mirror ggml's reference code.
+#![allow(clippy::needless_range_loop)]
+
+use crate::blocks::{
+    Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+};
+use crate::half::{f16_to_f32, f32_to_f16};
+use crate::scalar::kquants_quant::{
+    pack_2bit, pack_q4_k, pack_q5_k, q3_k_requantize_and_pack, q6_k_block, requantize_k4,
+};
+use crate::scalar::legacy::pack5;
+use crate::scalar::quant_search::{make_qkx3_quants, make_qp_quants, make_qx_quants, nearest_int};
+use crate::types::{QuantType, QK, QK_K};
+
+/// Whether `ty` has an importance-weighted quantizer (an imatrix changes its output).
+pub fn uses_importance(ty: QuantType) -> bool {
+    use QuantType::*;
+    matches!(
+        ty,
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K
+    )
+}
+
+/// Quantizes one row `src` of a weight matrix as `ty` into `dst`, weighting each column by
+/// `importance[column]` when given (ggml's `quantize_*` with `quant_weights`); without
+/// importance, or for a type that has no weighted search, this is [`super::quantize_row`].
+///
+/// Preconditions as [`super::quantize_row`], and `importance.len() == src.len()`.
+pub fn quantize_row_weighted(
+    ty: QuantType,
+    src: &[f32],
+    importance: Option<&[f32]>,
+    dst: &mut [u8],
+) {
+    let qw = match importance {
+        Some(qw) if uses_importance(ty) => qw,
+        _ => return super::quantize_row(ty, src, dst),
+    };
+    super::expect_bytes(ty, src.len(), dst.len());
+    assert_eq!(
+        qw.len(),
+        src.len(),
+        "importance has {} values for a row of {}",
+        qw.len(),
+        src.len()
+    );
+    match ty {
+        QuantType::Q4_0 => legacy_blocks(src, qw, dst, q4_0_block),
+        QuantType::Q4_1 => legacy_blocks(src, qw, dst, q4_1_block),
+        QuantType::Q5_0 => legacy_blocks(src, qw, dst, q5_0_block),
+        QuantType::Q5_1 => legacy_blocks(src, qw, dst, q5_1_block),
+        QuantType::Q2_K => k_blocks(src, qw, dst, q2_k_block),
+        QuantType::Q3_K => k_blocks(src, qw, dst, q3_k_block),
+        QuantType::Q4_K => k_blocks(src, qw, dst, |x, w| q45_k_block::<BlockQ4K>(x, w, 15)),
+        QuantType::Q5_K => k_blocks(src, qw, dst, |x, w| q45_k_block::<BlockQ5K>(x, w, 31)),
+        QuantType::Q6_K => k_blocks(src, qw, dst, |x, w| q6_k_block(x, Some(w))),
+        _ => unreachable!("uses_importance lists the weighted types"),
+    }
+}
+
+/// Legacy types: σ² is the mean square of the whole row, then each 32-block is searched.
+fn legacy_blocks<B: Block>(
+    src: &[f32],
+    qw: &[f32],
+    dst: &mut [u8],
+    f: impl Fn(&[f32], &[f32; QK]) -> B,
+) {
+    let mut sum_x2 = 0.0f32;
+    for &v in src {
+        sum_x2 += v * v;
+    }
+    let sigma2 = sum_x2 / src.len() as f32;
+    let blocks = src.chunks_exact(QK).zip(qw.chunks_exact(QK));
+    for ((xb, q), out) in blocks.zip(dst.chunks_exact_mut(B::BYTES)) {
+        let mut weight = [0.0f32; QK];
+        for j in 0..QK {
+            weight[j] = q[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+        }
+        f(xb, &weight).write(out);
+    }
+}
+
+fn k_blocks<B: Block>(src: &[f32], qw: &[f32], dst: &mut [u8], f: impl Fn(&[f32], &[f32]) -> B) {
+    let blocks = src.chunks_exact(QK_K).zip(qw.chunks_exact(QK_K));
+    for ((x, q), out) in blocks.zip(dst.chunks_exact_mut(B::BYTES)) {
+        f(x, q).write(out);
+    }
+}
+
+fn pack_nibbles(l: &[u8; QK]) -> [u8; QK / 2] {
+    let mut qs = [0u8; QK / 2];
+    for j in 0..QK / 2 {
+        qs[j] = l[j] | (l[j + QK / 2] << 4);
+    }
+    qs
+}
+
+/// Signed levels as unsigned `level + nmax` bytes.
+fn signed_levels(nmax: i32, xb: &[f32], weight: &[f32; QK]) -> (f32, [u8; QK]) {
+    let mut l = [0i8; QK];
+    let d = make_qx_quants(nmax, xb, &mut l, Some(weight));
+    let mut u = [0u8; QK];
+    for (u, &l) in u.iter_mut().zip(&l) {
+        *u = l as u8;
+    }
+    (d, u)
+}
+
+fn q4_0_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ4_0 {
+    let (d, l) = signed_levels(8, xb, weight);
+    BlockQ4_0 {
+        d: f32_to_f16(d),
+        qs: pack_nibbles(&l),
+    }
+}
+
+fn q5_0_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_0 {
+    let (d, l) = signed_levels(16, xb, weight);
+    let (qh, qs) = pack5(&l);
+    BlockQ5_0 {
+        d: f32_to_f16(d),
+        qh,
+        qs,
+    }
+}
+
+fn unsigned_levels(nmax: i32, xb: &[f32], weight: &[f32; QK]) -> (f32, f32, [u8; QK]) {
+    let mut l = [0u8; QK];
+    let (d, the_min) = make_qkx3_quants(nmax, xb, weight, &mut l, -0.9, 0.05, 36, false);
+    (d, -the_min, l)
+}
+
+fn q4_1_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ4_1 {
+    let (d, m, l) = unsigned_levels(15, xb, weight);
+    BlockQ4_1 {
+        d: f32_to_f16(d),
+        m: f32_to_f16(m),
+        qs: pack_nibbles(&l),
+    }
+}
+
+fn q5_1_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_1 {
+    let (d, m, l) = unsigned_levels(31, xb, weight);
+    let (qh, qs) = pack5(&l);
+    BlockQ5_1 {
+        d: f32_to_f16(d),
+        m: f32_to_f16(m),
+        qh,
+        qs,
+    }
+}
+
+/// Σx² of a super-block, as ggml sums it.
+fn sum_sq(x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in x {
+        s += v * v;
+    }
+    s
+}
+
+fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
+    let mut levels = [0u8; QK_K];
+    let mut scales = [0.0f32; 16];
+    let mut mins = [0.0f32; 16];
+    let mut sw = [0.0f32; 16];
+    let sigma2 = sum_sq(x) / QK_K as f32;
+    for j in 0..16 {
+        let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
+        let mut weight = [0.0f32; 16];
+        for l in 0..16 {
+            weight[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+        }
+        for &w in &weight {
+            sw[j] += w;
+        }
+        let lv = &mut levels[16 * j..16 * j + 16];
+        let (s, m) = make_qkx3_quants(3, xs, &weight, lv, -0.9, 0.05, 36, false);
+        scales[j] = s;
+        mins[j] = m;
+    }
+    let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
+    let dm = make_qp_quants(15, &scales, &mut ls, &sw);
+    let mm = make_qp_quants(15, &mins, &mut lm, &sw);
+    let mut b = BlockQ2K {
+        scales: [0; 16],
+        qs: [0; 64],
+        d: f32_to_f16(dm),
+        dmin: f32_to_f16(mm),
+    };
+    let (dm, mm) = (f16_to_f32(b.d), f16_to_f32(b.dmin));
+    for j in 0..16 {
+        b.scales[j] = ls[j] | (lm[j] << 4);
+    }
+    for j in 0..16 {
+        let d = dm * (b.scales[j] & 0x0f) as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let m = mm * (b.scales[j] >> 4) as f32;
+        for ii in 0..16 {
+            levels[16 * j + ii] = nearest_int((x[16 * j + ii] + m) / d).clamp(0, 3) as u8;
+        }
+    }
+    pack_2bit(&levels, &mut b.qs);
+    b
+}
+
+fn q3_k_block(x: &[f32], qw: &[f32]) -> BlockQ3K {
+    let mut levels = [0i8; QK_K];
+    let mut scales = [0.0f32; 16];
+    let mut sw = [0.0f32; 16];
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
+    for j in 0..16 {
+        let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
+        let mut weight = [0.0f32; 16];
+        for l in 0..16 {
+            weight[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+        }
+        let mut sumw = 0.0f32;
+        for &w in &weight {
+            sumw += w;
+        }
+        sw[j] = sumw;
+        let lv = &mut levels[16 * j..16 * j + 16];
+        scales[j] = make_qx_quants(4, xs, lv, Some(&weight));
+    }
+    let mut ls = [0i8; 16];
+    let d_block = make_qx_quants(32, &scales, &mut ls, Some(&sw));
+    let mut b = BlockQ3K {
+        hmask: [0; 32],
+        qs: [0; 64],
+        scales: [0; 12],
+        d: f32_to_f16(d_block),
+    };
+    for j in 0..16 {
+        let l = ls[j] as u8;
+        if j < 8 {
+            b.scales[j] = l & 0x0f;
+        } else {
+            b.scales[j - 8] |= (l & 0x0f) << 4;
+        }
+        b.scales[j % 4 + 8] |= (l >> 4) << (2 * (j / 4));
+    }
+    q3_k_requantize_and_pack(x, &mut b, &mut levels);
+    b
+}
+
+/// The fields Q4_K and Q5_K share, so one search builds both.
+trait Q45Block: Block {
+    fn build(d: u16, dmin: u16, scales: [u8; 12], levels: &[u8; QK_K]) -> Self;
+    /// Q5_K caps each 6-bit scale level at 63 before packing; Q4_K does not.
+    const CAP_AT_63: bool;
+}
+
+impl Q45Block for BlockQ4K {
+    const CAP_AT_63: bool = false;
+    fn build(d: u16, dmin: u16, scales: [u8; 12], levels: &[u8; QK_K]) -> Self {
+        BlockQ4K {
+            d,
+            dmin,
+            scales,
+            qs: pack_q4_k(levels),
+        }
+    }
+}
+
+impl Q45Block for BlockQ5K {
+    const CAP_AT_63: bool = true;
+    fn build(d: u16, dmin: u16, scales: [u8; 12], levels: &[u8; QK_K]) -> Self {
+        let (qh, qs) = pack_q5_k(levels);
+        BlockQ5K {
+            d,
+            dmin,
+            scales,
+            qh,
+            qs,
+        }
+    }
+}
+
+fn q45_k_block<B: Q45Block>(x: &[f32], qw: &[f32], nmax: i32) -> B {
+    let mut levels = [0u8; QK_K];
+    let mut scales = [0.0f32; 8];
+    let mut mins = [0.0f32; 8];
+    let mut sw = [0.0f32; 8];
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
+    for j in 0..8 {
+        let (xs, q) = (&x[32 * j..32 * j + 32], &qw[32 * j..32 * j + 32]);
+        let mut weights = [0.0f32; 32];
+        for l in 0..32 {
+            weights[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+        }
+        let mut sumw = 0.0f32;
+        for &w in &weights {
+            sumw += w;
+        }
+        sw[j] = sumw;
+        let lv = &mut levels[32 * j..32 * j + 32];
+        let (s, m) = make_qkx3_quants(nmax, xs, &weights, lv, -0.9, 0.05, 36, false);
+        scales[j] = s;
+        mins[j] = m;
+    }
+    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
+    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    let mut packed = [0u8; 12];
+    for j in 0..8 {
+        let (mut s, mut m) = (ls[j], lm[j]);
+        if B::CAP_AT_63 {
+            s = s.min(63);
+            m = m.min(63);
+        }
+        if j < 4 {
+            packed[j] = s;
+            packed[j + 4] = m;
+        } else {
+            packed[j + 4] = (s & 0x0f) | ((m & 0x0f) << 4);
+            packed[j - 4] |= (s >> 4) << 6;
+            packed[j] |= (m >> 4) << 6;
+        }
+    }
+    let (d, dmin) = (f32_to_f16(d_block), f32_to_f16(m_block));
+    requantize_k4(x, &packed, d, dmin, nmax, &mut levels);
+    B::build(d, dmin, packed, &levels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::{dequantize_row, quantize_row};
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    fn weighted_error(ty: QuantType, x: &[f32], w: &[f32], imp: Option<&[f32]>) -> f64 {
+        let mut q = vec![0u8; ty.row_bytes(x.len()).unwrap()];
+        quantize_row_weighted(ty, x, imp, &mut q);
+        let mut y = vec![0.0f32; x.len()];
+        dequantize_row(ty, &q, &mut y);
+        x.iter()
+            .zip(&y)
+            .zip(w)
+            .map(|((a, b), w)| *w as f64 * ((a - b) as f64).powi(2))
+            .sum()
+    }
+
+    #[test]
+    fn importance_lowers_the_weighted_error_of_every_type() {
+        let mut seed = 7u64;
+        let n = 4 * QK_K;
+        for ty in QuantType::ALL
+            .iter()
+            .copied()
+            .filter(|&t| uses_importance(t))
+        {
+            let (mut with, mut without) = (0.0, 0.0);
+            for _ in 0..8 {
+                let x: Vec<f32> = (0..n).map(|_| lcg(&mut seed)).collect();
+                // A few columns matter far more than the rest, as in real activations.
+                let w: Vec<f32> = (0..n)
+                    .map(|i| {
+                        if i % 17 == 0 {
+                            50.0
+                        } else {
+                            0.1 + lcg(&mut seed).abs()
+                        }
+                    })
+                    .collect();
+                with += weighted_error(ty, &x, &w, Some(&w));
+                without += weighted_error(ty, &x, &w, None);
+            }
+            assert!(with < without, "{}: {with} !< {without}", ty.name());
+        }
+    }
+
+    #[test]
+    fn edge_rows_never_panic_and_decode_finite() {
+        let n = QK_K;
+        let mut rows: Vec<Vec<f32>> = vec![
+            vec![0.0; n],
+            vec![1.5; n],
+            vec![-3.0; n],
+            (0..n).map(|i| if i == 5 { 1e30 } else { 0.01 }).collect(),
+            (0..n).map(|i| f32::from_bits(1 + i as u32)).collect(),
+        ];
+        rows.push(
+            (0..n)
+                .map(|i| if i % 2 == 0 { 1e-3 } else { -1e4 })
+                .collect(),
+        );
+        let imps: Vec<Vec<f32>> = vec![
+            vec![1.0; n],
+            vec![0.0; n],
+            (0..n).map(|i| i as f32).collect(),
+        ];
+        for ty in QuantType::ALL
+            .iter()
+            .copied()
+            .filter(|&t| uses_importance(t))
+        {
+            for x in &rows {
+                for imp in &imps {
+                    let mut q = vec![0u8; ty.row_bytes(n).unwrap()];
+                    quantize_row_weighted(ty, x, Some(imp), &mut q);
+                    let mut y = vec![0.0f32; n];
+                    dequantize_row(ty, &q, &mut y);
+                    if x.iter().all(|v| v.abs() < 1e4) {
+                        assert!(
+                            y.iter().all(|v| v.is_finite()),
+                            "{} decodes non-finite",
+                            ty.name()
+                        );
+                    }
+                }
+            }
+            // No importance is exactly the reference quantizer.
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let (mut a, mut b) = (
+                vec![0u8; ty.row_bytes(n).unwrap()],
+                vec![0u8; ty.row_bytes(n).unwrap()],
+            );
+            quantize_row_weighted(ty, &x, None, &mut a);
+            quantize_row(ty, &x, &mut b);
+            assert_eq!(a, b, "{}", ty.name());
+        }
+    }
+}

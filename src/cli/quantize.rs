@@ -1,0 +1,454 @@
+//! `brisk quantize [OPTIONS] IN [OUT] TYPE [NTHREADS]`, with llama-quantize's options and
+//! positional rules; the plan printed by `--dry-run`, a progress bar on a terminal, one summary
+//! line otherwise.
+use super::{CliResult, Exit};
+use crate::format::gguf::{Gguf, Value};
+use crate::interrupt;
+use crate::quantize::ftype::{parse_tensor_type, OPTIONS};
+use crate::quantize::run::{execute, Stop};
+use crate::quantize::{parse_target, plan, Plan, Request};
+use anyhow::Context;
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+#[command(after_help = type_list())]
+pub struct QuantizeArgs {
+    /// IN [OUT] TYPE [NTHREADS]: the input GGUF (any part of a split model), the output path
+    /// (default: IN's directory/ggml-model-TYPE.gguf), the type by name or number, threads.
+    #[arg(num_args = 2..=4, required = true, value_name = "IN [OUT] TYPE [NTHREADS]")]
+    pub positional: Vec<String>,
+    /// Allow requantizing tensors that are already quantized (loses quality).
+    #[arg(long = "allow-requantize")]
+    pub allow_requantize: bool,
+    /// Leave output.weight as it is.
+    #[arg(long = "leave-output-tensor")]
+    pub leave_output_tensor: bool,
+    /// No k-quant mixture: every quantizable tensor gets TYPE's default type.
+    #[arg(long = "pure")]
+    pub pure: bool,
+    /// Importance matrix (llama-imatrix's GGUF or legacy .dat format).
+    #[arg(long = "imatrix", value_name = "FILE")]
+    pub imatrix: Option<PathBuf>,
+    /// Use the importance matrix only for tensors whose name contains this (repeatable).
+    #[arg(
+        long = "include-weights",
+        value_name = "NAME",
+        conflicts_with = "exclude_weights"
+    )]
+    pub include_weights: Vec<String>,
+    /// Do not use the importance matrix for tensors whose name contains this (repeatable).
+    #[arg(long = "exclude-weights", value_name = "NAME")]
+    pub exclude_weights: Vec<String>,
+    /// Type of output.weight.
+    #[arg(long = "output-tensor-type", value_name = "GGML_TYPE", value_parser = ggml_type)]
+    pub output_tensor_type: Option<brisk_kernels::QuantType>,
+    /// Type of the token embeddings.
+    #[arg(long = "token-embedding-type", value_name = "GGML_TYPE", value_parser = ggml_type)]
+    pub token_embedding_type: Option<brisk_kernels::QuantType>,
+    /// PATTERN=TYPE: tensors whose name matches the regex PATTERN get TYPE (repeatable; the
+    /// first matching pattern wins), e.g. --tensor-type attn_v=q8_0.
+    #[arg(long = "tensor-type", value_name = "PATTERN=TYPE", value_parser = tensor_type_arg)]
+    pub tensor_type: Vec<(String, brisk_kernels::QuantType)>,
+    /// A file of PATTERN=TYPE entries separated by spaces or newlines.
+    #[arg(long = "tensor-type-file", value_name = "FILE")]
+    pub tensor_type_file: Option<PathBuf>,
+    /// Comma-separated layer numbers to remove from the model.
+    #[arg(long = "prune-layers", value_name = "L0,L1,...", value_parser = layer_list)]
+    pub prune_layers: Option<Vec<i64>>,
+    /// Write one output file per input split.
+    #[arg(long = "keep-split")]
+    pub keep_split: bool,
+    /// KEY=TYPE:VALUE (TYPE int, float, bool or str): set metadata in the output (repeatable).
+    #[arg(long = "override-kv", value_name = "KEY=TYPE:VALUE", value_parser = kv_override)]
+    pub override_kv: Vec<(String, Value)>,
+    /// Print the per-tensor plan and the resulting size; write nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Most MiB of rows kept in memory while quantizing one tensor.
+    #[arg(long = "max-buffer-size", value_name = "MiB", default_value_t = 8192,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_buffer_size: u64,
+    /// Log nothing but errors.
+    #[arg(long = "quiet")]
+    pub quiet: bool,
+}
+
+fn type_list() -> String {
+    let mut s = String::from("Types:\n");
+    for o in OPTIONS {
+        if o.name == "COPY" {
+            s.push_str(&format!("          {:<9} : {}\n", o.name, o.desc));
+        } else {
+            s.push_str(&format!(
+                "  {:>2}  or  {:<9} : {}\n",
+                o.ftype.0, o.name, o.desc
+            ));
+        }
+    }
+    s
+}
+
+fn ggml_type(s: &str) -> Result<brisk_kernels::QuantType, String> {
+    parse_tensor_type(s).ok_or_else(|| format!("unknown ggml type '{s}'"))
+}
+
+fn tensor_type_arg(s: &str) -> Result<(String, brisk_kernels::QuantType), String> {
+    let (name, ty) = s
+        .split_once('=')
+        .ok_or_else(|| format!("malformed tensor type '{s}' (want PATTERN=TYPE)"))?;
+    if name.is_empty() {
+        return Err(format!("missing tensor name in '{s}'"));
+    }
+    if ty.is_empty() {
+        return Err(format!("missing quantization type in '{s}'"));
+    }
+    let pattern = name.to_lowercase();
+    fancy_regex::Regex::new(&pattern).map_err(|e| format!("bad pattern '{name}': {e}"))?;
+    Ok((pattern, ggml_type(ty)?))
+}
+
+fn layer_list(s: &str) -> Result<Vec<i64>, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        match part.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => v.push(n),
+            _ => return Err(format!("invalid layer id '{part}'")),
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+fn kv_override(s: &str) -> Result<(String, Value), String> {
+    let (key, rest) = s
+        .split_once('=')
+        .filter(|(k, _)| k.len() < 128)
+        .ok_or_else(|| format!("malformed KV override '{s}'"))?;
+    let (ty, val) = rest
+        .split_once(':')
+        .ok_or_else(|| format!("invalid type for KV override '{s}'"))?;
+    let v = match ty {
+        // llama-quantize writes integer overrides as u32 of the absolute value.
+        "int" => Value::U32(
+            val.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("invalid integer in KV override '{s}'"))?
+                .unsigned_abs() as u32,
+        ),
+        "float" => Value::F32(
+            val.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("invalid float in KV override '{s}'"))? as f32,
+        ),
+        "bool" => match val {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(format!("invalid boolean value for KV override '{s}'")),
+        },
+        "str" if val.len() <= 127 => Value::String(val.to_string()),
+        "str" => {
+            return Err(format!(
+                "KV override '{key}': value cannot exceed 127 bytes"
+            ))
+        }
+        _ => return Err(format!("invalid type for KV override '{s}'")),
+    };
+    Ok((key.to_string(), v))
+}
+
+fn tensor_type_file(path: &Path) -> Result<Vec<(String, brisk_kernels::QuantType)>, Exit> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.split_whitespace()
+        .map(|w| tensor_type_arg(w).map_err(|e| Exit::Usage(format!("{}: {e}", path.display()))))
+        .collect()
+}
+
+/// Builds the request from the command line (positional rules as llama-quantize's).
+fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
+    let mut pos = a.positional.iter();
+    let input = PathBuf::from(pos.next().expect("clap requires IN"));
+    let second = pos.next().expect("clap requires TYPE");
+    let (output, target) = match parse_target(second) {
+        Some(t) => {
+            let dir = input.parent().unwrap_or(Path::new(""));
+            let suffix = if a.keep_split { "" } else { ".gguf" };
+            (dir.join(format!("ggml-model-{}{suffix}", t.name)), t)
+        }
+        None => {
+            let ty = pos
+                .next()
+                .ok_or_else(|| Exit::Usage("missing TYPE after OUT".into()))?;
+            let t = parse_target(ty).ok_or_else(|| {
+                Exit::Usage(format!("invalid type '{ty}' (see brisk quantize --help)"))
+            })?;
+            let mut out = second.clone();
+            if a.keep_split {
+                if let Some(stem) = out.strip_suffix(".gguf") {
+                    out = stem.to_string();
+                }
+            }
+            (PathBuf::from(out), t)
+        }
+    };
+    let threads = match pos.next() {
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| Exit::Usage(format!("invalid thread count '{n}'")))?,
+        None => 0,
+    };
+    if let Some(extra) = pos.next() {
+        return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
+    }
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let mut patterns = a.tensor_type.clone();
+    if let Some(f) = &a.tensor_type_file {
+        patterns.extend(tensor_type_file(f)?);
+    }
+    let compiled = patterns
+        .iter()
+        .map(|(p, t)| {
+            fancy_regex::Regex::new(p)
+                .map(|r| (r, *t))
+                .map_err(|e| Exit::Usage(format!("bad pattern '{p}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Request {
+        input,
+        output,
+        target: Some(target),
+        threads,
+        opts: crate::quantize::rules::TypeOptions {
+            only_copy: false,
+            pure: a.pure,
+            quantize_output_tensor: !a.leave_output_tensor,
+            output_tensor_type: a.output_tensor_type,
+            token_embedding_type: a.token_embedding_type,
+            tensor_types: compiled,
+        },
+        imatrix: a.imatrix.clone(),
+        include_weights: a.include_weights.clone(),
+        exclude_weights: a.exclude_weights.clone(),
+        allow_requantize: a.allow_requantize,
+        keep_split: a.keep_split,
+        dry_run: a.dry_run,
+        kv_overrides: a.override_kv.clone(),
+        prune_layers: a.prune_layers.clone().unwrap_or_default(),
+    })
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / 1024.0 / 1024.0
+}
+
+fn shape(dims: &[u64]) -> String {
+    let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    d.join(", ")
+}
+
+fn print_plan(p: &Plan) {
+    let n = p.tensors.len();
+    for (i, t) in p.tensors.iter().enumerate() {
+        let change = if t.converts() {
+            format!(
+                "{:>6} -> {:<6} {:>9.2} MiB -> {:>9.2} MiB{}",
+                t.source.ty.name(),
+                t.ty.name(),
+                mib(t.source.n_bytes),
+                mib(t.n_bytes),
+                if t.importance.is_some() {
+                    "  imatrix"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!("{:>6} (kept)    {:>9.3} MiB", t.ty.name(), mib(t.n_bytes))
+        };
+        println!(
+            "[{:>4}/{n:>4}] {:<36} [{}] {change}",
+            i + 1,
+            t.name,
+            shape(&t.dims)
+        );
+    }
+    println!(
+        "model size = {:.2} MiB ({:.2} BPW), quantized size = {:.2} MiB ({:.2} BPW)",
+        mib(p.size_in()),
+        p.size_in() as f64 * 8.0 / p.n_elements.max(1) as f64,
+        mib(p.size_out()),
+        p.size_out() as f64 * 8.0 / p.n_elements.max(1) as f64
+    );
+}
+
+/// The files `plan` would replace must not be the input itself.
+fn refuse_overwriting_input(req: &Request, p: &Plan, g: &Gguf) -> Result<(), Exit> {
+    let inputs: Vec<PathBuf> = crate::format::gguf::split_paths(g.path())
+        .unwrap_or_else(|| vec![g.path().to_path_buf()])
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for f in &p.files {
+        if let Ok(out) = std::fs::canonicalize(&f.path) {
+            if inputs.contains(&out) {
+                return Err(Exit::Usage(format!(
+                    "input and output are the same file: '{}'",
+                    req.input.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every `--tensor-type` pattern must name some tensor (a typo would silently do nothing).
+fn check_patterns(req: &Request, g: &Gguf) -> Result<(), Exit> {
+    for (re, _) in &req.opts.tensor_types {
+        if !g
+            .tensors()
+            .iter()
+            .any(|t| re.is_match(&t.name).unwrap_or(false))
+        {
+            return Err(Exit::Runtime(anyhow::anyhow!(
+                "--tensor-type pattern '{}' matches no tensor of {}",
+                re.as_str(),
+                req.input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn main(a: QuantizeArgs) -> CliResult {
+    let req = request(&a)?;
+    if req.input.is_dir() {
+        return Err(Exit::Runtime(anyhow::anyhow!(
+            "{}: quantizing a safetensors directory is not supported yet; give a GGUF file",
+            req.input.display()
+        )));
+    }
+    let g = Gguf::open(&req.input)
+        .with_context(|| format!("cannot open model {}", req.input.display()))?;
+    check_patterns(&req, &g)?;
+    let p = plan(&req, &g)?;
+    for note in &p.notes {
+        if !a.quiet {
+            eprintln!("note: {note}");
+        }
+    }
+    let target = req.target.expect("parsed");
+    if req.dry_run {
+        print_plan(&p);
+        if p.would_need_imatrix {
+            eprintln!(
+                "warning: an actual run of {} needs an importance matrix (--imatrix)",
+                target.name
+            );
+        }
+        return Ok(());
+    }
+    refuse_overwriting_input(&req, &p, &g)?;
+    interrupt::install();
+    let start = Instant::now();
+    let total = p.size_in();
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:40!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    });
+    let report = |i: usize, done: u64| {
+        if let Some(b) = &bar {
+            let t = &p.tensors[i];
+            b.set_message(format!("{} -> {}", t.name, t.ty.name()));
+            b.set_position(done.min(total));
+        }
+    };
+    let max_buffer = (a.max_buffer_size as usize).saturating_mul(1 << 20);
+    let result = execute(&p, &g, req.threads, max_buffer, &report);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(()) => {}
+        Err(Stop::Interrupted) => {
+            eprintln!("interrupted; no output written");
+            return Err(Exit::Interrupted);
+        }
+        Err(Stop::Failed(e)) => return Err(Exit::Runtime(e)),
+    }
+    if !a.quiet {
+        let secs = start.elapsed().as_secs_f64();
+        let bpw = |b: u64| b as f64 * 8.0 / p.n_elements.max(1) as f64;
+        let out = p
+            .files
+            .first()
+            .map_or(String::new(), |f| f.path.display().to_string());
+        eprintln!(
+            "quantized {} -> {} as {}: {:.2} MiB ({:.2} bpw) -> {:.2} MiB ({:.2} bpw), {} tensors in {:.2} s on {} threads",
+            req.input.display(),
+            out,
+            target.name,
+            mib(total),
+            bpw(total),
+            mib(p.size_out()),
+            bpw(p.size_out()),
+            p.tensors.len(),
+            secs,
+            req.threads
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_overrides_parse_like_llama_cpp() {
+        assert_eq!(
+            kv_override("a.b=int:-7").unwrap(),
+            ("a.b".to_string(), Value::U32(7))
+        );
+        assert_eq!(
+            kv_override("x=bool:true").unwrap(),
+            ("x".to_string(), Value::Bool(true))
+        );
+        assert!(kv_override("x=bool:yes").is_err());
+        assert!(kv_override("x=blob:1").is_err());
+        assert!(kv_override("novalue").is_err());
+        assert!(kv_override(&format!("k=str:{}", "a".repeat(128))).is_err());
+    }
+
+    #[test]
+    fn tensor_type_patterns_are_lowercased_and_checked() {
+        let (p, t) = tensor_type_arg("ATTN_V=Q8_0").unwrap();
+        assert_eq!((p.as_str(), t), ("attn_v", brisk_kernels::QuantType::Q8_0));
+        assert!(tensor_type_arg("attn_v").is_err());
+        assert!(tensor_type_arg("=q8_0").is_err());
+        assert!(tensor_type_arg("attn_v=").is_err());
+        assert!(tensor_type_arg("attn_v=q9").is_err());
+        assert!(tensor_type_arg("attn_v(=q8_0").is_err());
+    }
+
+    #[test]
+    fn layer_lists_sort_and_dedup() {
+        assert_eq!(layer_list("3,1,3").unwrap(), vec![1, 3]);
+        assert!(layer_list("1,-2").is_err());
+        assert!(layer_list("a").is_err());
+    }
+}
