@@ -63,8 +63,8 @@ pub fn execute(
         let mut done_bytes = 0u64;
         for &i in &file.tensors {
             let t = &plan.tensors[i];
-            let src = g.tensor_bytes(&t.source);
-            let src = src.as_bytes();
+            let mapped = g.tensor_bytes(&t.source);
+            let src = mapped.as_bytes();
             if t.converts() {
                 convert(t, src, threads, max_buffer, &mut out, &|d| {
                     progress(i, done_bytes + d)
@@ -72,6 +72,9 @@ pub fn execute(
             } else {
                 out.write_all(src).map_err(io)?;
             }
+            // Done with this tensor's input: its pages need not stay resident (peak memory is
+            // then one tensor, not the whole model).
+            mapped.release_pages();
             done_bytes += t.source.n_bytes;
             progress(i, done_bytes);
             let pad = t.n_bytes.div_ceil(align) * align - t.n_bytes;
