@@ -171,8 +171,9 @@ fn tensor_type_file(path: &Path) -> Result<Vec<(String, brisk_kernels::QuantType
 /// Builds the request from the command line (positional rules as llama-quantize's).
 fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
     let mut pos = a.positional.iter();
-    let input = PathBuf::from(pos.next().expect("clap requires IN"));
-    let second = pos.next().expect("clap requires TYPE");
+    let missing = || Exit::Usage("usage: brisk quantize [OPTIONS] IN [OUT] TYPE [NTHREADS]".into());
+    let input = PathBuf::from(pos.next().ok_or_else(missing)?);
+    let second = pos.next().ok_or_else(missing)?;
     let (output, target) = match parse_target(second) {
         Some(t) => {
             let dir = input.parent().unwrap_or(Path::new(""));
@@ -224,7 +225,7 @@ fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
     Ok(Request {
         input,
         output,
-        target: Some(target),
+        target,
         threads,
         opts: crate::quantize::rules::TypeOptions {
             only_copy: false,
@@ -344,7 +345,7 @@ pub fn main(a: QuantizeArgs) -> CliResult {
             eprintln!("note: {note}");
         }
     }
-    let target = req.target.expect("parsed");
+    let target = req.target;
     if req.dry_run {
         print_plan(&p);
         if p.would_need_imatrix {

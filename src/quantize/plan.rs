@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Everything `brisk quantize` was asked to do.
-#[derive(Default)]
 pub struct Request {
     pub input: PathBuf,
     /// Output path (for `--keep-split`: the prefix before `-00001-of-0000N.gguf`).
     pub output: PathBuf,
-    pub target: Option<Target>,
+    pub target: Target,
     pub threads: usize,
     pub opts: TypeOptions,
     pub imatrix: Option<PathBuf>,
@@ -240,7 +239,7 @@ fn n_dims_of(dims: &[u64]) -> Vec<u64> {
 
 /// Builds the plan for `req` over the opened input `g`.
 pub fn plan(req: &Request, g: &Gguf) -> Result<Plan> {
-    let target = req.target.context("no quantization type")?;
+    let target = req.target;
     let mut opts = req.opts.clone();
     opts.only_copy = target.copy_only;
     let ordered = llama_order(g.tensors());

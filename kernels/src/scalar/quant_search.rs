@@ -31,6 +31,63 @@ pub(crate) fn make_qkx2_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
+    let steps = SearchSteps {
+        rmin,
+        rdelta,
+        nstep,
+    };
+    search_scale_and_min(nmax, x, weights, l, steps, use_mad, false)
+}
+
+/// Unsigned levels 0..=nmax and a min for `x` under importance weights (`make_qkx3_quants`,
+/// the search ggml runs when an imatrix is given): `make_qkx2_quants`, except that with
+/// `nstep < 1` the first guess is kept without a trial. Writes the levels to `l`; returns
+/// `(scale, the_min)` with `x ≈ scale·l − the_min`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn make_qkx3_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    let steps = SearchSteps {
+        rmin,
+        rdelta,
+        nstep,
+    };
+    search_scale_and_min(nmax, x, weights, l, steps, use_mad, true)
+}
+
+/// The trial scales of a min-and-scale search: `(nmax + rmin + rdelta·k) / (max − min)` for
+/// k in 0..=nstep.
+#[derive(Clone, Copy)]
+struct SearchSteps {
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+}
+
+/// The search `make_qkx2_quants` and `make_qkx3_quants` share. (ggml's qkx3 tests `max <= min`
+/// where qkx2 tests `max == min`; `max` can never be below the clamped `min`, so one test
+/// serves both.)
+fn search_scale_and_min(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l: &mut [u8],
+    steps: SearchSteps,
+    use_mad: bool,
+    keep_first_guess_without_steps: bool,
+) -> (f32, f32) {
+    let SearchSteps {
+        rmin,
+        rdelta,
+        nstep,
+    } = steps;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -49,8 +106,8 @@ pub(crate) fn make_qkx2_quants(
     if min > 0.0 {
         min = 0.0;
     }
-    if max == min {
-        l.iter_mut().for_each(|v| *v = 0);
+    if max <= min {
+        l[..n].iter_mut().for_each(|v| *v = 0);
         return (0.0, -min);
     }
     let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
@@ -60,6 +117,9 @@ pub(crate) fn make_qkx2_quants(
     for i in 0..n {
         l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
         best_error += weights[i] * err(scale * l[i] as f32 + min - x[i]);
+    }
+    if keep_first_guess_without_steps && nstep < 1 {
+        return (scale, -min);
     }
     let mut laux = [0u8; 32];
     for is in 0..=nstep {
@@ -209,89 +269,6 @@ pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
     } else {
         0.0
     }
-}
-
-/// Unsigned levels 0..=nmax and a min for `x` under importance weights (`make_qkx3_quants`,
-/// the search ggml runs when an imatrix is given): like `make_qkx2_quants` but refuses
-/// `max <= min` and scores trial scales by weighted squared (or absolute) error. Writes the
-/// levels to `l`; returns `(scale, the_min)` with `x ≈ scale·l − the_min`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn make_qkx3_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
-    let n = x.len();
-    let mut min = x[0];
-    let mut max = x[0];
-    let mut sum_w = weights[0];
-    let mut sum_x = sum_w * x[0];
-    for i in 1..n {
-        if x[i] < min {
-            min = x[i];
-        }
-        if x[i] > max {
-            max = x[i];
-        }
-        sum_w += weights[i];
-        sum_x += weights[i] * x[i];
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max <= min {
-        l[..n].iter_mut().for_each(|v| *v = 0);
-        return (0.0, -min);
-    }
-    let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0.0f32;
-    for i in 0..n {
-        l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
-        best_error += weights[i] * err(scale * l[i] as f32 + min - x[i]);
-    }
-    if nstep < 1 {
-        return (scale, -min);
-    }
-    let mut laux = [0u8; 32];
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
-        for i in 0..n {
-            let li = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            laux[i] = li as u8;
-            let (w, lf) = (weights[i], li as f32);
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * x[i];
-        }
-        let det = sum_w * sum_l2 - sum_l * sum_l;
-        if det > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            for i in 0..n {
-                cur_error += weights[i] * err(this_scale * laux[i] as f32 + this_min - x[i]);
-            }
-            if cur_error < best_error {
-                l[..n].copy_from_slice(&laux[..n]);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    (scale, -min)
 }
 
 /// Unsigned levels 0..=nmax for non-negative `x` (a block's sub-block scales or mins) under

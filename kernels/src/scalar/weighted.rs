@@ -169,6 +169,19 @@ fn sum_sq(x: &[f32]) -> f32 {
     s
 }
 
+/// The search weights of one sub-block, `qw·√(σ² + x²)`, and their sum, as ggml forms them.
+fn sub_block_weights<const N: usize>(xs: &[f32], q: &[f32], sigma2: f32) -> ([f32; N], f32) {
+    let mut weights = [0.0f32; N];
+    for l in 0..N {
+        weights[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
+    }
+    let mut sum = 0.0f32;
+    for &w in &weights {
+        sum += w;
+    }
+    (weights, sum)
+}
+
 fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
     let mut levels = [0u8; QK_K];
     let mut scales = [0.0f32; 16];
@@ -177,13 +190,8 @@ fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
     let sigma2 = sum_sq(x) / QK_K as f32;
     for j in 0..16 {
         let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
-        let mut weight = [0.0f32; 16];
-        for l in 0..16 {
-            weight[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
-        }
-        for &w in &weight {
-            sw[j] += w;
-        }
+        let (weight, sumw) = sub_block_weights::<16>(xs, q, sigma2);
+        sw[j] = sumw;
         let lv = &mut levels[16 * j..16 * j + 16];
         let (s, m) = make_qkx3_quants(3, xs, &weight, lv, -0.9, 0.05, 36, false);
         scales[j] = s;
@@ -223,14 +231,7 @@ fn q3_k_block(x: &[f32], qw: &[f32]) -> BlockQ3K {
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     for j in 0..16 {
         let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
-        let mut weight = [0.0f32; 16];
-        for l in 0..16 {
-            weight[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
-        }
-        let mut sumw = 0.0f32;
-        for &w in &weight {
-            sumw += w;
-        }
+        let (weight, sumw) = sub_block_weights::<16>(xs, q, sigma2);
         sw[j] = sumw;
         let lv = &mut levels[16 * j..16 * j + 16];
         scales[j] = make_qx_quants(4, xs, lv, Some(&weight));
@@ -297,14 +298,7 @@ fn q45_k_block<B: Q45Block>(x: &[f32], qw: &[f32], nmax: i32) -> B {
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     for j in 0..8 {
         let (xs, q) = (&x[32 * j..32 * j + 32], &qw[32 * j..32 * j + 32]);
-        let mut weights = [0.0f32; 32];
-        for l in 0..32 {
-            weights[l] = q[l] * (sigma2 + xs[l] * xs[l]).sqrt();
-        }
-        let mut sumw = 0.0f32;
-        for &w in &weights {
-            sumw += w;
-        }
+        let (weights, sumw) = sub_block_weights::<32>(xs, q, sigma2);
         sw[j] = sumw;
         let lv = &mut levels[32 * j..32 * j + 32];
         let (s, m) = make_qkx3_quants(nmax, xs, &weights, lv, -0.9, 0.05, 36, false);
