@@ -188,5 +188,31 @@ fn safetensors_checkpoint_matches_its_gguf() {
         worst <= 1e-4 * scale.max(1.0),
         "max |Δlogit| {worst} (scale {scale})"
     );
+
+    // `brisk perplexity` takes the checkpoint directory as it takes the GGUF file.
+    let text = fx.join("text/wiki.test.raw");
+    let ppl = |m: &std::path::Path| {
+        let args = [
+            "perplexity",
+            "-m",
+            m.to_str().unwrap(),
+            "-f",
+            text.to_str().unwrap(),
+            "-c",
+            "64",
+            "--chunks",
+            "2",
+            "--json",
+        ];
+        let r = common::process::brisk(&args, b"");
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        let j: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        j["ppl"].as_f64().unwrap()
+    };
+    let (pa, pb) = (ppl(&gguf_path), ppl(&st_dir));
+    assert!(
+        (pa - pb).abs() <= 1e-4 * pa,
+        "PPL {pa} (GGUF) vs {pb} (safetensors)"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

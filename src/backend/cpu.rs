@@ -7,6 +7,7 @@ use crate::model::weights::QTensor;
 use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_TOKENS, ROWS};
 use brisk_kernels::{Kernels, QuantType};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Below this many multiply-adds a matmul runs on the calling thread alone.
 const MIN_PARALLEL_WORK: usize = 1 << 16;
@@ -19,6 +20,14 @@ pub struct Cpu {
     pub threads: usize,
     pub kernels: &'static Kernels,
     pool: Pool,
+    /// Sees the activations of every matmul before it runs (`brisk imatrix`).
+    observer: Option<Arc<dyn MatmulObserver>>,
+}
+
+/// Something that watches the inputs of a model's matrix multiplications: called with the
+/// weight matrix and its `n` activation rows (each `w.cols` long) before each product.
+pub trait MatmulObserver: Send + Sync {
+    fn observe(&self, w: &QTensor, x: &[f32], n: usize);
 }
 
 /// Activation rows prepared for one weight type.
@@ -148,7 +157,13 @@ impl Cpu {
             threads,
             kernels,
             pool: Pool::new(threads)?,
+            observer: None,
         })
+    }
+
+    /// Show every later matmul's activations to `observer` (or to nobody again with `None`).
+    pub fn set_observer(&mut self, observer: Option<Arc<dyn MatmulObserver>>) {
+        self.observer = observer;
     }
 
     /// Call `f(i)` for every `i < n` on the backend's thread pool (the caller included).
@@ -167,6 +182,11 @@ impl Cpu {
     /// alike, and a run of packed matrices is one dispatch to the thread pool (their row groups
     /// split across the threads together), not one per matrix.
     pub fn matmuls(&self, x: &[f32], n: usize, jobs: &mut [(&QTensor, &mut [f32])]) {
+        if let Some(o) = &self.observer {
+            for (w, _) in jobs.iter() {
+                o.observe(w, x, n);
+            }
+        }
         let plans: Vec<(Prep, Option<(&PackedMatrix, PackedGemmFn)>)> = jobs
             .iter()
             .map(|(w, out)| {

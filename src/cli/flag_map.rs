@@ -34,7 +34,14 @@ pub fn common(name: &str, sub: &str) -> Option<Handling> {
         primary,
         "--conversation" | "--interactive" | "--interactive-first"
     );
-    Some(if conversation && !negated {
+    Some(if primary == "--output-frequency" {
+        // llama-imatrix's -ofreq: brisk imatrix's own option, no other subcommand's.
+        if sub == "imatrix" {
+            Brisk("--output-frequency")
+        } else {
+            Unsupported
+        }
+    } else if conversation && !negated {
         if sub == "chat" {
             Ignored("brisk chat is a conversation already")
         } else {

@@ -7,9 +7,11 @@ pub mod chat_ui;
 pub mod common;
 pub mod flag_map;
 pub mod gen_args;
+pub mod imatrix;
 pub use crate::interrupt;
 pub mod llama_flags;
 pub mod output;
+pub mod perplexity;
 pub mod quantize;
 pub mod run;
 pub mod tokenize;
@@ -59,6 +61,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Show how a model's tokenizer splits text.
     Tokenize(tokenize::TokenizeArgs),
+    /// Perplexity of a model on a text, and KL-divergence against a base model
+    /// (llama-perplexity compatible: same method, output and base-logits files).
+    Perplexity(perplexity::PerplexityArgs),
+    /// Compute an importance matrix over a calibration text (llama-imatrix compatible files,
+    /// for `quantize --imatrix`).
+    Imatrix(imatrix::ImatrixArgs),
     /// Quantize a GGUF model (llama-quantize compatible: same types, rules and bytes).
     Quantize(quantize::QuantizeArgs),
 }
@@ -87,6 +95,8 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
         Command::Chat(a) => chat::main(a),
         Command::Tokenize(a) => tokenize::main(a),
         Command::Quantize(a) => quantize::main(a),
+        Command::Perplexity(a) => perplexity::main(a),
+        Command::Imatrix(a) => imatrix::main(a),
         Command::Bench(a) => bench::main(a),
     }
 }

@@ -60,6 +60,11 @@ impl<'m> Session<'m> {
         self.cancel = Some(f);
     }
 
+    /// Evaluate prompts in batches of at most `n` tokens (`-b`; at least 1).
+    pub fn set_batch(&mut self, n: usize) {
+        self.batch = n.max(1);
+    }
+
     /// A session whose KV cache stores keys and values as `types` (`-ctk/-ctv`).
     pub fn with_kv_types(
         model: &'m Model,
@@ -195,7 +200,7 @@ impl<'m> Session<'m> {
     }
 
     /// Append `tokens` to the context and return their logits (`Last`: the final token's;
-    /// `All`: one row of `n_vocab` per token).
+    /// `All`: one row of `n_vocab` per token; `From(k)`: rows for `tokens[k..]`).
     pub fn eval(&mut self, tokens: &[u32], want: Logits) -> Result<Vec<f32>, SessionError> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
@@ -212,17 +217,25 @@ impl<'m> Session<'m> {
         // Only prompt processing (many tokens) is worth checking between layers.
         let cancel = self.cancel.filter(|_| tokens.len() > 1);
         let cancelled = move || cancel.is_some_and(|f| f());
+        let mut offset = 0;
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
+            // `From(k)` counts from the first token of `tokens`; each batch gets its own start.
+            let batch_want = match want {
+                Logits::From(k) if offset + chunk.len() <= k => Logits::Last,
+                Logits::From(k) => Logits::From(k.saturating_sub(offset)),
+                w => w,
+            };
             let logits = self
                 .model
-                .forward_until(chunk, &mut self.kv, want, &cancelled)
+                .forward_until(chunk, &mut self.kv, batch_want, &cancelled)
                 .ok_or(SessionError::Interrupted)?;
-            match want {
-                Logits::All => out.extend(logits),
-                Logits::Last if last => out = logits,
-                Logits::Last => {}
+            match (want, batch_want) {
+                (Logits::All, _) | (Logits::From(_), Logits::From(_)) => out.extend(logits),
+                (Logits::Last, _) if last => out = logits,
+                _ => {}
             }
+            offset += chunk.len();
             self.tokens.extend_from_slice(chunk);
             self.evaluated += chunk.len();
         }

@@ -19,8 +19,11 @@ use crate::backend::Cpu;
 pub enum Logits {
     /// Only the last token's (generation).
     Last,
-    /// Every token's (perplexity, golden tests, speculative verification).
+    /// Every token's (golden tests, speculative verification).
     All,
+    /// The rows of tokens `k..` of the batch (perplexity scores only a chunk's second half, and
+    /// the output projection is skipped for the rest).
+    From(usize),
 }
 
 pub struct Model {
@@ -55,7 +58,8 @@ impl Model {
     }
 
     /// Run `tokens` (at positions `kv.len()..`) through the model, appending to the cache.
-    /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`.
+    /// Returns logits: `n_vocab` floats for `Logits::Last`, `tokens.len() × n_vocab` for `All`,
+    /// `(tokens.len() − k) × n_vocab` for `From(k)` (none when `k ≥ tokens.len()`).
     /// The caller ensures `tokens` is non-empty, fits in the cache and holds valid ids.
     pub fn forward<C: KvStore>(&self, tokens: &[u32], kv: &mut C, want: Logits) -> Vec<f32> {
         self.forward_until(tokens, kv, want, &|| false)
@@ -310,7 +314,11 @@ impl Model {
         let rows: Vec<usize> = match want {
             Logits::Last => vec![n - 1],
             Logits::All => (0..n).collect(),
+            Logits::From(k) => (k.min(n)..n).collect(),
         };
+        if rows.is_empty() {
+            return Vec::new();
+        }
         let mut normed = vec![0.0f32; rows.len() * d];
         for (i, &t) in rows.iter().enumerate() {
             (self.backend.kernels.rms_norm)(

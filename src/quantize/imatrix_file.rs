@@ -1,7 +1,7 @@
 //! Importance-matrix files as llama.cpp writes them: the GGUF format (`<name>.in_sum2` and
 //! `<name>.counts` F32 tensors, `imatrix.*` metadata) and the legacy `.dat` format, read into
 //! per-tensor sums and counts, and turned into the per-column importance llama-quantize uses.
-use crate::format::gguf::{Gguf, Value, ValueType};
+use crate::format::gguf::{Gguf, GgufWriter, Value, ValueType};
 use anyhow::{bail, Context, Result};
 use brisk_kernels::QuantType;
 use std::collections::BTreeMap;
@@ -72,9 +72,6 @@ impl Imatrix {
 
 /// A matrix's `.in_sum2` and `.counts` tensors, as found.
 type SumsAndCounts = (Option<Vec<f32>>, Option<Vec<f32>>);
-
-/// A GGUF file's metadata and its (name, dims, f32 data) tensors.
-pub type GgufParts = (Vec<(String, Value)>, Vec<(String, Vec<u64>, Vec<f32>)>);
 
 fn from_gguf(g: &Gguf) -> Result<Imatrix> {
     if g.tensors().is_empty() {
@@ -217,32 +214,96 @@ fn from_legacy(b: &[u8]) -> Result<Imatrix> {
     Ok(m)
 }
 
-/// Metadata and tensors of the GGUF imatrix format, as llama-imatrix writes them.
-pub fn gguf_parts(m: &Imatrix) -> GgufParts {
-    let meta = vec![
-        ("general.type".to_string(), Value::String("imatrix".into())),
-        (
-            "imatrix.datasets".to_string(),
-            Value::Array(
-                ValueType::String,
-                m.datasets
-                    .iter()
-                    .map(|d| Value::String(d.clone()))
-                    .collect(),
-            ),
-        ),
-        ("imatrix.chunk_count".to_string(), Value::U32(m.chunk_count)),
-        ("imatrix.chunk_size".to_string(), Value::U32(m.chunk_size)),
-    ];
-    let mut tensors = Vec::new();
+/// The GGUF imatrix file llama-imatrix writes: `general.type`, `imatrix.datasets`,
+/// `imatrix.chunk_count`, `imatrix.chunk_size`, then per matrix (sorted by name) its raw sums
+/// `NAME.in_sum2` (`[n_per_row]`, or `[n_per_row, n_expert]`) and `NAME.counts` (`[1]` or
+/// `[1, n_expert]`), F32.
+pub fn to_gguf(m: &Imatrix) -> Result<GgufWriter> {
+    let mut w = GgufWriter::new();
+    w.set("general.type", Value::String("imatrix".into()));
+    let datasets = m
+        .datasets
+        .iter()
+        .map(|d| Value::String(d.clone()))
+        .collect();
+    w.set(
+        "imatrix.datasets",
+        Value::Array(ValueType::String, datasets),
+    );
+    w.set("imatrix.chunk_count", Value::U32(m.chunk_count));
+    w.set("imatrix.chunk_size", Value::U32(m.chunk_size));
+    let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     for (name, e) in &m.entries {
-        let n_mat = e.counts.len().max(1) as u64;
+        let n_mat = e.counts.len() as u64;
+        if n_mat == 0 || e.sums.is_empty() {
+            continue;
+        }
         let ne0 = e.sums.len() as u64 / n_mat;
-        tensors.push((format!("{name}.in_sum2"), vec![ne0, n_mat], e.sums.clone()));
-        let counts = e.counts.iter().map(|&c| c as f32).collect();
-        tensors.push((format!("{name}.counts"), vec![1, n_mat], counts));
+        // ggml drops trailing dimensions of 1 from the directory.
+        let (sums_dims, counts_dims) = if n_mat == 1 {
+            (vec![ne0], vec![1])
+        } else {
+            (vec![ne0, n_mat], vec![1, n_mat])
+        };
+        let counts: Vec<f32> = e.counts.iter().map(|&c| c as f32).collect();
+        w.add_tensor(
+            &format!("{name}.in_sum2"),
+            &sums_dims,
+            QuantType::F32,
+            f32_bytes(&e.sums),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        w.add_tensor(
+            &format!("{name}.counts"),
+            &counts_dims,
+            QuantType::F32,
+            f32_bytes(&counts),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
     }
-    (meta, tensors)
+    Ok(w)
+}
+
+/// The legacy `.dat` file (`--output-format dat`): per matrix with data, sorted by name, its
+/// name, `ncall` = ⌈largest count / chunk size⌉ and the means times `ncall` (an expert no token
+/// reached gets `ncall`: importance 1); then the chunk count and the last dataset's name.
+/// Returns the bytes and the names left out for having no data at all.
+pub fn to_legacy(m: &Imatrix) -> (Vec<u8>, Vec<String>) {
+    let mut skipped = Vec::new();
+    let kept: Vec<(&String, &ImatrixEntry)> = m
+        .entries
+        .iter()
+        .filter(|(name, e)| {
+            let any = e.counts.iter().any(|&c| c > 0) && !e.sums.is_empty();
+            if !any {
+                skipped.push(name.to_string());
+            }
+            any
+        })
+        .collect();
+    let mut b = Vec::new();
+    let i32_le = |b: &mut Vec<u8>, v: i64| b.extend_from_slice(&(v as i32).to_le_bytes());
+    i32_le(&mut b, kept.len() as i64);
+    let chunk = (m.chunk_size as i64).max(1);
+    for (name, e) in kept {
+        i32_le(&mut b, name.len() as i64);
+        b.extend_from_slice(name.as_bytes());
+        let max = e.counts.iter().copied().max().unwrap_or(0);
+        let ncall = (max + chunk - 1) / chunk;
+        i32_le(&mut b, ncall);
+        i32_le(&mut b, e.sums.len() as i64);
+        let per = e.sums.len() / e.counts.len();
+        for (i, &v) in e.sums.iter().enumerate() {
+            let count = e.counts[i / per] as f32;
+            let (v, count) = if count == 0.0 { (1.0, 1.0) } else { (v, count) };
+            b.extend_from_slice(&((v / count) * ncall as f32).to_le_bytes());
+        }
+    }
+    i32_le(&mut b, m.chunk_count as i64);
+    let dataset = m.datasets.last().map_or("", String::as_str);
+    i32_le(&mut b, dataset.len() as i64);
+    b.extend_from_slice(dataset.as_bytes());
+    (b, skipped)
 }
 
 #[cfg(test)]
