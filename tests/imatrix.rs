@@ -179,3 +179,38 @@ fn bad_input_is_one_line_and_leaves_no_file() {
     assert!(left.is_empty(), "files left: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ctrl_c_ends_the_run_without_a_partial_file() {
+    let Some(fx) = common::fixtures() else { return };
+    let dir = temp_dir("interrupt");
+    let out = dir.join("im.gguf");
+    let model = fx.join("models/prose-5m.gguf");
+    let text = fx.join("text/war-and-peace.txt");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"));
+    cmd.args([
+        "imatrix",
+        "-m",
+        model.to_str().unwrap(),
+        "-f",
+        text.to_str().unwrap(),
+    ]);
+    cmd.args([
+        "-c",
+        "256",
+        "--output-frequency",
+        "100000",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (mut child, _) = common::process::interrupt_after_line(
+        &mut cmd,
+        "importance matrix over",
+        std::time::Duration::from_millis(300),
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -301,3 +301,31 @@ fn bad_input_is_one_line_and_leaves_no_file() {
     assert!(left.is_empty(), "no base file left: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_between_layers_and_leaves_no_base_file() {
+    let Some(fx) = common::fixtures() else { return };
+    let dir = temp_dir("interrupt");
+    let out = dir.join("all.base");
+    let model = fx.join("models/prose-5m.gguf");
+    let text = fx.join("text/wiki.test.raw");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"));
+    cmd.args([
+        "perplexity",
+        "-m",
+        model.to_str().unwrap(),
+        "-f",
+        text.to_str().unwrap(),
+    ]);
+    cmd.args(["-c", "256", "--kl-divergence-base", out.to_str().unwrap()]);
+    let (mut child, _) = common::process::interrupt_after_line(
+        &mut cmd,
+        "perplexity over",
+        std::time::Duration::from_millis(300),
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "no base file, complete or partial");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -68,6 +68,15 @@ pub fn interrupt_after_seed(
     cmd: &mut Command,
     delay: Duration,
 ) -> (Child, std::io::BufReader<std::process::ChildStderr>) {
+    interrupt_after_line(cmd, "seed", delay)
+}
+
+/// `interrupt_after_seed` for any stderr line containing `needle`.
+pub fn interrupt_after_line(
+    cmd: &mut Command,
+    needle: &str,
+    delay: Duration,
+) -> (Child, std::io::BufReader<std::process::ChildStderr>) {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -76,9 +85,12 @@ pub fn interrupt_after_seed(
         .unwrap();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("seed") {
+    while !line.contains(needle) {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no seed line");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no line with {needle:?}"
+        );
     }
     std::thread::sleep(delay);
     let status = Command::new("kill")

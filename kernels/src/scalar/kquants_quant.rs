@@ -10,7 +10,7 @@ use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::scalar::quant_search::{
-    make_q3_quants, make_qkx2_quants, make_qx_quants, nearest_int, GROUP_MAX_EPS,
+    make_q3_quants, nearest_int, qx_x8, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
 };
 use crate::types::QK_K;
 
@@ -38,21 +38,31 @@ pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {
         let mut scales = [0.0f32; 16];
         let mut mins = [0.0f32; 16];
         let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+        let mut weights = [0.0f32; QK_K];
+        for (w, &v) in weights.iter_mut().zip(x) {
+            *w = v.abs();
+        }
+        let search = QkxSearch {
+            nmax: 3,
+            rmin: -0.5,
+            rdelta: 0.1,
+            nstep: 15,
+            use_mad: true,
+            keep_first_guess_without_steps: false,
+        };
+        for half in 0..2 {
+            let r = 128 * half..128 * half + 128;
+            let (s, m) =
+                scale_and_min_x8::<16>(&x[r.clone()], &weights[r.clone()], &mut levels[r], search);
+            scales[8 * half..8 * half + 8].copy_from_slice(&s);
+            mins[8 * half..8 * half + 8].copy_from_slice(&m);
+        }
         for j in 0..16 {
-            let xs = &x[16 * j..16 * j + 16];
-            let mut weights = [0.0f32; 16];
-            for (w, &v) in weights.iter_mut().zip(xs) {
-                *w = v.abs();
+            if scales[j] > max_scale {
+                max_scale = scales[j];
             }
-            let lv = &mut levels[16 * j..16 * j + 16];
-            let (s, m) = make_qkx2_quants(3, xs, &weights, lv, -0.5, 0.1, 15, true);
-            scales[j] = s;
-            mins[j] = m;
-            if s > max_scale {
-                max_scale = s;
-            }
-            if m > max_min {
-                max_min = m;
+            if mins[j] > max_min {
+                max_min = mins[j];
             }
         }
         let mut b = BlockQ2K {
@@ -166,8 +176,7 @@ fn qkx2_subblocks(
     nstep: i32,
     levels: &mut [u8; QK_K],
 ) -> ([f32; 8], [f32; 8]) {
-    let mut scales = [0.0f32; 8];
-    let mut mins = [0.0f32; 8];
+    let mut weights = [0.0f32; QK_K];
     for j in 0..8 {
         let xs = &x[32 * j..32 * j + 32];
         let mut sum_x2 = 0.0f32;
@@ -175,16 +184,19 @@ fn qkx2_subblocks(
             sum_x2 += v * v;
         }
         let av_x = (sum_x2 / 32.0).sqrt();
-        let mut weights = [0.0f32; 32];
-        for (w, &v) in weights.iter_mut().zip(xs) {
+        for (w, &v) in weights[32 * j..32 * j + 32].iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let lv = &mut levels[32 * j..32 * j + 32];
-        let (s, m) = make_qkx2_quants(nmax, xs, &weights, lv, rmin, 0.1, nstep, false);
-        scales[j] = s;
-        mins[j] = m;
     }
-    (scales, mins)
+    let search = QkxSearch {
+        nmax,
+        rmin,
+        rdelta: 0.1,
+        nstep,
+        use_mad: false,
+        keep_first_guess_without_steps: false,
+    };
+    scale_and_min_x8::<32>(x, &weights, levels, search)
 }
 
 /// Quantizes 8 scales and 8 mins to 6 bits against their maxima and packs them into the
@@ -318,16 +330,20 @@ pub fn quantize_q6_k(src: &[f32], dst: &mut [u8]) {
 /// importance matrix) when given and by x² otherwise (ggml's reference), then 8-bit scales.
 pub(crate) fn q6_k_block(x: &[f32], qw: Option<&[f32]>) -> BlockQ6K {
     {
-        let mut levels = [0i8; QK_K];
+        let mut ulevels = [0u8; QK_K];
         let mut scales = [0.0f32; 16];
         let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
+        for half in 0..2 {
+            let r = 128 * half..128 * half + 128;
+            let q = qw.map(|q| &q[r.clone()]);
+            let s = qx_x8::<16>(32, &x[r.clone()], &mut ulevels[r], q);
+            scales[8 * half..8 * half + 8].copy_from_slice(&s);
+        }
+        let mut levels = [0i8; QK_K];
+        for (l, &u) in levels.iter_mut().zip(&ulevels) {
+            *l = u as i8;
+        }
         for j in 0..16 {
-            scales[j] = make_qx_quants(
-                32,
-                &x[16 * j..16 * j + 16],
-                &mut levels[16 * j..16 * j + 16],
-                qw.map(|q| &q[16 * j..16 * j + 16]),
-            );
             if scales[j].abs() > max_abs_scale {
                 max_abs_scale = scales[j].abs();
                 max_scale = scales[j];

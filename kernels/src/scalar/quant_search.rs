@@ -17,28 +17,6 @@ pub(crate) fn nearest_int(x: f32) -> i32 {
     ((v.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
 }
 
-/// Best scale and min for `x` with unsigned levels 0..=nmax (`make_qkx2_quants`): weighted
-/// least squares over `nstep + 1` trial scales. Writes the levels to `l`; returns
-/// `(scale, the_min)` with `x ≈ scale·l − the_min`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
-    let steps = SearchSteps {
-        rmin,
-        rdelta,
-        nstep,
-    };
-    search_scale_and_min(nmax, x, weights, l, steps, use_mad, false)
-}
-
 /// Unsigned levels 0..=nmax and a min for `x` under importance weights (`make_qkx3_quants`,
 /// the search ggml runs when an imatrix is given): `make_qkx2_quants`, except that with
 /// `nstep < 1` the first guess is kept without a trial. Writes the levels to `l`; returns
@@ -54,40 +32,118 @@ pub(crate) fn make_qkx3_quants(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    let steps = SearchSteps {
+    let p = QkxSearch {
+        nmax,
         rmin,
         rdelta,
         nstep,
+        use_mad,
+        keep_first_guess_without_steps: true,
     };
-    search_scale_and_min(nmax, x, weights, l, steps, use_mad, true)
+    search_scale_and_min(x, weights, l, p)
 }
 
-/// The trial scales of a min-and-scale search: `(nmax + rmin + rdelta·k) / (max − min)` for
-/// k in 0..=nstep.
-#[derive(Clone, Copy)]
-struct SearchSteps {
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
+/// A min-and-scale search: levels 0..=nmax, trial scales `(nmax + rmin + rdelta·k) / (max − min)`
+/// for k in 0..=nstep, absolute (`use_mad`) or squared error; `make_qkx3_quants` keeps its
+/// first guess when `nstep < 1`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QkxSearch {
+    pub nmax: i32,
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+    pub use_mad: bool,
+    pub keep_first_guess_without_steps: bool,
 }
 
-/// The search `make_qkx2_quants` and `make_qkx3_quants` share. (ggml's qkx3 tests `max <= min`
-/// where qkx2 tests `max == min`; `max` can never be below the clamped `min`, so one test
-/// serves both.)
-fn search_scale_and_min(
+/// Eight sub-blocks of `N` elements (sub-block j at `x[j·N..]`, weights alike) searched at once:
+/// levels into `l`, each one's (scale, −min) returned. In AVX2 lanes where the CPU has it, with
+/// the same bits as one search after another.
+pub(crate) fn scale_and_min_x8<const N: usize>(
+    x: &[f32],
+    w: &[f32],
+    l: &mut [u8],
+    p: QkxSearch,
+) -> ([f32; 8], [f32; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above); the function checks slice lengths.
+            return unsafe { crate::x86::avx2_quant_search::scale_and_min_x8::<N>(x, w, l, p) };
+        }
+    }
+    scale_and_min_x8_scalar::<N>(x, w, l, p)
+}
+
+/// `scale_and_min_x8` one sub-block after another.
+pub(crate) fn scale_and_min_x8_scalar<const N: usize>(
+    x: &[f32],
+    w: &[f32],
+    l: &mut [u8],
+    p: QkxSearch,
+) -> ([f32; 8], [f32; 8]) {
+    let (mut scales, mut mins) = ([0.0f32; 8], [0.0f32; 8]);
+    for j in 0..8 {
+        let r = j * N..(j + 1) * N;
+        let (s, m) = search_scale_and_min(&x[r.clone()], &w[r.clone()], &mut l[r], p);
+        scales[j] = s;
+        mins[j] = m;
+    }
+    (scales, mins)
+}
+
+/// `make_qx_quants` for eight sub-blocks of `N` elements (weights `qw` or x²): `level + nmax`
+/// into `l`, the scales returned; AVX2 lanes where the CPU has them, the same bits either way.
+pub(crate) fn qx_x8<const N: usize>(
     nmax: i32,
     x: &[f32],
-    weights: &[f32],
     l: &mut [u8],
-    steps: SearchSteps,
-    use_mad: bool,
-    keep_first_guess_without_steps: bool,
-) -> (f32, f32) {
-    let SearchSteps {
+    qw: Option<&[f32]>,
+) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above); the function checks slice lengths.
+            return unsafe { crate::x86::avx2_quant_search::qx_x8::<N>(nmax, x, l, qw) };
+        }
+    }
+    qx_x8_scalar::<N>(nmax, x, l, qw)
+}
+
+/// `qx_x8` one sub-block after another.
+pub(crate) fn qx_x8_scalar<const N: usize>(
+    nmax: i32,
+    x: &[f32],
+    l: &mut [u8],
+    qw: Option<&[f32]>,
+) -> [f32; 8] {
+    let mut scales = [0.0f32; 8];
+    for j in 0..8 {
+        let r = j * N..(j + 1) * N;
+        let mut lv = [0i8; 32];
+        scales[j] = make_qx_quants(nmax, &x[r.clone()], &mut lv[..N], qw.map(|q| &q[r.clone()]));
+        for (o, &v) in l[r].iter_mut().zip(&lv[..N]) {
+            *o = v as u8;
+        }
+    }
+    scales
+}
+
+/// ggml's `make_qkx2_quants` (and, with `keep_first_guess_without_steps`, `make_qkx3_quants`):
+/// the best scale and min for `x` with unsigned levels 0..=nmax by weighted least squares over
+/// `nstep + 1` trial scales; levels into `l`, returns `(scale, the_min)` with
+/// `x ≈ scale·l − the_min`. (ggml's qkx3 tests `max <= min`
+/// where qkx2 tests `max == min`; `max` can never be below the clamped `min`, so one test
+/// serves both.)
+fn search_scale_and_min(x: &[f32], weights: &[f32], l: &mut [u8], p: QkxSearch) -> (f32, f32) {
+    let QkxSearch {
+        nmax,
         rmin,
         rdelta,
         nstep,
-    } = steps;
+        use_mad,
+        keep_first_guess_without_steps,
+    } = p;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -349,5 +405,99 @@ pub(crate) fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> 
         sumlx / suml2
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    /// Sub-blocks of every shape the quantizers meet: normal, all zero, constant, all negative,
+    /// one huge value, denormals, a single non-zero, huge magnitudes.
+    fn cases(n: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        for trial in 0..40 {
+            let mut x = rng.normals(8 * n, 10f32.powi(trial % 7 - 3));
+            let j = trial as usize % 8;
+            let sub = &mut x[j * n..(j + 1) * n];
+            match trial % 8 {
+                0 => sub.fill(0.0),
+                1 => sub.fill(0.75),
+                2 => sub.iter_mut().for_each(|v| *v = -v.abs() - 0.1),
+                3 => sub[n / 2] = 1e6,
+                4 => sub.iter_mut().for_each(|v| *v *= 1e-40),
+                5 => {
+                    sub.fill(0.0);
+                    sub[1] = -3.0;
+                }
+                6 => sub.iter_mut().for_each(|v| *v *= 1e30),
+                _ => {}
+            }
+            out.push(x);
+        }
+        out
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn check_qkx<const N: usize>(p: QkxSearch, weight: &dyn Fn(&[f32], usize) -> f32) {
+        let mut rng = Rng::new(7);
+        for x in cases(N, &mut rng) {
+            let w: Vec<f32> = (0..x.len()).map(|i| weight(&x, i)).collect();
+            let (mut la, mut lb) = (vec![0u8; 8 * N], vec![0u8; 8 * N]);
+            let a = scale_and_min_x8::<N>(&x, &w, &mut la, p);
+            let b = scale_and_min_x8_scalar::<N>(&x, &w, &mut lb, p);
+            assert_eq!((bits(&a.0), bits(&a.1)), (bits(&b.0), bits(&b.1)), "{p:?}");
+            assert_eq!(la, lb, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn lane_searches_equal_the_scalar_ones_bit_for_bit() {
+        let q = |nmax, rmin, rdelta, nstep, use_mad, keep| QkxSearch {
+            nmax,
+            rmin,
+            rdelta,
+            nstep,
+            use_mad,
+            keep_first_guess_without_steps: keep,
+        };
+        let abs = |x: &[f32], i: usize| x[i].abs();
+        let imat = |x: &[f32], i: usize| (i % 5) as f32 * 0.3 * (0.01 + x[i] * x[i]).sqrt();
+        check_qkx::<16>(q(3, -0.5, 0.1, 15, true, false), &abs);
+        check_qkx::<32>(q(15, -1.0, 0.1, 20, false, false), &abs);
+        check_qkx::<32>(q(31, -0.5, 0.1, 15, false, false), &abs);
+        check_qkx::<32>(q(15, -0.9, 0.05, 36, false, true), &imat);
+        check_qkx::<16>(q(3, -0.9, 0.05, 36, false, true), &imat);
+        check_qkx::<16>(q(3, -0.9, 0.05, 0, false, true), &imat);
+        let mut rng = Rng::new(11);
+        for (nmax, n16) in [(32, true), (4, true), (32, false)] {
+            for x in cases(if n16 { 16 } else { 32 }, &mut rng) {
+                let qw: Vec<f32> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i % 3) as f32 + v.abs())
+                    .collect();
+                for weights in [None, Some(&qw[..])] {
+                    let (mut la, mut lb) = (vec![0u8; x.len()], vec![0u8; x.len()]);
+                    let (a, b) = if n16 {
+                        (
+                            qx_x8::<16>(nmax, &x, &mut la, weights),
+                            qx_x8_scalar::<16>(nmax, &x, &mut lb, weights),
+                        )
+                    } else {
+                        (
+                            qx_x8::<32>(nmax, &x, &mut la, weights),
+                            qx_x8_scalar::<32>(nmax, &x, &mut lb, weights),
+                        )
+                    };
+                    assert_eq!(bits(&a), bits(&b), "qx nmax {nmax}");
+                    assert_eq!(la, lb, "qx nmax {nmax}");
+                }
+            }
+        }
     }
 }

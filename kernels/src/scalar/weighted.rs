@@ -19,7 +19,10 @@ use crate::scalar::kquants_quant::{
     pack_2bit, pack_q4_k, pack_q5_k, q3_k_requantize_and_pack, q6_k_block, requantize_k4,
 };
 use crate::scalar::legacy::pack5;
-use crate::scalar::quant_search::{make_qkx3_quants, make_qp_quants, make_qx_quants, nearest_int};
+use crate::scalar::quant_search::{
+    make_qkx3_quants, make_qp_quants, make_qx_quants, nearest_int, qx_x8, scale_and_min_x8,
+    QkxSearch,
+};
 use crate::types::{QuantType, QK, QK_K};
 
 /// Whether `ty` has an importance-weighted quantizer (an imatrix changes its output).
@@ -169,6 +172,35 @@ fn sum_sq(x: &[f32]) -> f32 {
     s
 }
 
+/// The weights of a super-block's `S` sub-blocks of `N` (`qw·√(σ² + x²)`), their sums into `sw`.
+fn block_weights<const N: usize, const S: usize>(
+    x: &[f32],
+    qw: &[f32],
+    sigma2: f32,
+    sw: &mut [f32; S],
+) -> [f32; QK_K] {
+    let mut all = [0.0f32; QK_K];
+    for j in 0..S {
+        let r = N * j..N * j + N;
+        let (w, sum) = sub_block_weights::<N>(&x[r.clone()], &qw[r.clone()], sigma2);
+        all[r].copy_from_slice(&w);
+        sw[j] = sum;
+    }
+    all
+}
+
+/// ggml's `make_qkx3_quants` settings for the imatrix K-quants (rmin −0.9, step 0.05, 36 steps).
+fn qkx3(nmax: i32) -> QkxSearch {
+    QkxSearch {
+        nmax,
+        rmin: -0.9,
+        rdelta: 0.05,
+        nstep: 36,
+        use_mad: false,
+        keep_first_guess_without_steps: true,
+    }
+}
+
 /// The search weights of one sub-block, `qw·√(σ² + x²)`, and their sum, as ggml forms them.
 fn sub_block_weights<const N: usize>(xs: &[f32], q: &[f32], sigma2: f32) -> ([f32; N], f32) {
     let mut weights = [0.0f32; N];
@@ -188,14 +220,13 @@ fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
     let mut mins = [0.0f32; 16];
     let mut sw = [0.0f32; 16];
     let sigma2 = sum_sq(x) / QK_K as f32;
-    for j in 0..16 {
-        let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
-        let (weight, sumw) = sub_block_weights::<16>(xs, q, sigma2);
-        sw[j] = sumw;
-        let lv = &mut levels[16 * j..16 * j + 16];
-        let (s, m) = make_qkx3_quants(3, xs, &weight, lv, -0.9, 0.05, 36, false);
-        scales[j] = s;
-        mins[j] = m;
+    let weights = block_weights::<16, 16>(x, qw, sigma2, &mut sw);
+    for half in 0..2 {
+        let r = 128 * half..128 * half + 128;
+        let (s, m) =
+            scale_and_min_x8::<16>(&x[r.clone()], &weights[r.clone()], &mut levels[r], qkx3(3));
+        scales[8 * half..8 * half + 8].copy_from_slice(&s);
+        mins[8 * half..8 * half + 8].copy_from_slice(&m);
     }
     let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
@@ -229,12 +260,15 @@ fn q3_k_block(x: &[f32], qw: &[f32]) -> BlockQ3K {
     let mut scales = [0.0f32; 16];
     let mut sw = [0.0f32; 16];
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
-    for j in 0..16 {
-        let (xs, q) = (&x[16 * j..16 * j + 16], &qw[16 * j..16 * j + 16]);
-        let (weight, sumw) = sub_block_weights::<16>(xs, q, sigma2);
-        sw[j] = sumw;
-        let lv = &mut levels[16 * j..16 * j + 16];
-        scales[j] = make_qx_quants(4, xs, lv, Some(&weight));
+    let weights = block_weights::<16, 16>(x, qw, sigma2, &mut sw);
+    let mut ulevels = [0u8; QK_K];
+    for half in 0..2 {
+        let r = 128 * half..128 * half + 128;
+        let s = qx_x8::<16>(4, &x[r.clone()], &mut ulevels[r.clone()], Some(&weights[r]));
+        scales[8 * half..8 * half + 8].copy_from_slice(&s);
+    }
+    for (l, &u) in levels.iter_mut().zip(&ulevels) {
+        *l = u as i8;
     }
     let mut ls = [0i8; 16];
     let d_block = make_qx_quants(32, &scales, &mut ls, Some(&sw));
@@ -296,15 +330,10 @@ fn q45_k_block<B: Q45Block>(x: &[f32], qw: &[f32], nmax: i32) -> B {
     let mut mins = [0.0f32; 8];
     let mut sw = [0.0f32; 8];
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
-    for j in 0..8 {
-        let (xs, q) = (&x[32 * j..32 * j + 32], &qw[32 * j..32 * j + 32]);
-        let (weights, sumw) = sub_block_weights::<32>(xs, q, sigma2);
-        sw[j] = sumw;
-        let lv = &mut levels[32 * j..32 * j + 32];
-        let (s, m) = make_qkx3_quants(nmax, xs, &weights, lv, -0.9, 0.05, 36, false);
-        scales[j] = s;
-        mins[j] = m;
-    }
+    let weights = block_weights::<32, 8>(x, qw, sigma2, &mut sw);
+    let (s, m) = scale_and_min_x8::<32>(x, &weights, &mut levels, qkx3(nmax));
+    scales.copy_from_slice(&s);
+    mins.copy_from_slice(&m);
     let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
     let m_block = make_qp_quants(63, &mins, &mut lm, &sw);

@@ -39,6 +39,7 @@ pub mod avx2_iquants_one;
 pub mod avx2_kquants;
 pub mod avx2_math;
 mod avx2_packed;
+pub(crate) mod avx2_quant_search;
 pub mod avx512;
 mod avx512_lanes;
 mod avx512_q4k16;
