@@ -1,17 +1,21 @@
 //! Executes a [`Plan`]: streams each output file tensor by tensor (header first, since every
 //! type and size is known up front), quantizing rows on all threads in bounded slabs, so peak
-//! memory is one slab plus the memory-mapped input. Output goes through [`AtomicFile`], so an
-//! error or Ctrl-C leaves no partial file.
+//! memory is a couple of slabs plus the memory-mapped input. A writer thread writes one slab
+//! while the next is quantized (copying into the page cache costs as much as quantizing the
+//! cheaper types). Output goes through [`AtomicFile`], so an error or Ctrl-C leaves no partial
+//! file.
 use super::plan::{Plan, PlannedTensor};
 use crate::format::atomic_file::AtomicFile;
 use crate::format::gguf::writer::{alignment_of, encode_header, HeaderTensor};
 use crate::format::gguf::Gguf;
+use crate::format::TensorBytes;
 use crate::interrupt;
 use anyhow::{Context, Result};
 use brisk_kernels::scalar::{dequantize_row, weighted::quantize_row_weighted};
 use brisk_kernels::QuantType;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 /// Why a run stopped early.
@@ -32,6 +36,38 @@ pub type Progress<'a> = &'a (dyn Fn(usize, u64) + Sync);
 
 /// Row-chunk size handed to one thread at a time (llama.cpp's 16 Ki elements).
 const CHUNK_ELEMENTS: usize = 32 * 512;
+
+/// Output on its way to the writer thread.
+enum Piece {
+    /// Bytes to write; the buffer comes back for reuse.
+    Owned(Vec<u8>),
+    /// A tensor written as it is in the input; its pages are released once written.
+    Mapped(TensorBytes),
+}
+
+/// The producer's end of the writer thread: pieces out, spent buffers back.
+struct Sink {
+    tx: SyncSender<Piece>,
+    spent: Receiver<Vec<u8>>,
+}
+
+impl Sink {
+    /// A zeroed buffer of `n` bytes, reusing one the writer is done with when there is one (so
+    /// its pages are not faulted in again).
+    fn buffer(&self, n: usize) -> Vec<u8> {
+        let mut b = self.spent.try_recv().unwrap_or_default();
+        b.clear();
+        b.resize(n, 0);
+        b
+    }
+
+    /// Hand `p` to the writer; `Err` when the writer has stopped (its error says why).
+    fn send(&self, p: Piece) -> Result<(), Stop> {
+        self.tx
+            .send(p)
+            .map_err(|_| Stop::Failed(anyhow::anyhow!("the writer thread stopped early")))
+    }
+}
 
 /// Writes every file of the plan.
 pub fn execute(
@@ -59,31 +95,82 @@ pub fn execute(
         let (header, _) = encode_header(&file.metadata, &infos, align);
         let io = |e: std::io::Error| anyhow::anyhow!("cannot write {}: {e}", file.path.display());
         let mut out = AtomicFile::create(&file.path).map_err(io)?;
-        out.write_all(&header).map_err(io)?;
-        let mut done_bytes = 0u64;
-        for &i in &file.tensors {
-            let t = &plan.tensors[i];
-            let mapped = g.tensor_bytes(&t.source);
-            let src = mapped.as_bytes();
-            if t.converts() {
-                convert(t, src, threads, max_buffer, &mut out, &|d| {
-                    progress(i, done_bytes + d)
-                })?;
-            } else {
-                out.write_all(src).map_err(io)?;
+        let (tx, rx) = sync_channel::<Piece>(1);
+        let (spent_tx, spent) = channel::<Vec<u8>>();
+        let produced = std::thread::scope(|s| {
+            let out = &mut out;
+            let writer = s.spawn(move || -> std::io::Result<()> {
+                for piece in rx {
+                    match piece {
+                        Piece::Owned(b) => {
+                            out.write_all(&b)?;
+                            let _ = spent_tx.send(b);
+                        }
+                        Piece::Mapped(bytes) => {
+                            out.write_all(bytes.as_bytes())?;
+                            // Its pages need not stay resident (peak memory stays one tensor).
+                            bytes.release_pages();
+                        }
+                    }
+                }
+                Ok(())
+            });
+            let sink = Sink { tx, spent };
+            let produced = produce(
+                plan, g, file, &header, align, threads, max_buffer, progress, &sink,
+            );
+            drop(sink);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the writer thread panicked")));
+            // A writer error is the cause of any "writer stopped" the producer saw.
+            match (produced, written) {
+                (_, Err(e)) => Err(Stop::Failed(io(e))),
+                (r, Ok(())) => r,
             }
-            // Done with this tensor's input: its pages need not stay resident (peak memory is
-            // then one tensor, not the whole model).
-            mapped.release_pages();
-            done_bytes += t.source.n_bytes;
-            progress(i, done_bytes);
-            let pad = t.n_bytes.div_ceil(align) * align - t.n_bytes;
-            out.write_all(&vec![0u8; pad as usize]).map_err(io)?;
-            if interrupt::requested() {
-                return Err(Stop::Interrupted);
-            }
-        }
+        });
+        produced?;
         out.commit().map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Quantizes (or copies) every tensor of `file` into pieces for the writer, in file order.
+#[allow(clippy::too_many_arguments)]
+fn produce(
+    plan: &Plan,
+    g: &Gguf,
+    file: &super::plan::PlannedFile,
+    header: &[u8],
+    align: u64,
+    threads: usize,
+    max_buffer: usize,
+    progress: Progress,
+    sink: &Sink,
+) -> Result<(), Stop> {
+    sink.send(Piece::Owned(header.to_vec()))?;
+    let mut done_bytes = 0u64;
+    for &i in &file.tensors {
+        let t = &plan.tensors[i];
+        let mapped = g.tensor_bytes(&t.source);
+        if t.converts() {
+            convert(t, mapped.as_bytes(), threads, max_buffer, sink, &|d| {
+                progress(i, done_bytes + d)
+            })?;
+            // Done with this tensor's input (the writer releases the pages of copied ones).
+            mapped.release_pages();
+        } else {
+            sink.send(Piece::Mapped(mapped))?;
+        }
+        done_bytes += t.source.n_bytes;
+        progress(i, done_bytes);
+        let pad = t.n_bytes.div_ceil(align) * align - t.n_bytes;
+        if pad > 0 {
+            sink.send(Piece::Owned(vec![0u8; pad as usize]))?;
+        }
+        if interrupt::requested() {
+            return Err(Stop::Interrupted);
+        }
     }
     Ok(())
 }
@@ -105,7 +192,7 @@ fn convert(
     src: &[u8],
     threads: usize,
     max_buffer: usize,
-    out: &mut AtomicFile,
+    sink: &Sink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), Stop> {
     let n_per_row = t.source.dims[0] as usize;
@@ -122,11 +209,11 @@ fn convert(
     let per_row = dst_row + 4 * n_per_row;
     let slab_rows = (max_buffer / per_row).clamp(1, nrows.max(1));
     let chunk_rows = CHUNK_ELEMENTS.div_ceil(n_per_row).max(1);
-    let mut dst = vec![0u8; slab_rows * dst_row];
     let mut first = 0;
     while first < nrows {
         let rows = slab_rows.min(nrows - first);
-        let slab = &mut dst[..rows * dst_row];
+        let mut dst = sink.buffer(rows * dst_row);
+        let slab = &mut dst[..];
         let src_slab = &src[first * src_row..(first + rows) * src_row];
         let work = Mutex::new(slab.chunks_mut(chunk_rows * dst_row).enumerate());
         let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -182,8 +269,7 @@ fn convert(
         if interrupt::requested() {
             return Err(Stop::Interrupted);
         }
-        out.write_all(slab)
-            .with_context(|| format!("cannot write {}", out.temp_path().display()))?;
+        sink.send(Piece::Owned(dst))?;
         first += rows;
         progress((first * src_row) as u64);
     }
