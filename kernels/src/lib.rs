@@ -20,6 +20,7 @@
 //! - F16 and BF16 weights are dotted with **f32** activations (`vec_dot_type() == F32`).
 
 pub mod blocks;
+pub mod convert;
 mod half;
 pub mod iq_blocks;
 pub mod iq_tables;

@@ -181,6 +181,8 @@ fn decode_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
         for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
+    } else if ty == QuantType::F16 {
+        brisk_kernels::convert::f16_row_to_f32(src, dst);
     } else {
         dequantize_row(ty, src, dst);
     }

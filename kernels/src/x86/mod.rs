@@ -45,6 +45,7 @@ mod avx512_lanes;
 mod avx512_q4k16;
 mod avx512_q6k16;
 mod avx512_x16;
+pub(crate) mod convert;
 pub mod stream;
 
 pub use avx2::AVX2;
