@@ -10,7 +10,7 @@ use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::scalar::quant_search::{
-    make_q3_quants, nearest_int, qx_x8, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
+    nearest_int, q3_x8, qx_x8, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
 };
 use crate::types::QK_K;
 
@@ -106,9 +106,16 @@ pub fn quantize_q3_k(src: &[f32], dst: &mut [u8]) {
         let mut levels = [0i8; QK_K];
         let mut scales = [0.0f32; 16];
         let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
+        let mut ulevels = [0u8; QK_K];
+        for half in 0..2 {
+            let r = 128 * half..128 * half + 128;
+            let s = q3_x8::<16>(4, &x[r.clone()], &mut ulevels[r]);
+            scales[8 * half..8 * half + 8].copy_from_slice(&s);
+        }
+        for (l, &u) in levels.iter_mut().zip(&ulevels) {
+            *l = u as i8;
+        }
         for j in 0..16 {
-            scales[j] =
-                make_q3_quants(4, &x[16 * j..16 * j + 16], &mut levels[16 * j..16 * j + 16]);
             if scales[j].abs() > amax {
                 amax = scales[j].abs();
                 max_scale = scales[j];

@@ -110,6 +110,33 @@ pub(crate) fn qx_x8<const N: usize>(
     qx_x8_scalar::<N>(nmax, x, l, qw)
 }
 
+/// `make_q3_quants` for eight sub-blocks of `N` elements: `level + nmax` into `l`, the scales
+/// returned; AVX2 lanes where the CPU has them, the same bits either way.
+pub(crate) fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above); the function checks slice lengths.
+            return unsafe { crate::x86::avx2_quant_search::q3_x8::<N>(nmax, x, l) };
+        }
+    }
+    q3_x8_scalar::<N>(nmax, x, l)
+}
+
+/// `q3_x8` one sub-block after another.
+pub(crate) fn q3_x8_scalar<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32; 8] {
+    let mut scales = [0.0f32; 8];
+    for j in 0..8 {
+        let r = j * N..(j + 1) * N;
+        let mut lv = [0i8; 32];
+        scales[j] = make_q3_quants(nmax, &x[r.clone()], &mut lv[..N]);
+        for (o, &v) in l[r].iter_mut().zip(&lv[..N]) {
+            *o = v as u8;
+        }
+    }
+    scales
+}
+
 /// `qx_x8` one sub-block after another.
 pub(crate) fn qx_x8_scalar<const N: usize>(
     nmax: i32,
@@ -498,6 +525,15 @@ mod tests {
                     assert_eq!(la, lb, "qx nmax {nmax}");
                 }
             }
+        }
+        for x in cases(16, &mut rng) {
+            let (mut la, mut lb) = (vec![0u8; x.len()], vec![0u8; x.len()]);
+            let (a, b) = (
+                q3_x8::<16>(4, &x, &mut la),
+                q3_x8_scalar::<16>(4, &x, &mut lb),
+            );
+            assert_eq!(bits(&a), bits(&b), "q3");
+            assert_eq!(la, lb, "q3");
         }
     }
 }

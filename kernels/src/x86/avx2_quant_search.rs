@@ -268,3 +268,83 @@ pub(crate) unsafe fn qx_x8<const N: usize>(
     store_levels::<N>(&best, 0, l);
     lanes(_mm256_blendv_ps(scale, zero, degenerate))
 }
+
+/// `make_q3_quants` (weights x², coordinate descent of up to five sweeps) for the eight
+/// sub-blocks of `N` elements in `x`: `level + nmax` into `l`, returns the scales. A lane whose
+/// sweep changed nothing would change nothing in another sweep (its state is the same), so the
+/// lanes sweep together until none changes, as each scalar search stops.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32; 8] {
+    let xt = transpose::<N>(x);
+    let zero = _mm256_setzero_ps();
+    let (mut amax, mut max) = (zero, zero);
+    for i in 0..N {
+        let a = abs(xt[i]);
+        let m = _mm256_cmp_ps(a, amax, _CMP_GT_OQ);
+        amax = _mm256_blendv_ps(amax, a, m);
+        max = _mm256_blendv_ps(max, xt[i], m);
+    }
+    let degenerate = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+    let iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax as f32)), max);
+    let mut lev = [_mm256_setzero_si256(); N];
+    let mut wt = [zero; N];
+    let (mut sumlx, mut suml2) = (zero, zero);
+    for i in 0..N {
+        let q = clamp(nearest_int(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+        lev[i] = q;
+        wt[i] = _mm256_mul_ps(xt[i], xt[i]);
+        let qf = _mm256_cvtepi32_ps(q);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), qf));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], qf), qf));
+    }
+    for _ in 0..5 {
+        let mut changed = 0;
+        for i in 0..N {
+            let (w, v) = (wt[i], xt[i]);
+            let old = _mm256_cvtepi32_ps(lev[i]);
+            let wv = _mm256_mul_ps(w, v);
+            let slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wv, old));
+            let slx_pos = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+            if _mm256_movemask_ps(slx_pos) == 0 {
+                continue;
+            }
+            let sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, old), old));
+            let new_l = clamp(
+                nearest_int(_mm256_div_ps(_mm256_mul_ps(v, sl2), slx)),
+                -nmax,
+                nmax - 1,
+            );
+            let differs =
+                _mm256_xor_si256(_mm256_cmpeq_epi32(new_l, lev[i]), _mm256_set1_epi32(-1));
+            let nl = _mm256_cvtepi32_ps(new_l);
+            let slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wv, nl));
+            let sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nl), nl));
+            let better = _mm256_cmp_ps(
+                _mm256_mul_ps(_mm256_mul_ps(slx2, slx2), suml2),
+                _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl22),
+                _CMP_GT_OQ,
+            );
+            let take = _mm256_and_ps(
+                _mm256_and_ps(slx_pos, _mm256_castsi256_ps(differs)),
+                _mm256_and_ps(_mm256_cmp_ps(sl22, zero, _CMP_GT_OQ), better),
+            );
+            let take_i = _mm256_castps_si256(take);
+            lev[i] = _mm256_blendv_epi8(lev[i], new_l, take_i);
+            sumlx = _mm256_blendv_ps(sumlx, slx2, take);
+            suml2 = _mm256_blendv_ps(suml2, sl22, take);
+            changed |= _mm256_movemask_ps(take);
+        }
+        if changed == 0 {
+            break;
+        }
+    }
+    let deg_i = _mm256_castps_si256(degenerate);
+    let bias = _mm256_set1_epi32(nmax);
+    for b in lev.iter_mut() {
+        *b = _mm256_andnot_si256(deg_i, _mm256_add_epi32(*b, bias));
+    }
+    store_levels::<N>(&lev, 0, l);
+    let pos = _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ);
+    let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx, suml2));
+    lanes(_mm256_blendv_ps(scale, zero, degenerate))
+}
