@@ -10,7 +10,7 @@ use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::scalar::quant_search::{
-    nearest_int, q3_x8, qx_x8, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
+    nearest_int, q3_x8, qx_x8, round_levels, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
 };
 use crate::types::QK_K;
 
@@ -156,9 +156,10 @@ pub(crate) fn q3_k_requantize_and_pack(x: &[f32], b: &mut BlockQ3K, levels: &mut
         if d == 0.0 {
             continue;
         }
-        for ii in 0..16 {
-            let q = nearest_int(x[16 * j + ii] / d).clamp(-4, 3);
-            levels[16 * j + ii] = (q + 4) as i8;
+        let mut q = [0u8; 16];
+        round_levels(&x[16 * j..16 * j + 16], 0.0, d, -4, 3, 4, &mut q);
+        for (l, &v) in levels[16 * j..16 * j + 16].iter_mut().zip(&q) {
+            *l = v as i8;
         }
     }
     b.hmask = [0; 32];
@@ -262,9 +263,8 @@ pub(crate) fn requantize_k4(
             continue;
         }
         let dm = f16_to_f32(dmin) * m as f32;
-        for ii in 0..32 {
-            levels[32 * j + ii] = nearest_int((x[32 * j + ii] + dm) / d).clamp(0, nmax) as u8;
-        }
+        let r = 32 * j..32 * j + 32;
+        round_levels(&x[r.clone()], dm, d, 0, nmax, 0, &mut levels[r]);
     }
 }
 
@@ -375,9 +375,10 @@ pub(crate) fn q6_k_block(x: &[f32], qw: Option<&[f32]>) -> BlockQ6K {
             if d == 0.0 {
                 continue;
             }
-            for ii in 0..16 {
-                let q = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
-                levels[16 * j + ii] = (q + 32) as i8;
+            let mut q = [0u8; 16];
+            round_levels(&x[16 * j..16 * j + 16], 0.0, d, -32, 31, 32, &mut q);
+            for (l, &v) in levels[16 * j..16 * j + 16].iter_mut().zip(&q) {
+                *l = v as i8;
             }
         }
         for half in 0..2 {

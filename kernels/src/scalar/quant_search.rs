@@ -137,6 +137,44 @@ pub(crate) fn q3_x8_scalar<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -
     scales
 }
 
+/// `out[i] = clamp(nearest_int((x[i] + add) / d), lo, hi) + bias` (the requantization pass once
+/// a block's scales are rounded; `add` 0 gives ggml's `x / d` exactly); AVX2 where present.
+pub(crate) fn round_levels(
+    x: &[f32],
+    add: f32,
+    d: f32,
+    lo: i32,
+    hi: i32,
+    bias: i32,
+    out: &mut [u8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above); the function bounds itself by both lengths.
+            return unsafe {
+                crate::x86::avx2_quant_search::round_levels(x, add, d, lo, hi, bias, out)
+            };
+        }
+    }
+    round_levels_scalar(x, add, d, lo, hi, bias, out)
+}
+
+/// `round_levels` one value at a time.
+pub(crate) fn round_levels_scalar(
+    x: &[f32],
+    add: f32,
+    d: f32,
+    lo: i32,
+    hi: i32,
+    bias: i32,
+    out: &mut [u8],
+) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (nearest_int((v + add) / d).clamp(lo, hi) + bias) as u8;
+    }
+}
+
 /// `qx_x8` one sub-block after another.
 pub(crate) fn qx_x8_scalar<const N: usize>(
     nmax: i32,
@@ -527,6 +565,16 @@ mod tests {
             }
         }
         for x in cases(16, &mut rng) {
+            for (add, d, lo, hi, bias) in [
+                (0.0, 0.37, -4, 3, 4),
+                (0.2, 0.05, 0, 15, 0),
+                (0.0, -1e-3, -32, 31, 32),
+            ] {
+                let (mut a, mut b) = (vec![0u8; 125], vec![0u8; 125]);
+                round_levels(&x[..125], add, d, lo, hi, bias, &mut a);
+                round_levels_scalar(&x[..125], add, d, lo, hi, bias, &mut b);
+                assert_eq!(a, b, "round_levels d {d}");
+            }
             let (mut la, mut lb) = (vec![0u8; x.len()], vec![0u8; x.len()]);
             let (a, b) = (
                 q3_x8::<16>(4, &x, &mut la),

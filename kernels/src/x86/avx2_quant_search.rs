@@ -348,3 +348,44 @@ pub(crate) unsafe fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -
     let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx, suml2));
     lanes(_mm256_blendv_ps(scale, zero, degenerate))
 }
+
+/// `out[i] = clamp(nearest_int((x[i] + add) / d), lo, hi) + bias`, eight at a time: the
+/// requantization pass every K-quant makes once its scales are rounded.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn round_levels(
+    x: &[f32],
+    add: f32,
+    d: f32,
+    lo: i32,
+    hi: i32,
+    bias: i32,
+    out: &mut [u8],
+) {
+    let n = x.len().min(out.len());
+    let (va, vd, vb) = (
+        _mm256_set1_ps(add),
+        _mm256_set1_ps(d),
+        _mm256_set1_epi32(bias),
+    );
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 ≤ n ≤ x.len().
+        let v = _mm256_loadu_ps(x.as_ptr().add(i));
+        let q = clamp(nearest_int(_mm256_div_ps(_mm256_add_ps(v, va), vd)), lo, hi);
+        let mut o = [0i32; 8];
+        _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, _mm256_add_epi32(q, vb));
+        for k in 0..8 {
+            out[i + k] = o[k] as u8;
+        }
+        i += 8;
+    }
+    crate::scalar::quant_search::round_levels_scalar(
+        &x[i..n],
+        add,
+        d,
+        lo,
+        hi,
+        bias,
+        &mut out[i..n],
+    );
+}
