@@ -91,10 +91,8 @@ pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {
                 continue;
             }
             let dm = f16_to_f32(b.dmin) * (b.scales[j] >> 4) as f32;
-            for ii in 0..16 {
-                let q = nearest_int((x[16 * j + ii] + dm) / d).clamp(0, 3);
-                levels[16 * j + ii] = q as u8;
-            }
+            let r = 16 * j..16 * j + 16;
+            round_levels(&x[r.clone()], dm, d, 0, 3, 0, &mut levels[r]);
         }
         pack_2bit(&levels, &mut b.qs);
         b

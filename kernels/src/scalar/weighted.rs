@@ -20,7 +20,7 @@ use crate::scalar::kquants_quant::{
 };
 use crate::scalar::legacy::pack5;
 use crate::scalar::quant_search::{
-    make_qkx3_quants, make_qp_quants, make_qx_quants, nearest_int, qx_x8, scale_and_min_x8,
+    make_qkx3_quants, make_qp_quants, make_qx_quants, qx_x8, round_levels, scale_and_min_x8,
     QkxSearch,
 };
 use crate::types::{QuantType, QK, QK_K};
@@ -247,9 +247,8 @@ fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
             continue;
         }
         let m = mm * (b.scales[j] >> 4) as f32;
-        for ii in 0..16 {
-            levels[16 * j + ii] = nearest_int((x[16 * j + ii] + m) / d).clamp(0, 3) as u8;
-        }
+        let r = 16 * j..16 * j + 16;
+        round_levels(&x[r.clone()], m, d, 0, 3, 0, &mut levels[r]);
     }
     pack_2bit(&levels, &mut b.qs);
     b
