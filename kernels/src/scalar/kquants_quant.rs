@@ -10,7 +10,8 @@ use crate::blocks::{check, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::scalar::kquants_dequant::scale_min_k4;
 use crate::scalar::quant_search::{
-    nearest_int, q3_x8, qx_x8, round_levels, scale_and_min_x8, QkxSearch, GROUP_MAX_EPS,
+    nearest_int, q3_16x16, qx_16x16, round_levels, scale_and_min_16x16, scale_and_min_x8,
+    QkxSearch, GROUP_MAX_EPS,
 };
 use crate::types::QK_K;
 
@@ -35,8 +36,6 @@ fn quantize_blocks<B: Block>(src: &[f32], dst: &mut [u8], f: impl Fn(&[f32]) -> 
 pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {
     quantize_blocks(src, dst, |x| {
         let mut levels = [0u8; QK_K];
-        let mut scales = [0.0f32; 16];
-        let mut mins = [0.0f32; 16];
         let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
         let mut weights = [0.0f32; QK_K];
         for (w, &v) in weights.iter_mut().zip(x) {
@@ -50,13 +49,7 @@ pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {
             use_mad: true,
             keep_first_guess_without_steps: false,
         };
-        for half in 0..2 {
-            let r = 128 * half..128 * half + 128;
-            let (s, m) =
-                scale_and_min_x8::<16>(&x[r.clone()], &weights[r.clone()], &mut levels[r], search);
-            scales[8 * half..8 * half + 8].copy_from_slice(&s);
-            mins[8 * half..8 * half + 8].copy_from_slice(&m);
-        }
+        let (scales, mins) = scale_and_min_16x16(x, &weights, &mut levels, search);
         for j in 0..16 {
             if scales[j] > max_scale {
                 max_scale = scales[j];
@@ -102,17 +95,8 @@ pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {
 pub fn quantize_q3_k(src: &[f32], dst: &mut [u8]) {
     quantize_blocks(src, dst, |x| {
         let mut levels = [0i8; QK_K];
-        let mut scales = [0.0f32; 16];
         let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
-        let mut ulevels = [0u8; QK_K];
-        for half in 0..2 {
-            let r = 128 * half..128 * half + 128;
-            let s = q3_x8::<16>(4, &x[r.clone()], &mut ulevels[r]);
-            scales[8 * half..8 * half + 8].copy_from_slice(&s);
-        }
-        for (l, &u) in levels.iter_mut().zip(&ulevels) {
-            *l = u as i8;
-        }
+        let scales = q3_16x16(4, x, &mut levels);
         for j in 0..16 {
             if scales[j].abs() > amax {
                 amax = scales[j].abs();
@@ -335,19 +319,9 @@ pub fn quantize_q6_k(src: &[f32], dst: &mut [u8]) {
 /// importance matrix) when given and by x² otherwise (ggml's reference), then 8-bit scales.
 pub(crate) fn q6_k_block(x: &[f32], qw: Option<&[f32]>) -> BlockQ6K {
     {
-        let mut ulevels = [0u8; QK_K];
-        let mut scales = [0.0f32; 16];
         let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
-        for half in 0..2 {
-            let r = 128 * half..128 * half + 128;
-            let q = qw.map(|q| &q[r.clone()]);
-            let s = qx_x8::<16>(32, &x[r.clone()], &mut ulevels[r], q);
-            scales[8 * half..8 * half + 8].copy_from_slice(&s);
-        }
         let mut levels = [0i8; QK_K];
-        for (l, &u) in levels.iter_mut().zip(&ulevels) {
-            *l = u as i8;
-        }
+        let scales = qx_16x16(32, x, qw, &mut levels);
         for j in 0..16 {
             if scales[j].abs() > max_abs_scale {
                 max_abs_scale = scales[j].abs();

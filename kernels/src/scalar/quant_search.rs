@@ -6,6 +6,8 @@
 // Index loops over parallel arrays mirror ggml's reference code.
 #![allow(clippy::needless_range_loop)]
 
+use crate::types::QK_K;
+
 /// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is all zeros.
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
@@ -125,16 +127,78 @@ pub(crate) fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32;
 
 /// `q3_x8` one sub-block after another.
 pub(crate) fn q3_x8_scalar<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32; 8] {
+    each_signed_sub_block::<N>(l, |r, lv| make_q3_quants(nmax, &x[r], lv))
+}
+
+/// Runs a signed-level search (`f(range, levels)` → scale) on each of eight sub-blocks of `N`,
+/// storing its levels (non-negative once biased by the search) as bytes into `l`.
+fn each_signed_sub_block<const N: usize>(
+    l: &mut [u8],
+    mut f: impl FnMut(core::ops::Range<usize>, &mut [i8]) -> f32,
+) -> [f32; 8] {
     let mut scales = [0.0f32; 8];
     for j in 0..8 {
         let r = j * N..(j + 1) * N;
         let mut lv = [0i8; 32];
-        scales[j] = make_q3_quants(nmax, &x[r.clone()], &mut lv[..N]);
+        scales[j] = f(r.clone(), &mut lv[..N]);
         for (o, &v) in l[r].iter_mut().zip(&lv[..N]) {
             *o = v as u8;
         }
     }
     scales
+}
+
+/// A super-block's 16 sub-blocks of 16 as two eight-lane calls `f(range of 128)`; the 16 results.
+fn halves(mut f: impl FnMut(core::ops::Range<usize>) -> [f32; 8]) -> [f32; 16] {
+    let mut out = [0.0f32; 16];
+    for half in 0..2 {
+        out[8 * half..8 * half + 8].copy_from_slice(&f(128 * half..128 * half + 128));
+    }
+    out
+}
+
+/// `make_qx_quants` on the 16 sub-blocks of 16 of a super-block (Q3_K, Q6_K): levels + nmax
+/// into `levels`, the 16 scales returned.
+pub(crate) fn qx_16x16(
+    nmax: i32,
+    x: &[f32],
+    qw: Option<&[f32]>,
+    levels: &mut [i8; QK_K],
+) -> [f32; 16] {
+    let mut u = [0u8; QK_K];
+    let scales = halves(|r| qx_x8::<16>(nmax, &x[r.clone()], &mut u[r.clone()], qw.map(|q| &q[r])));
+    for (l, &v) in levels.iter_mut().zip(&u) {
+        *l = v as i8;
+    }
+    scales
+}
+
+/// `make_q3_quants` on the 16 sub-blocks of 16 of a super-block (Q3_K without an imatrix).
+pub(crate) fn q3_16x16(nmax: i32, x: &[f32], levels: &mut [i8; QK_K]) -> [f32; 16] {
+    let mut u = [0u8; QK_K];
+    let scales = halves(|r| q3_x8::<16>(nmax, &x[r.clone()], &mut u[r]));
+    for (l, &v) in levels.iter_mut().zip(&u) {
+        *l = v as i8;
+    }
+    scales
+}
+
+/// The min-and-scale search on the 16 sub-blocks of 16 of a super-block (Q2_K): levels into
+/// `levels`, the 16 (scale, −min) pairs returned.
+pub(crate) fn scale_and_min_16x16(
+    x: &[f32],
+    w: &[f32],
+    levels: &mut [u8; QK_K],
+    p: QkxSearch,
+) -> ([f32; 16], [f32; 16]) {
+    let mut mins = [0.0f32; 8 * 2];
+    let scales = halves(|r| {
+        let (s, m) =
+            scale_and_min_x8::<16>(&x[r.clone()], &w[r.clone()], &mut levels[r.clone()], p);
+        mins[r.start / 16..r.start / 16 + 8].copy_from_slice(&m);
+        s
+    });
+    (scales, mins)
 }
 
 /// `out[i] = clamp(nearest_int((x[i] + add) / d), lo, hi) + bias` (the requantization pass once
@@ -182,16 +246,9 @@ pub(crate) fn qx_x8_scalar<const N: usize>(
     l: &mut [u8],
     qw: Option<&[f32]>,
 ) -> [f32; 8] {
-    let mut scales = [0.0f32; 8];
-    for j in 0..8 {
-        let r = j * N..(j + 1) * N;
-        let mut lv = [0i8; 32];
-        scales[j] = make_qx_quants(nmax, &x[r.clone()], &mut lv[..N], qw.map(|q| &q[r.clone()]));
-        for (o, &v) in l[r].iter_mut().zip(&lv[..N]) {
-            *o = v as u8;
-        }
-    }
-    scales
+    each_signed_sub_block::<N>(l, |r, lv| {
+        make_qx_quants(nmax, &x[r.clone()], lv, qw.map(|q| &q[r]))
+    })
 }
 
 /// ggml's `make_qkx2_quants` (and, with `keep_first_guess_without_steps`, `make_qkx3_quants`):

@@ -20,8 +20,8 @@ use crate::scalar::kquants_quant::{
 };
 use crate::scalar::legacy::pack5;
 use crate::scalar::quant_search::{
-    make_qkx3_quants, make_qp_quants, make_qx_quants, qx_x8, round_levels, scale_and_min_x8,
-    QkxSearch,
+    make_qkx3_quants, make_qp_quants, make_qx_quants, qx_16x16, round_levels, scale_and_min_16x16,
+    scale_and_min_x8, QkxSearch,
 };
 use crate::types::{QuantType, QK, QK_K};
 
@@ -216,18 +216,10 @@ fn sub_block_weights<const N: usize>(xs: &[f32], q: &[f32], sigma2: f32) -> ([f3
 
 fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
     let mut levels = [0u8; QK_K];
-    let mut scales = [0.0f32; 16];
-    let mut mins = [0.0f32; 16];
     let mut sw = [0.0f32; 16];
     let sigma2 = sum_sq(x) / QK_K as f32;
     let weights = block_weights::<16, 16>(x, qw, sigma2, &mut sw);
-    for half in 0..2 {
-        let r = 128 * half..128 * half + 128;
-        let (s, m) =
-            scale_and_min_x8::<16>(&x[r.clone()], &weights[r.clone()], &mut levels[r], qkx3(3));
-        scales[8 * half..8 * half + 8].copy_from_slice(&s);
-        mins[8 * half..8 * half + 8].copy_from_slice(&m);
-    }
+    let (scales, mins) = scale_and_min_16x16(x, &weights, &mut levels, qkx3(3));
     let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
     let mm = make_qp_quants(15, &mins, &mut lm, &sw);
@@ -256,19 +248,10 @@ fn q2_k_block(x: &[f32], qw: &[f32]) -> BlockQ2K {
 
 fn q3_k_block(x: &[f32], qw: &[f32]) -> BlockQ3K {
     let mut levels = [0i8; QK_K];
-    let mut scales = [0.0f32; 16];
     let mut sw = [0.0f32; 16];
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let weights = block_weights::<16, 16>(x, qw, sigma2, &mut sw);
-    let mut ulevels = [0u8; QK_K];
-    for half in 0..2 {
-        let r = 128 * half..128 * half + 128;
-        let s = qx_x8::<16>(4, &x[r.clone()], &mut ulevels[r.clone()], Some(&weights[r]));
-        scales[8 * half..8 * half + 8].copy_from_slice(&s);
-    }
-    for (l, &u) in levels.iter_mut().zip(&ulevels) {
-        *l = u as i8;
-    }
+    let scales = qx_16x16(4, x, Some(&weights), &mut levels);
     let mut ls = [0i8; 16];
     let d_block = make_qx_quants(32, &scales, &mut ls, Some(&sw));
     let mut b = BlockQ3K {

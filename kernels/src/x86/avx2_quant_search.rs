@@ -62,15 +62,51 @@ unsafe fn lanes(v: __m256) -> [f32; 8] {
 
 /// Writes lane j of `v[i]` to `l[j·N + i]` (levels fit a byte by construction of the clamp).
 #[target_feature(enable = "avx2")]
-unsafe fn store_levels<const N: usize>(v: &[__m256i; N], bias: i32, l: &mut [u8]) {
+unsafe fn store_levels<const N: usize>(v: &[__m256i; N], l: &mut [u8]) {
     assert!(l.len() >= 8 * N);
     for i in 0..N {
         let mut o = [0i32; 8];
         _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, v[i]);
         for j in 0..8 {
-            l[j * N + i] = (o[j] + bias) as u8;
+            l[j * N + i] = o[j] as u8;
         }
     }
+}
+
+/// Per lane, the element of largest magnitude (the first of equals, as the scalar loop keeps
+/// it) and whether that magnitude is below `GROUP_MAX_EPS` (an all-zero sub-block).
+#[target_feature(enable = "avx2")]
+unsafe fn signed_max<const N: usize>(xt: &[__m256; N]) -> (__m256, __m256) {
+    let zero = _mm256_setzero_ps();
+    let (mut amax, mut max) = (zero, zero);
+    for i in 0..N {
+        let a = abs(xt[i]);
+        let m = _mm256_cmp_ps(a, amax, _CMP_GT_OQ);
+        amax = _mm256_blendv_ps(amax, a, m);
+        max = _mm256_blendv_ps(max, xt[i], m);
+    }
+    (
+        max,
+        _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ),
+    )
+}
+
+/// Signed levels stored as `level + nmax`; a degenerate lane stores 0 (not 0 + nmax), as the
+/// scalar searches' early return does.
+#[target_feature(enable = "avx2")]
+unsafe fn store_signed_levels<const N: usize>(
+    lev: &[__m256i; N],
+    nmax: i32,
+    degenerate: __m256,
+    l: &mut [u8],
+) {
+    let deg_i = _mm256_castps_si256(degenerate);
+    let bias = _mm256_set1_epi32(nmax);
+    let mut biased = [_mm256_setzero_si256(); N];
+    for i in 0..N {
+        biased[i] = _mm256_andnot_si256(deg_i, _mm256_add_epi32(lev[i], bias));
+    }
+    store_levels::<N>(&biased, l);
 }
 
 /// `make_qkx2_quants` / `make_qkx3_quants` (per `p`) for the eight sub-blocks of `N` elements in
@@ -180,7 +216,7 @@ pub(crate) unsafe fn scale_and_min_x8<const N: usize>(
     for b in best.iter_mut() {
         *b = _mm256_andnot_si256(deg_i, *b);
     }
-    store_levels::<N>(&best, 0, l);
+    store_levels::<N>(&best, l);
     let scale = _mm256_blendv_ps(scale, zero, degenerate);
     let min = _mm256_blendv_ps(min, min0, degenerate);
     let neg_min = _mm256_xor_ps(min, _mm256_set1_ps(-0.0));
@@ -207,14 +243,7 @@ pub(crate) unsafe fn qx_x8<const N: usize>(
         }
     }
     let zero = _mm256_setzero_ps();
-    let (mut amax, mut max) = (zero, zero);
-    for i in 0..N {
-        let a = abs(xt[i]);
-        let m = _mm256_cmp_ps(a, amax, _CMP_GT_OQ);
-        amax = _mm256_blendv_ps(amax, a, m);
-        max = _mm256_blendv_ps(max, xt[i], m);
-    }
-    let degenerate = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+    let (max, degenerate) = signed_max(&xt);
     // Levels at `iscale` and their sums Σ w·x·l and Σ w·l².
     let pass = |iscale: __m256, lev: &mut [__m256i; N]| {
         let (mut sumlx, mut suml2) = (zero, zero);
@@ -259,13 +288,7 @@ pub(crate) unsafe fn qx_x8<const N: usize>(
         scale = _mm256_blendv_ps(scale, _mm256_div_ps(sumlx, suml2), better);
         best_sum = _mm256_blendv_ps(best_sum, _mm256_mul_ps(scale, sumlx), better);
     }
-    // A degenerate lane stores level 0 (not 0 + nmax), as the scalar code's early return does.
-    let deg_i = _mm256_castps_si256(degenerate);
-    let bias = _mm256_set1_epi32(nmax);
-    for b in best.iter_mut() {
-        *b = _mm256_andnot_si256(deg_i, _mm256_add_epi32(*b, bias));
-    }
-    store_levels::<N>(&best, 0, l);
+    store_signed_levels::<N>(&best, nmax, degenerate, l);
     lanes(_mm256_blendv_ps(scale, zero, degenerate))
 }
 
@@ -277,14 +300,7 @@ pub(crate) unsafe fn qx_x8<const N: usize>(
 pub(crate) unsafe fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -> [f32; 8] {
     let xt = transpose::<N>(x);
     let zero = _mm256_setzero_ps();
-    let (mut amax, mut max) = (zero, zero);
-    for i in 0..N {
-        let a = abs(xt[i]);
-        let m = _mm256_cmp_ps(a, amax, _CMP_GT_OQ);
-        amax = _mm256_blendv_ps(amax, a, m);
-        max = _mm256_blendv_ps(max, xt[i], m);
-    }
-    let degenerate = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+    let (max, degenerate) = signed_max(&xt);
     let iscale = _mm256_div_ps(_mm256_set1_ps(-(nmax as f32)), max);
     let mut lev = [_mm256_setzero_si256(); N];
     let mut wt = [zero; N];
@@ -338,12 +354,7 @@ pub(crate) unsafe fn q3_x8<const N: usize>(nmax: i32, x: &[f32], l: &mut [u8]) -
             break;
         }
     }
-    let deg_i = _mm256_castps_si256(degenerate);
-    let bias = _mm256_set1_epi32(nmax);
-    for b in lev.iter_mut() {
-        *b = _mm256_andnot_si256(deg_i, _mm256_add_epi32(*b, bias));
-    }
-    store_levels::<N>(&lev, 0, l);
+    store_signed_levels::<N>(&lev, nmax, degenerate, l);
     let pos = _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ);
     let scale = _mm256_and_ps(pos, _mm256_div_ps(sumlx, suml2));
     lanes(_mm256_blendv_ps(scale, zero, degenerate))
