@@ -165,11 +165,7 @@ fn bad_input_is_one_line_and_leaves_no_file() {
     ] {
         let mut argv = vec!["imatrix"];
         argv.extend(&args);
-        let r = brisk(&argv, b"");
-        assert_eq!(r.code, Some(code), "{argv:?}: {}", r.stderr);
-        let last = r.stderr.trim_end().lines().last().unwrap_or("");
-        assert!(last.contains(needle), "{argv:?}: {:?}", r.stderr);
-        common::assert_plain_message(last);
+        common::process::assert_fails_with(&argv, code, needle);
     }
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -187,29 +183,30 @@ fn ctrl_c_ends_the_run_without_a_partial_file() {
     let out = dir.join("im.gguf");
     let model = fx.join("models/prose-5m.gguf");
     let text = fx.join("text/war-and-peace.txt");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"));
-    cmd.args([
+    let (m, t, o) = (
+        model.to_str().unwrap(),
+        text.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let args = [
         "imatrix",
         "-m",
-        model.to_str().unwrap(),
+        m,
         "-f",
-        text.to_str().unwrap(),
-    ]);
-    cmd.args([
+        t,
         "-c",
         "256",
         "--output-frequency",
         "100000",
         "-o",
-        out.to_str().unwrap(),
-    ]);
-    let (mut child, _) = common::process::interrupt_after_line(
-        &mut cmd,
+        o,
+    ];
+    let code = common::process::exit_code_when_interrupted(
+        &args,
         "importance matrix over",
         std::time::Duration::from_millis(300),
     );
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(code, Some(130));
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "nothing written");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -286,11 +286,7 @@ fn bad_input_is_one_line_and_leaves_no_file() {
     for (args, code, needle) in cases {
         let mut argv = vec!["perplexity"];
         argv.extend(&args);
-        let r = brisk(&argv, b"");
-        assert_eq!(r.code, Some(code), "{argv:?}: {}", r.stderr);
-        let last = r.stderr.trim_end().lines().last().unwrap_or("");
-        assert!(last.contains(needle), "{argv:?}: {:?}", r.stderr);
-        common::assert_plain_message(last);
+        let r = common::process::assert_fails_with(&argv, code, needle);
         assert!(r.stdout.is_empty(), "{argv:?}: nothing on stdout");
     }
     let left: Vec<_> = std::fs::read_dir(&dir)
@@ -309,22 +305,28 @@ fn ctrl_c_stops_between_layers_and_leaves_no_base_file() {
     let out = dir.join("all.base");
     let model = fx.join("models/prose-5m.gguf");
     let text = fx.join("text/wiki.test.raw");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"));
-    cmd.args([
+    let (m, t, o) = (
+        model.to_str().unwrap(),
+        text.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let args = [
         "perplexity",
         "-m",
-        model.to_str().unwrap(),
+        m,
         "-f",
-        text.to_str().unwrap(),
-    ]);
-    cmd.args(["-c", "256", "--kl-divergence-base", out.to_str().unwrap()]);
-    let (mut child, _) = common::process::interrupt_after_line(
-        &mut cmd,
+        t,
+        "-c",
+        "256",
+        "--kl-divergence-base",
+        o,
+    ];
+    let code = common::process::exit_code_when_interrupted(
+        &args,
         "perplexity over",
         std::time::Duration::from_millis(300),
     );
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(code, Some(130));
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "no base file, complete or partial");
     std::fs::remove_dir_all(&dir).unwrap();

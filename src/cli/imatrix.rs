@@ -3,14 +3,13 @@
 //! expert for expert stacks), written in llama.cpp's GGUF imatrix format (or its legacy `.dat`
 //! with `--output-format dat`), so llama-quantize and `brisk quantize --imatrix` both take it.
 //! The text's perplexity is printed along the way, as llama-imatrix does.
-use super::common::{read_text_file, ModelArgs};
+use super::chunk_args::{chunk_bos, chunk_logits, tokenize, ChunkArgs};
+use super::common::ModelArgs;
 use super::output::Out;
 use super::{CliResult, Exit};
-use crate::eval::chunks::{nll, Chunks, NllSums};
+use crate::eval::chunks::{nlls, Chunks, NllSums};
 use crate::eval::imatrix::Collector;
-use crate::eval::par_map;
 use crate::format::gguf::writer::write_atomically;
-use crate::generate::SessionError;
 use crate::interrupt;
 use crate::quantize::imatrix_file::{to_gguf, to_legacy};
 use anyhow::{anyhow, Context};
@@ -24,21 +23,12 @@ use std::time::Instant;
 pub struct ImatrixArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Calibration text (UTF-8; one trailing newline is dropped).
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
+    /// The calibration text and its chunks.
+    #[command(flatten)]
+    pub text: ChunkArgs,
     /// Where to write the importance matrix.
     #[arg(short = 'o', long = "output-file", default_value = "imatrix.gguf")]
     pub output: PathBuf,
-    /// Chunk length in tokens (each chunk is evaluated from an empty context).
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
-    pub ctx: usize,
-    /// Tokens per forward batch (capped at the chunk length).
-    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
-    pub batch: usize,
-    /// Use at most N chunks (negative: all).
-    #[arg(long = "chunks", allow_negative_numbers = true)]
-    pub chunks: Option<i64>,
     /// Skip the text's first N chunks.
     #[arg(long = "chunk", visible_alias = "from-chunk", default_value_t = 0)]
     pub skip_chunks: usize,
@@ -63,52 +53,36 @@ pub struct ImatrixArgs {
 }
 
 pub fn main(a: ImatrixArgs) -> CliResult {
-    if a.ctx < 4 {
-        return Err(Exit::Usage(format!(
-            "imatrix needs -c of at least 4 tokens (the chunk length), not {}",
-            a.ctx
-        )));
+    a.text.check("imatrix")?;
+    if a.output_frequency == 0 {
+        return Err(Exit::Usage("--output-frequency must be at least 1".into()));
     }
-    if a.batch == 0 || a.output_frequency == 0 {
-        return Err(Exit::Usage(
-            "-b and --output-frequency must be at least 1".into(),
-        ));
-    }
-    let Some(file) = &a.file else {
+    let Some(text) = a.text.read_text()? else {
         return Err(Exit::Usage("no calibration text: give -f FILE".into()));
     };
-    let mut text = read_text_file(file, "text file")?;
-    if text.ends_with('\n') {
-        text.pop();
-    }
     let log = a.model.log();
     let (mut lm, _) = a.model.load()?;
     let tok = &lm.tokenizer;
-    if tok.add_eos() {
-        return Err(Exit::Runtime(anyhow!(
-            "this model's tokenizer appends EOS to every text, which llama-imatrix refuses too"
-        )));
-    }
-    let mut tokens = tok.encode(&text, true, a.parse_special);
-    let bos = tok.add_bos().then(|| tok.bos()).flatten();
+    let mut tokens = tokenize(tok, &text, a.parse_special)?;
+    let bos = chunk_bos(tok);
+    let ctx = a.text.ctx;
     if a.skip_chunks > 0 {
-        if (a.skip_chunks + 2) * a.ctx >= tokens.len() {
+        if (a.skip_chunks + 2) * ctx >= tokens.len() {
             return Err(Exit::Runtime(anyhow!(
                 "not enough tokens left after skipping {} chunks of {} ({} tokens in all)",
                 a.skip_chunks,
-                a.ctx,
+                ctx,
                 tokens.len()
             )));
         }
-        tokens.drain(..a.skip_chunks * a.ctx);
+        tokens.drain(..a.skip_chunks * ctx);
     }
-    let max_chunks = a.chunks.and_then(|c| usize::try_from(c).ok());
-    let chunks = Chunks::plan(tokens.len(), a.ctx, max_chunks, bos)
+    let chunks = Chunks::plan(tokens.len(), ctx, a.text.max_chunks(), bos)
         .map_err(|e| Exit::Runtime(anyhow!(e)))?;
     let n_expert = lm.model.config.moe.as_ref().map_or(1, |m| m.n_expert);
     let collector = Arc::new(Collector::new(n_expert, a.process_output));
     lm.model.backend.set_observer(Some(collector.clone()));
-    let n_batch = a.batch.min(chunks.n_ctx);
+    let n_batch = a.text.batch.min(chunks.n_ctx);
     log.info(format!(
         "brisk: importance matrix over {} chunks, n_ctx={}, batch_size={n_batch}",
         chunks.n_chunk, chunks.n_ctx
@@ -141,12 +115,7 @@ pub fn main(a: ImatrixArgs) -> CliResult {
     let mut ppl = NllSums::default();
     let t0 = Instant::now();
     for c in 0..chunks.n_chunk {
-        let logits = chunks
-            .logits(model, &tokens, c, n_batch, Some(interrupt::requested), from)
-            .map_err(|e| match e {
-                SessionError::Interrupted => Exit::Interrupted,
-                e => Exit::Runtime(anyhow!(e)),
-            })?;
+        let logits = chunk_logits(&chunks, model, &tokens, c, n_batch, from)?;
         if let Some(name) = collector.non_finite() {
             return Err(Exit::Runtime(anyhow!(
                 "the activations of {name} are not finite (corrupt weights?); nothing written"
@@ -154,11 +123,13 @@ pub fn main(a: ImatrixArgs) -> CliResult {
         }
         if !a.no_ppl {
             let targets = chunks.targets(&tokens, c);
-            let skip = chunks.first - from;
-            let row = |r: usize| &logits[(skip + r) * n_vocab..(skip + r + 1) * n_vocab];
-            for v in par_map(&model.backend, targets.len(), &|r| {
-                nll(row(r), targets[r] as usize)
-            }) {
+            for v in nlls(
+                &model.backend,
+                &logits,
+                chunks.first - from,
+                targets,
+                n_vocab,
+            ) {
                 ppl.add(v);
             }
             let line = format!("[{}]{:.4},", c + 1, ppl.ppl());
@@ -205,7 +176,7 @@ pub fn main(a: ImatrixArgs) -> CliResult {
     log.info(format!(
         "brisk: importance matrix of {} matrices over {} chunks saved to {} ({n_eval} tokens in \
          {secs:.2} s, {:.1} tokens/s)",
-        collector.snapshot(Vec::new(), 0, 0).entries.len(),
+        collector.len(),
         chunks.n_chunk,
         a.output.display(),
         n_eval as f64 / secs
@@ -221,7 +192,7 @@ fn save(
     chunk_size: usize,
     path: &Path,
 ) -> Result<(), Exit> {
-    let dataset = a.file.as_ref().map(|f| f.display().to_string());
+    let dataset = a.text.file.as_ref().map(|f| f.display().to_string());
     let m = c.snapshot(
         dataset.into_iter().collect(),
         done as u32,

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod chat;
 pub mod chat_repl;
 pub mod chat_ui;
+pub mod chunk_args;
 pub mod common;
 pub mod flag_map;
 pub mod gen_args;

@@ -2,14 +2,14 @@
 //! `Final estimate: PPL = X +/- Y`; `--kl-divergence-base FILE` saves the base model's
 //! log-probabilities in llama-perplexity's file format, and `--kl-divergence` scores this
 //! model against such a file (either tool's) with llama-perplexity's statistics.
-use super::common::{read_text_file, ModelArgs};
+use super::chunk_args::{chunk_bos, chunk_logits, tokenize, ChunkArgs};
+use super::common::ModelArgs;
 use super::output::Out;
 use super::{CliResult, Exit};
 use crate::eval::base_logits::{quantize_row, row_len, Header, Reader, Writer};
-use crate::eval::chunks::{nll, Chunks, NllSums};
+use crate::eval::chunks::{nlls, Chunks, NllSums};
 use crate::eval::kld::{token_kld, KldSums};
 use crate::eval::par_map;
-use crate::generate::SessionError;
 use crate::interrupt;
 use crate::model::LoadedModel;
 use anyhow::anyhow;
@@ -21,18 +21,9 @@ use std::time::Instant;
 pub struct PerplexityArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Text to score (UTF-8; one trailing newline is dropped, as llama-perplexity does).
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
-    /// Chunk length in tokens; each chunk is scored on its second half.
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
-    pub ctx: usize,
-    /// Tokens per forward batch (capped at the chunk length).
-    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
-    pub batch: usize,
-    /// Score at most N chunks (negative: all).
-    #[arg(long = "chunks", allow_negative_numbers = true)]
-    pub chunks: Option<i64>,
+    /// The text to score and its chunks (each scored on its second half).
+    #[command(flatten)]
+    pub text: ChunkArgs,
     /// Base-logits file: written with this model's log-probabilities, or, with
     /// --kl-divergence, read to score this model against them.
     #[arg(long = "kl-divergence-base", visible_alias = "save-all-logits")]
@@ -54,44 +45,37 @@ enum Mode {
 }
 
 pub fn main(a: PerplexityArgs) -> CliResult {
-    if a.ctx < 4 {
-        return Err(Exit::Usage(format!(
-            "perplexity needs -c of at least 4 tokens (the chunk length), not {}",
-            a.ctx
-        )));
-    }
-    if a.batch == 0 {
-        return Err(Exit::Usage("-b must be at least 1".into()));
-    }
-    let text = match (&a.file, a.kl_divergence) {
-        (Some(f), false) => Some(read_text_file(f, "text file")?),
-        (None, false) => {
+    a.text.check("perplexity")?;
+    // The base file to score against (checked before the model is loaded), or the text.
+    let base = match (&a.kld_base, a.kl_divergence) {
+        (Some(path), true) => Some((
+            path,
+            Reader::open(path).map_err(|e| Exit::Runtime(anyhow!(e)))?,
+        )),
+        _ => None,
+    };
+    let text = match (&base, a.text.read_text()?) {
+        (Some(_), _) => String::new(),
+        (None, Some(text)) => text,
+        (None, None) => {
             return Err(Exit::Usage(
                 "no text: give -f FILE (or --kl-divergence with --kl-divergence-base)".into(),
             ))
         }
-        (_, true) => None,
     };
     let log = a.model.log();
-    // The base file is checked before the model is loaded.
-    let reader = if a.kl_divergence {
-        let path = a.kld_base.as_ref().expect("clap requires it");
-        Some(Reader::open(path).map_err(|e| Exit::Runtime(anyhow!(e)))?)
-    } else {
-        None
-    };
     let (lm, _) = a.model.load()?;
     let n_vocab = lm.model.config.n_vocab;
     let tok = &lm.tokenizer;
-    let bos = tok.add_bos().then(|| tok.bos()).flatten();
-    let (tokens, chunks, mode) = match (reader, text) {
-        (Some(r), _) => {
+    let bos = chunk_bos(tok);
+    let (tokens, chunks, mode) = match base {
+        Some((path, r)) => {
             let h = &r.header;
             if h.n_vocab != n_vocab {
                 return Err(Exit::Runtime(anyhow!(
                     "{} holds log-probabilities over {} tokens, but this model's vocabulary has \
                      {n_vocab}: it was made with another tokenizer",
-                    a.kld_base.as_ref().unwrap().display(),
+                    path.display(),
                     h.n_vocab
                 )));
             }
@@ -103,24 +87,14 @@ pub fn main(a: PerplexityArgs) -> CliResult {
             };
             (h.tokens.clone(), chunks, Mode::Kld(r))
         }
-        (None, Some(mut text)) => {
-            if text.ends_with('\n') {
-                text.pop();
-            }
-            if tok.add_eos() {
-                return Err(Exit::Runtime(anyhow!(
-                    "this model's tokenizer appends EOS to every text; perplexity is not \
-                     defined for it (llama-perplexity refuses it too)"
-                )));
-            }
+        None => {
             let t0 = Instant::now();
-            let tokens = tok.encode(&text, true, false);
+            let tokens = tokenize(tok, &text, false)?;
             log.verbose(format!(
                 "brisk: tokenized in {:.1} ms",
                 t0.elapsed().as_secs_f64() * 1e3
             ));
-            let max_chunks = a.chunks.and_then(|c| usize::try_from(c).ok());
-            let chunks = Chunks::plan(tokens.len(), a.ctx, max_chunks, bos)
+            let chunks = Chunks::plan(tokens.len(), a.text.ctx, a.text.max_chunks(), bos)
                 .map_err(|e| Exit::Runtime(anyhow!(e)))?;
             let mode = match &a.kld_base {
                 Some(path) => {
@@ -138,7 +112,6 @@ pub fn main(a: PerplexityArgs) -> CliResult {
             };
             (tokens, chunks, mode)
         }
-        (None, None) => unreachable!("text is read unless --kl-divergence"),
     };
     if chunks.n_ctx > lm.model.config.n_ctx_train {
         log.info(format!(
@@ -146,7 +119,7 @@ pub fn main(a: PerplexityArgs) -> CliResult {
             lm.model.config.n_ctx_train, chunks.n_ctx
         ));
     }
-    let n_batch = a.batch.min(chunks.n_ctx);
+    let n_batch = a.text.batch.min(chunks.n_ctx);
     log.info(format!(
         "brisk: {} over {} chunks, n_ctx={}, batch_size={n_batch}, {} tokens scored",
         if matches!(mode, Mode::Kld(_)) {
@@ -181,26 +154,12 @@ fn score(
     let mut base_rows = Vec::new();
     let t0 = Instant::now();
     for c in 0..chunks.n_chunk {
-        let logits = chunks
-            .logits(
-                model,
-                tokens,
-                c,
-                n_batch,
-                Some(interrupt::requested),
-                chunks.first,
-            )
-            .map_err(|e| match e {
-                SessionError::Interrupted => Exit::Interrupted,
-                e => Exit::Runtime(anyhow!(e)),
-            })?;
+        let logits = chunk_logits(&chunks, model, tokens, c, n_batch, chunks.first)?;
         let targets = chunks.targets(tokens, c);
         let row = |r: usize| &logits[r * n_vocab..(r + 1) * n_vocab];
         let line = match &mut mode {
             Mode::Perplexity => {
-                for v in par_map(&model.backend, targets.len(), &|r| {
-                    nll(row(r), targets[r] as usize)
-                }) {
+                for v in nlls(&model.backend, &logits, 0, targets, n_vocab) {
                     ppl.add(v);
                 }
                 format!("[{}]{:.4},", c + 1, ppl.ppl())

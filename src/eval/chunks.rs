@@ -95,6 +95,21 @@ pub fn nll(logits: &[f32], tok: usize) -> f64 {
     -(((logits[tok] - max) as f64) - sum.ln())
 }
 
+/// The NLL of each target (`targets[r]` under logit row `skip + r` of `logits`), on the
+/// backend's threads, in target order.
+pub fn nlls(
+    be: &crate::backend::Cpu,
+    logits: &[f32],
+    skip: usize,
+    targets: &[u32],
+    n_vocab: usize,
+) -> Vec<f64> {
+    super::par_map(be, targets.len(), &|r| {
+        let row = &logits[(skip + r) * n_vocab..(skip + r + 1) * n_vocab];
+        nll(row, targets[r] as usize)
+    })
+}
+
 /// Running sums of per-token NLL: the perplexity and its uncertainty.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NllSums {

@@ -94,6 +94,16 @@ impl Collector {
         }
     }
 
+    /// How many weights have statistics.
+    pub fn len(&self) -> usize {
+        self.sums.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no weight has statistics yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Entries with at least one expert that no token reached: `(name, % of experts reached)`.
     pub fn partial(&self) -> Vec<(String, f64)> {
         let sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());

@@ -229,18 +229,18 @@ impl KldSums {
     /// The numbers of the final report (`None` under 100 tokens, where llama-perplexity
     /// prints none).
     pub fn summary(&self) -> Option<KldSummary> {
-        if self.count < 100 {
-            return None;
-        }
-        let mut k = self.klds.clone();
-        k.sort_by(f32::total_cmp);
+        (self.count >= 100).then(|| self.summary_of(&sorted(&self.klds)))
+    }
+
+    /// `summary` given the per-token KLDs sorted.
+    fn summary_of(&self, k: &[f32]) -> KldSummary {
         let (lp, lp_se) = self.log_ppl();
         let (lb, lb_se) = self.log_ppl_base();
         let (r, r_se) = self.ln_ratio();
         let (mk, mk_se) = mean_and_se(self.sum_kld, self.sum_kld2, self.count);
         let (rms, rms_se) = self.rms_p_diff();
         let (top, top_se) = self.same_top();
-        Some(KldSummary {
+        KldSummary {
             n_tokens: self.count,
             ppl: lp.exp(),
             ppl_error: lp.exp() * lp_se,
@@ -251,145 +251,149 @@ impl KldSums {
             mean_kld: mk,
             mean_kld_error: mk_se,
             max_kld: k[k.len() - 1],
-            kld_99_9: percentile(&k, 0.999),
-            kld_99: percentile(&k, 0.99),
-            kld_95: percentile(&k, 0.95),
-            kld_90: percentile(&k, 0.90),
-            median_kld: median(&k),
+            kld_99_9: percentile(k, 0.999),
+            kld_99: percentile(k, 0.99),
+            kld_95: percentile(k, 0.95),
+            kld_90: percentile(k, 0.90),
+            median_kld: median(k),
             mean_p_diff: mean_and_se(self.sum_p_diff, self.sum_p_diff2, self.count).0,
             rms_p_diff: rms,
             rms_p_diff_error: rms_se,
             same_top_p: top,
             same_top_p_error: top_se,
-        })
+        }
     }
 
     /// llama-perplexity's final report, line for line (empty under 100 tokens).
     pub fn report(&self) -> Vec<String> {
-        let Some(s) = self.summary() else {
+        if self.count < 100 {
             return Vec::new();
-        };
-        let mut k = self.klds.clone();
-        k.sort_by(f32::total_cmp);
-        let mut d = self.p_diffs.clone();
-        d.sort_by(f32::total_cmp);
+        }
+        let k = sorted(&self.klds);
+        let d = sorted(&self.p_diffs);
+        let s = self.summary_of(&k);
         let (_, lp_se) = self.log_ppl();
         let (_, lb_se) = self.log_ppl_base();
         let cov = self.cov();
-        let (ratio, ratio_se) = (
-            s.ln_ppl_ratio.exp(),
-            s.ln_ppl_ratio.exp() * s.ln_ppl_ratio_error,
-        );
-        let ppl_cov = s.ppl * s.ppl_base * cov;
+        let ratio = s.ln_ppl_ratio.exp();
         let diff_se = (s.ppl_error * s.ppl_error + s.ppl_base_error * s.ppl_base_error
-            - 2.0 * ppl_cov)
+            - 2.0 * s.ppl * s.ppl_base * cov)
             .sqrt();
+        let pm =
+            |label: &str, v: f64, e: f64| format!("{label}: {} ± {}", f(v, 10, 6), f(e, 10, 6));
+        let pct = |v: f64, w: usize| f(100.0 * v, w, 3);
         let mut out = vec![
             "====== Perplexity statistics ======".to_string(),
-            format!(
-                "Mean PPL(Q)                   : {} ± {}",
-                f(s.ppl, 10, 6),
-                f(s.ppl_error, 10, 6)
-            ),
-            format!(
-                "Mean PPL(base)                : {} ± {}",
-                f(s.ppl_base, 10, 6),
-                f(s.ppl_base_error, 10, 6)
+            pm("Mean PPL(Q)                   ", s.ppl, s.ppl_error),
+            pm(
+                "Mean PPL(base)                ",
+                s.ppl_base,
+                s.ppl_base_error,
             ),
             format!(
                 "Cor(ln(PPL(Q)), ln(PPL(base))): {}%",
                 f(100.0 * cov / (lp_se * lb_se), 6, 2)
             ),
-            format!(
-                "Mean ln(PPL(Q)/PPL(base))     : {} ± {}",
-                f(s.ln_ppl_ratio, 10, 6),
-                f(s.ln_ppl_ratio_error, 10, 6)
+            pm(
+                "Mean ln(PPL(Q)/PPL(base))     ",
+                s.ln_ppl_ratio,
+                s.ln_ppl_ratio_error,
             ),
-            format!(
-                "Mean PPL(Q)/PPL(base)         : {} ± {}",
-                f(ratio, 10, 6),
-                f(ratio_se, 10, 6)
+            pm(
+                "Mean PPL(Q)/PPL(base)         ",
+                ratio,
+                ratio * s.ln_ppl_ratio_error,
             ),
-            format!(
-                "Mean PPL(Q)-PPL(base)         : {} ± {}",
-                f(s.ppl - s.ppl_base, 10, 6),
-                f(diff_se, 10, 6)
+            pm(
+                "Mean PPL(Q)-PPL(base)         ",
+                s.ppl - s.ppl_base,
+                diff_se,
             ),
             String::new(),
             "====== KL divergence statistics ======".to_string(),
-            format!(
-                "Mean    KLD: {} ± {}",
-                f(s.mean_kld, 10, 6),
-                f(s.mean_kld_error, 10, 6)
-            ),
-            format!("Maximum KLD: {}", f(k[k.len() - 1] as f64, 10, 6)),
+            pm("Mean    KLD", s.mean_kld, s.mean_kld_error),
         ];
-        for (label, fr) in [
-            ("99.9%", 0.999f32),
-            ("99.0%", 0.99),
-            ("95.0%", 0.95),
-            ("90.0%", 0.90),
-        ] {
-            out.push(format!(
-                "{label}   KLD: {}",
-                f(percentile(&k, fr) as f64, 10, 6)
-            ));
-        }
-        out.push(format!("Median  KLD: {}", f(median(&k) as f64, 10, 6)));
-        for (label, fr) in [
-            ("10.0%", 0.1f32),
-            (" 5.0%", 0.05),
-            (" 1.0%", 0.01),
-            (" 0.1%", 0.001),
-        ] {
-            out.push(format!(
-                "{label}   KLD: {}",
-                f(percentile(&k, fr) as f64, 10, 6)
-            ));
-        }
-        out.push(format!("Minimum KLD: {}", f(k[0] as f64, 10, 6)));
+        out.extend(quantile_lines(&k, "KLD: ", KLD_QUANTILES, |v| {
+            f(v as f64, 10, 6)
+        }));
         out.push(String::new());
         out.push("====== Token probability statistics ======".to_string());
-        let (pm, pm_se) = mean_and_se(self.sum_p_diff, self.sum_p_diff2, self.count);
+        let (mean, mean_se) = mean_and_se(self.sum_p_diff, self.sum_p_diff2, self.count);
         out.push(format!(
             "Mean    Δp: {} ± {} %",
-            f(100.0 * pm, 6, 3),
-            f(100.0 * pm_se, 5, 3)
+            pct(mean, 6),
+            pct(mean_se, 5)
         ));
-        let pct = |v: f32| f(100.0 * v as f64, 6, 3);
-        out.push(format!("Maximum Δp: {}%", pct(d[d.len() - 1])));
-        for (label, fr) in [
-            ("99.9%", 0.999f32),
-            ("99.0%", 0.99),
-            ("95.0%", 0.95),
-            ("90.0%", 0.90),
-            ("75.0%", 0.75),
-        ] {
-            out.push(format!("{label}   Δp: {}%", pct(percentile(&d, fr))));
-        }
-        out.push(format!("Median  Δp: {}%", pct(median(&d))));
-        for (label, fr) in [
-            ("25.0%", 0.25f32),
-            ("10.0%", 0.1),
-            (" 5.0%", 0.05),
-            (" 1.0%", 0.01),
-            (" 0.1%", 0.001),
-        ] {
-            out.push(format!("{label}   Δp: {}%", pct(percentile(&d, fr))));
-        }
-        out.push(format!("Minimum Δp: {}%", pct(d[0])));
+        out.extend(quantile_lines(&d, "Δp: ", P_DIFF_QUANTILES, |v| {
+            format!("{}%", pct(v as f64, 6))
+        }));
         out.push(format!(
             "RMS Δp    : {} ± {} %",
-            f(100.0 * s.rms_p_diff, 6, 3),
-            f(100.0 * s.rms_p_diff_error, 5, 3)
+            pct(s.rms_p_diff, 6),
+            pct(s.rms_p_diff_error, 5)
         ));
         out.push(format!(
             "Same top p: {} ± {} %",
-            f(100.0 * s.same_top_p, 6, 3),
-            f(100.0 * s.same_top_p_error, 5, 3)
+            pct(s.same_top_p, 6),
+            pct(s.same_top_p_error, 5)
         ));
         out
     }
+}
+
+fn sorted(v: &[f32]) -> Vec<f32> {
+    let mut v = v.to_vec();
+    v.sort_by(f32::total_cmp);
+    v
+}
+
+/// A row of a quantile table: its label and fraction (`None`: the median, which
+/// llama-perplexity takes as the middle value or the mean of the two middle ones).
+type Quantile = (&'static str, Option<f32>);
+
+const KLD_QUANTILES: &[Quantile] = &[
+    ("Maximum ", Some(1.0)),
+    ("99.9%   ", Some(0.999)),
+    ("99.0%   ", Some(0.99)),
+    ("95.0%   ", Some(0.95)),
+    ("90.0%   ", Some(0.90)),
+    ("Median  ", None),
+    ("10.0%   ", Some(0.1)),
+    (" 5.0%   ", Some(0.05)),
+    (" 1.0%   ", Some(0.01)),
+    (" 0.1%   ", Some(0.001)),
+    ("Minimum ", Some(0.0)),
+];
+
+const P_DIFF_QUANTILES: &[Quantile] = &[
+    ("Maximum ", Some(1.0)),
+    ("99.9%   ", Some(0.999)),
+    ("99.0%   ", Some(0.99)),
+    ("95.0%   ", Some(0.95)),
+    ("90.0%   ", Some(0.90)),
+    ("75.0%   ", Some(0.75)),
+    ("Median  ", None),
+    ("25.0%   ", Some(0.25)),
+    ("10.0%   ", Some(0.1)),
+    (" 5.0%   ", Some(0.05)),
+    (" 1.0%   ", Some(0.01)),
+    (" 0.1%   ", Some(0.001)),
+    ("Minimum ", Some(0.0)),
+];
+
+/// The quantile lines of sorted `v`: `label + stat + value` per row.
+fn quantile_lines(
+    v: &[f32],
+    stat: &str,
+    rows: &[Quantile],
+    value: impl Fn(f32) -> String,
+) -> Vec<String> {
+    rows.iter()
+        .map(|&(label, fr)| {
+            let q = fr.map_or_else(|| median(v), |fr| percentile(v, fr));
+            format!("{label}{stat}{}", value(q))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -100,3 +100,23 @@ pub fn interrupt_after_line(
     assert!(status.success());
     (child, err)
 }
+
+/// Run `brisk ARGS` and check it fails as bad input must: exit `code`, a last stderr line that
+/// contains `needle` and reads as a plain message. Returns the outcome for further checks.
+pub fn assert_fails_with(args: &[&str], code: i32, needle: &str) -> Outcome {
+    let r = brisk(args, b"");
+    assert_eq!(r.code, Some(code), "{args:?}: {}", r.stderr);
+    let last = r.stderr.trim_end().lines().last().unwrap_or("");
+    assert!(last.contains(needle), "{args:?}: {:?}", r.stderr);
+    super::assert_plain_message(last);
+    r
+}
+
+/// Run `brisk ARGS`, send Ctrl-C `delay` after stderr shows a line containing `line`, and
+/// return the exit code.
+pub fn exit_code_when_interrupted(args: &[&str], line: &str, delay: Duration) -> Option<i32> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brisk"));
+    cmd.args(args);
+    let (mut child, _) = interrupt_after_line(&mut cmd, line, delay);
+    child.wait().unwrap().code()
+}
