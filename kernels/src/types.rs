@@ -65,8 +65,9 @@ pub struct TypeTraits {
     pub vec_dot_type: QuantType,
     /// Scalar reference decode of whole blocks.
     pub dequantize: DequantizeRowFn,
-    /// ggml's reference quantizer (F16/BF16: round to nearest even); `None` for the types
-    /// brisk reads but does not write (the IQ, TQ and MXFP4 types).
+    /// The quantizer whose bytes equal `ggml_quantize_chunk`'s without an importance matrix
+    /// (F16/BF16: round to nearest even); `None` for the types brisk reads but does not write
+    /// (the grid i-quants: IQ1_S/M, IQ2_XXS/XS/S, IQ3_XXS/S).
     pub quantize: Option<crate::kernels::QuantizeRowFn>,
     /// Scalar reference dot with `vec_dot_type` activations; `None` for the activation-only
     /// types (Q8_1, Q8_K), which are never weights.
@@ -107,7 +108,7 @@ static TRAITS: [TypeTraits; QuantType::COUNT] = {
     use crate::blocks::*;
     use crate::iq_blocks::*;
     use crate::scalar::{dot, floats as fl, iquants as iq, kquants_dequant as kd};
-    use crate::scalar::{kquants_quant as kq, legacy as lg};
+    use crate::scalar::{iquants_quant as iqq, kquants_quant as kq, legacy as lg};
     use core::mem::size_of;
     [
         traits!(F32, 0, 1, 4, F32, fl::dequantize_f32, fl::quantize_f32, dot::vec_dot_f32_f32),
@@ -129,14 +130,14 @@ static TRAITS: [TypeTraits; QuantType::COUNT] = {
         traits!(IQ2_XS, 17, QK_K, IQ2XS_BYTES, Q8_K, iq::dequantize_iq2_xs, read_only, iq::vec_dot_iq2_xs_q8_k),
         traits!(IQ3_XXS, 18, QK_K, IQ3XXS_BYTES, Q8_K, iq::dequantize_iq3_xxs, read_only, iq::vec_dot_iq3_xxs_q8_k),
         traits!(IQ1_S, 19, QK_K, IQ1S_BYTES, Q8_K, iq::dequantize_iq1_s, read_only, iq::vec_dot_iq1_s_q8_k),
-        traits!(IQ4_NL, 20, QK, IQ4NL_BYTES, Q8_0, iq::dequantize_iq4_nl, read_only, iq::vec_dot_iq4_nl_q8_0),
+        traits!(IQ4_NL, 20, QK, IQ4NL_BYTES, Q8_0, iq::dequantize_iq4_nl, iqq::quantize_iq4_nl, iq::vec_dot_iq4_nl_q8_0),
         traits!(IQ3_S, 21, QK_K, IQ3S_BYTES, Q8_K, iq::dequantize_iq3_s, read_only, iq::vec_dot_iq3_s_q8_k),
         traits!(IQ2_S, 22, QK_K, IQ2S_BYTES, Q8_K, iq::dequantize_iq2_s, read_only, iq::vec_dot_iq2_s_q8_k),
-        traits!(IQ4_XS, 23, QK_K, IQ4XS_BYTES, Q8_K, iq::dequantize_iq4_xs, read_only, iq::vec_dot_iq4_xs_q8_k),
+        traits!(IQ4_XS, 23, QK_K, IQ4XS_BYTES, Q8_K, iq::dequantize_iq4_xs, iqq::quantize_iq4_xs, iq::vec_dot_iq4_xs_q8_k),
         traits!(IQ1_M, 29, QK_K, IQ1M_BYTES, Q8_K, iq::dequantize_iq1_m, read_only, iq::vec_dot_iq1_m_q8_k),
-        traits!(TQ1_0, 34, QK_K, TQ1_0_BYTES, Q8_K, iq::dequantize_tq1_0, read_only, iq::vec_dot_tq1_0_q8_k),
-        traits!(TQ2_0, 35, QK_K, TQ2_0_BYTES, Q8_K, iq::dequantize_tq2_0, read_only, iq::vec_dot_tq2_0_q8_k),
-        traits!(MXFP4, 39, QK, MXFP4_BYTES, Q8_0, iq::dequantize_mxfp4, read_only, iq::vec_dot_mxfp4_q8_0),
+        traits!(TQ1_0, 34, QK_K, TQ1_0_BYTES, Q8_K, iq::dequantize_tq1_0, iqq::quantize_tq1_0, iq::vec_dot_tq1_0_q8_k),
+        traits!(TQ2_0, 35, QK_K, TQ2_0_BYTES, Q8_K, iq::dequantize_tq2_0, iqq::quantize_tq2_0, iq::vec_dot_tq2_0_q8_k),
+        traits!(MXFP4, 39, QK, MXFP4_BYTES, Q8_0, iq::dequantize_mxfp4, iqq::quantize_mxfp4, iq::vec_dot_mxfp4_q8_0),
     ]
 };
 
@@ -322,7 +323,8 @@ mod tests {
         let weights: Vec<QuantType> = QuantType::weights().collect();
         assert!(!weights.contains(&QuantType::Q8_1) && !weights.contains(&QuantType::Q8_K));
         assert_eq!(weights.len(), QuantType::COUNT - 2);
-        assert!(QuantType::IQ4_XS.traits().quantize.is_none());
+        assert!(QuantType::IQ2_XS.traits().quantize.is_none());
+        assert!(QuantType::IQ4_XS.traits().quantize.is_some());
     }
 
     #[test]

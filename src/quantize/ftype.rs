@@ -272,7 +272,8 @@ pub fn parse_tensor_type(s: &str) -> Option<QuantType> {
         .find(|t| t.name().eq_ignore_ascii_case(s))
 }
 
-/// Whether brisk can write tensors of this type (the IQ, TQ and MXFP4 types not yet).
+/// Whether brisk can write tensors of this type (all but the activation types and the grid
+/// i-quants: IQ1_S/M, IQ2_XXS/XS/S, IQ3_XXS/S).
 pub fn can_write(ty: QuantType) -> bool {
     ty.traits().quantize.is_some() && !matches!(ty, QuantType::Q8_1 | QuantType::Q8_K)
 }

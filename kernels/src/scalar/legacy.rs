@@ -1,15 +1,21 @@
 //! Legacy 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1): ggml's reference quantizers
 //! (`quantize_row_q*_ref`, bit-identical) and dequantizers.
 //!
-//! Every `(f as i8)` below is C's `(int8_t)` float conversion (truncation toward zero); the
-//! values are in range for every finite input, and Rust's saturating cast keeps NaN/inf input
-//! panic-free.
+//! Every `c_i8(f)` / `c_f32_to_i32(f) as u8` below is C's `(int8_t)` / `(uint8_t)` float
+//! conversion as x86-64 ggml does it (truncation toward zero; 0 for the NaN/inf that a
+//! subnormal scale's overflowing inverse produces), so even those blocks match llama-quantize.
 
 use crate::blocks::{
     check, dequantize_blocks, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0,
     BlockQ8_1,
 };
 use crate::half::{f16_to_f32, f32_to_f16};
+use crate::scalar::quant_search::c_f32_to_i32;
+
+/// C's `(int8_t)f` on x86-64.
+fn c_i8(f: f32) -> i8 {
+    c_f32_to_i32(f) as i8
+}
 use crate::types::QK;
 
 /// The value with the largest magnitude, keeping its sign (first one wins on ties).
@@ -69,8 +75,8 @@ pub fn quantize_q4_0(src: &[f32], dst: &mut [u8]) {
         let id = inverse(d);
         let mut qs = [0u8; QK / 2];
         for (j, q) in qs.iter_mut().enumerate() {
-            let lo = ((x[j] * id + 8.5) as i8).min(15) as u8;
-            let hi = ((x[j + QK / 2] * id + 8.5) as i8).min(15) as u8;
+            let lo = c_i8(x[j] * id + 8.5).min(15) as u8;
+            let hi = c_i8(x[j + QK / 2] * id + 8.5).min(15) as u8;
             *q = lo | (hi << 4);
         }
         BlockQ4_0 {
@@ -87,8 +93,8 @@ pub fn quantize_q4_1(src: &[f32], dst: &mut [u8]) {
         let id = inverse(d);
         let mut qs = [0u8; QK / 2];
         for (j, q) in qs.iter_mut().enumerate() {
-            let lo = (((x[j] - min) * id + 0.5) as i8).min(15) as u8;
-            let hi = (((x[j + QK / 2] - min) * id + 0.5) as i8).min(15) as u8;
+            let lo = c_i8((x[j] - min) * id + 0.5).min(15) as u8;
+            let hi = c_i8((x[j + QK / 2] - min) * id + 0.5).min(15) as u8;
             *q = lo | (hi << 4);
         }
         BlockQ4_1 {
@@ -129,7 +135,7 @@ pub fn quantize_q5_0(src: &[f32], dst: &mut [u8]) {
         let id = inverse(d);
         let mut q = [0u8; QK];
         for (qj, &v) in q.iter_mut().zip(x) {
-            *qj = ((v * id + 16.5) as i8).min(31) as u8;
+            *qj = c_i8(v * id + 16.5).min(31) as u8;
         }
         let (qh, qs) = pack5(&q);
         BlockQ5_0 {
@@ -148,7 +154,7 @@ pub fn quantize_q5_1(src: &[f32], dst: &mut [u8]) {
         let mut q = [0u8; QK];
         for (qj, &v) in q.iter_mut().zip(x) {
             // ggml does not clamp here; the value is at most 31 for finite input.
-            *qj = ((v - min) * id + 0.5) as u8;
+            *qj = c_f32_to_i32((v - min) * id + 0.5) as u8;
         }
         let (qh, qs) = pack5(&q);
         BlockQ5_1 {
@@ -166,7 +172,7 @@ fn q8_block(x: &[f32]) -> (f32, [i8; QK]) {
     let id = inverse(d);
     let mut qs = [0i8; QK];
     for (q, &v) in qs.iter_mut().zip(x) {
-        *q = (v * id).round() as i8;
+        *q = c_i8((v * id).round());
     }
     (d, qs)
 }

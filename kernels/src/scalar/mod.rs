@@ -8,6 +8,7 @@ pub mod attn;
 pub mod dot;
 pub mod floats;
 pub mod iquants;
+pub mod iquants_quant;
 pub mod kquants_dequant;
 pub mod kquants_quant;
 pub mod legacy;
@@ -45,8 +46,9 @@ pub fn dequantize_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
 }
 
 /// Encodes `src` as type `ty` into `dst` with ggml's reference quantizer for that type
-/// (F16/BF16: round to nearest even; F32: the little-endian bytes). Panics for the read-only
-/// types (`traits().quantize` is `None`).
+/// (F16/BF16: round to nearest even; F32: the little-endian bytes; IQ4_NL/IQ4_XS: the scale
+/// search `ggml_quantize_chunk` runs). Panics for the read-only types (`traits().quantize` is
+/// `None`: the grid i-quants).
 ///
 /// Precondition: `src.len()` is a multiple of `ty.block_len()` and
 /// `dst.len() == ty.row_bytes(src.len())`.

@@ -19,6 +19,32 @@ pub(crate) fn nearest_int(x: f32) -> i32 {
     ((v.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
 }
 
+/// C's float → integer conversion as x86-64 compilers emit it (`cvttss2si`): truncation toward
+/// zero, and the "integer indefinite" `i32::MIN` for NaN and out-of-range values (`(int8_t)`
+/// and `(uint8_t)` then keep its low byte, 0). ggml's reference quantizers meet those only
+/// when `x·(1/d)` is not finite (NaN/inf input, or a scale so small that its inverse
+/// overflows); converting the same way keeps those bytes equal to llama-quantize's on x86.
+#[inline]
+pub(crate) fn c_f32_to_i32(x: f32) -> i32 {
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&x) {
+        x as i32
+    } else {
+        i32::MIN
+    }
+}
+
+/// glibc's `lroundf` (half away from zero) as x86-64 returns it, narrowed to C's `int`: 0 for
+/// NaN and out-of-range values (`i64::MIN`'s low 32 bits).
+#[inline]
+pub(crate) fn c_lroundf_to_int(x: f32) -> i32 {
+    let r = x.round();
+    if (-9.223_372e18..9.223_372e18).contains(&r) {
+        r as i64 as i32
+    } else {
+        0
+    }
+}
+
 /// Unsigned levels 0..=nmax and a min for `x` under importance weights (`make_qkx3_quants`,
 /// the search ggml runs when an imatrix is given): `make_qkx2_quants`, except that with
 /// `nstep < 1` the first guess is kept without a trial. Writes the levels to `l`; returns

@@ -15,6 +15,7 @@ use crate::blocks::{
     Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
 };
 use crate::half::{f16_to_f32, f32_to_f16};
+use crate::scalar::iquants_quant as iqq;
 use crate::scalar::kquants_quant::{
     pack_2bit, pack_q4_k, pack_q5_k, q3_k_requantize_and_pack, q6_k_block, requantize_k4,
 };
@@ -30,7 +31,7 @@ pub fn uses_importance(ty: QuantType) -> bool {
     use QuantType::*;
     matches!(
         ty,
-        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_NL | IQ4_XS
     )
 }
 
@@ -67,6 +68,8 @@ pub fn quantize_row_weighted(
         QuantType::Q4_K => k_blocks(src, qw, dst, |x, w| q45_k_block::<BlockQ4K>(x, w, 15)),
         QuantType::Q5_K => k_blocks(src, qw, dst, |x, w| q45_k_block::<BlockQ5K>(x, w, 31)),
         QuantType::Q6_K => k_blocks(src, qw, dst, |x, w| q6_k_block(x, Some(w))),
+        QuantType::IQ4_NL => iqq::quantize_iq4_nl_weighted(src, Some(qw), dst),
+        QuantType::IQ4_XS => iqq::quantize_iq4_xs_weighted(src, Some(qw), dst),
         _ => unreachable!("uses_importance lists the weighted types"),
     }
 }
