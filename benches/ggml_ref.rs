@@ -76,34 +76,31 @@ fn main() {
         }
         let rb = ty.row_bytes(N).unwrap();
         let mut out = vec![0u8; rb];
-        let writable = ty.traits().quantize.is_some();
+        let unweighted = !weighted::requires_importance(ty);
         let ones = vec![1.0f32; N];
-        // Weight rows made by ggml (the grid i-quants need an importance matrix there).
+        // Weight rows made by ggml (IQ2_XXS, IQ2_XS and IQ1_S need an importance matrix there).
         let mut w = vec![0u8; rb * ROWS];
-        let im = if writable { None } else { Some(&ones[..]) };
+        let im = if unweighted { None } else { Some(&ones[..]) };
         ggml::quantize_chunk_into(ty, &x, N, im, &mut w);
 
-        if writable {
-            let imatrices: &[(&str, Option<&[f32]>)] = if weighted::uses_importance(ty) {
-                &[
-                    ("quantize", None),
-                    ("quantize + imatrix", Some(&imatrix[..])),
-                ]
-            } else {
-                &[("quantize", None)]
-            };
-            for &(op, im) in imatrices {
-                let b = ns_per_row(|r| {
-                    let src = &x[r * N..(r + 1) * N];
-                    weighted::quantize_row_weighted(ty, src, im, &mut out);
-                    black_box(&out);
-                });
-                let g = ns_per_row(|r| {
-                    ggml::quantize_chunk_into(ty, &x[r * N..(r + 1) * N], N, im, &mut out);
-                    black_box(&out);
-                });
-                line(ty, op, b, g);
-            }
+        let mut imatrices: Vec<(&str, Option<&[f32]>)> = Vec::new();
+        if unweighted {
+            imatrices.push(("quantize", None));
+        }
+        if weighted::uses_importance(ty) {
+            imatrices.push(("quantize + imatrix", Some(&imatrix[..])));
+        }
+        for (op, im) in imatrices {
+            let b = ns_per_row(|r| {
+                let src = &x[r * N..(r + 1) * N];
+                weighted::quantize_row_weighted(ty, src, im, &mut out);
+                black_box(&out);
+            });
+            let g = ns_per_row(|r| {
+                ggml::quantize_chunk_into(ty, &x[r * N..(r + 1) * N], N, im, &mut out);
+                black_box(&out);
+            });
+            line(ty, op, b, g);
         }
 
         let mut y = vec![0.0f32; N];

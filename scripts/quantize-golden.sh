@@ -16,7 +16,8 @@ trap 'rm -rf "$tmp"' EXIT
 echo "# model type mode sha256 of llama-quantize's output (scripts/quantize-golden.sh)" >"$out"
 for m in prose-5m rand-llama-256-f16; do
   for t in Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K \
-    F16 BF16 F32 COPY IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE; do
+    F16 BF16 F32 COPY IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4_MOE \
+    IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ1_S IQ1_M; do
     for mode in plain imatrix; do
       args=()
       if [ $mode = imatrix ]; then

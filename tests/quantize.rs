@@ -74,7 +74,7 @@ fn output_equals_llama_quantize_byte_for_byte() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 86);
+    assert_eq!(checked, 126);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -187,7 +187,11 @@ fn bad_input_gives_one_line_and_leaves_no_file() {
             "another model",
         ),
         (vec![q8, o, "Q4_0"], 1, "--allow-requantize"),
-        (vec![f16, o, "IQ3_S"], 1, "cannot write"),
+        (
+            vec!["--token-embedding-type", "iq2_xxs", f16, o, "Q4_0"],
+            1,
+            "needs importance data",
+        ),
         (vec![f16, f16, "Q4_0"], 2, "same file"),
         (vec!["/nonexistent.gguf", o, "Q4_0"], 1, "cannot open"),
     ];

@@ -66,16 +66,16 @@ pub struct TypeTraits {
     /// Scalar reference decode of whole blocks.
     pub dequantize: DequantizeRowFn,
     /// The quantizer whose bytes equal `ggml_quantize_chunk`'s without an importance matrix
-    /// (F16/BF16: round to nearest even); `None` for the types brisk reads but does not write
-    /// (the grid i-quants: IQ1_S/M, IQ2_XXS/XS/S, IQ3_XXS/S).
+    /// (F16/BF16: round to nearest even); `None` for the types ggml quantizes only with an
+    /// importance matrix (IQ2_XXS, IQ2_XS, IQ1_S: see [`crate::scalar::weighted`]).
     pub quantize: Option<crate::kernels::QuantizeRowFn>,
     /// Scalar reference dot with `vec_dot_type` activations; `None` for the activation-only
     /// types (Q8_1, Q8_K), which are never weights.
     pub vec_dot: Option<crate::kernels::VecDotFn>,
 }
 
-/// One row of [`TRAITS`]: `read_only` for types without a quantizer, `activation` for the
-/// activation-only types (no dot product).
+/// One row of [`TRAITS`]: `imatrix_only` for types without an unweighted quantizer,
+/// `activation` for the activation-only types (no dot product).
 macro_rules! traits {
     (@row $ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, $dot:expr) => {
         TypeTraits {
@@ -90,7 +90,7 @@ macro_rules! traits {
             vec_dot: $dot,
         }
     };
-    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, read_only, $dot:expr) => {
+    ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, imatrix_only, $dot:expr) => {
         traits!(@row $ty, $id, $len, $bytes, $act, $deq, None, Some($dot))
     };
     ($ty:ident, $id:expr, $len:expr, $bytes:expr, $act:ident, $deq:expr, $q:expr, activation) => {
@@ -102,13 +102,13 @@ macro_rules! traits {
 }
 
 /// The traits of every type, in [`QuantType::ALL`] order (checked by a test): type, ggml id,
-/// block length, block bytes, activation partner, dequantize, quantize (`read_only`: none), dot.
+/// block length, block bytes, activation partner, dequantize, quantize (`imatrix_only`: only weighted), dot.
 #[rustfmt::skip]
 static TRAITS: [TypeTraits; QuantType::COUNT] = {
     use crate::blocks::*;
     use crate::iq_blocks::*;
     use crate::scalar::{dot, floats as fl, iquants as iq, kquants_dequant as kd};
-    use crate::scalar::{iquants_quant as iqq, kquants_quant as kq, legacy as lg};
+    use crate::scalar::{iq1_quant as iq1, iq_grid_quant as igq, iquants_quant as iqq, kquants_quant as kq, legacy as lg};
     use core::mem::size_of;
     [
         traits!(F32, 0, 1, 4, F32, fl::dequantize_f32, fl::quantize_f32, dot::vec_dot_f32_f32),
@@ -126,15 +126,15 @@ static TRAITS: [TypeTraits; QuantType::COUNT] = {
         traits!(Q5_K, 13, QK_K, size_of::<BlockQ5K>(), Q8_K, kd::dequantize_q5_k, kq::quantize_q5_k, dot::vec_dot_q5_k_q8_k),
         traits!(Q6_K, 14, QK_K, size_of::<BlockQ6K>(), Q8_K, kd::dequantize_q6_k, kq::quantize_q6_k, dot::vec_dot_q6_k_q8_k),
         traits!(Q8_K, 15, QK_K, size_of::<BlockQ8K>(), Q8_K, kd::dequantize_q8_k, kq::quantize_q8_k, activation),
-        traits!(IQ2_XXS, 16, QK_K, IQ2XXS_BYTES, Q8_K, iq::dequantize_iq2_xxs, read_only, iq::vec_dot_iq2_xxs_q8_k),
-        traits!(IQ2_XS, 17, QK_K, IQ2XS_BYTES, Q8_K, iq::dequantize_iq2_xs, read_only, iq::vec_dot_iq2_xs_q8_k),
-        traits!(IQ3_XXS, 18, QK_K, IQ3XXS_BYTES, Q8_K, iq::dequantize_iq3_xxs, read_only, iq::vec_dot_iq3_xxs_q8_k),
-        traits!(IQ1_S, 19, QK_K, IQ1S_BYTES, Q8_K, iq::dequantize_iq1_s, read_only, iq::vec_dot_iq1_s_q8_k),
+        traits!(IQ2_XXS, 16, QK_K, IQ2XXS_BYTES, Q8_K, iq::dequantize_iq2_xxs, imatrix_only, iq::vec_dot_iq2_xxs_q8_k),
+        traits!(IQ2_XS, 17, QK_K, IQ2XS_BYTES, Q8_K, iq::dequantize_iq2_xs, imatrix_only, iq::vec_dot_iq2_xs_q8_k),
+        traits!(IQ3_XXS, 18, QK_K, IQ3XXS_BYTES, Q8_K, iq::dequantize_iq3_xxs, igq::quantize_iq3_xxs, iq::vec_dot_iq3_xxs_q8_k),
+        traits!(IQ1_S, 19, QK_K, IQ1S_BYTES, Q8_K, iq::dequantize_iq1_s, imatrix_only, iq::vec_dot_iq1_s_q8_k),
         traits!(IQ4_NL, 20, QK, IQ4NL_BYTES, Q8_0, iq::dequantize_iq4_nl, iqq::quantize_iq4_nl, iq::vec_dot_iq4_nl_q8_0),
-        traits!(IQ3_S, 21, QK_K, IQ3S_BYTES, Q8_K, iq::dequantize_iq3_s, read_only, iq::vec_dot_iq3_s_q8_k),
-        traits!(IQ2_S, 22, QK_K, IQ2S_BYTES, Q8_K, iq::dequantize_iq2_s, read_only, iq::vec_dot_iq2_s_q8_k),
+        traits!(IQ3_S, 21, QK_K, IQ3S_BYTES, Q8_K, iq::dequantize_iq3_s, igq::quantize_iq3_s, iq::vec_dot_iq3_s_q8_k),
+        traits!(IQ2_S, 22, QK_K, IQ2S_BYTES, Q8_K, iq::dequantize_iq2_s, igq::quantize_iq2_s, iq::vec_dot_iq2_s_q8_k),
         traits!(IQ4_XS, 23, QK_K, IQ4XS_BYTES, Q8_K, iq::dequantize_iq4_xs, iqq::quantize_iq4_xs, iq::vec_dot_iq4_xs_q8_k),
-        traits!(IQ1_M, 29, QK_K, IQ1M_BYTES, Q8_K, iq::dequantize_iq1_m, read_only, iq::vec_dot_iq1_m_q8_k),
+        traits!(IQ1_M, 29, QK_K, IQ1M_BYTES, Q8_K, iq::dequantize_iq1_m, iq1::quantize_iq1_m, iq::vec_dot_iq1_m_q8_k),
         traits!(TQ1_0, 34, QK_K, TQ1_0_BYTES, Q8_K, iq::dequantize_tq1_0, iqq::quantize_tq1_0, iq::vec_dot_tq1_0_q8_k),
         traits!(TQ2_0, 35, QK_K, TQ2_0_BYTES, Q8_K, iq::dequantize_tq2_0, iqq::quantize_tq2_0, iq::vec_dot_tq2_0_q8_k),
         traits!(MXFP4, 39, QK, MXFP4_BYTES, Q8_0, iq::dequantize_mxfp4, iqq::quantize_mxfp4, iq::vec_dot_mxfp4_q8_0),
@@ -188,7 +188,8 @@ impl QuantType {
             .filter(|t| t.traits().vec_dot.is_some())
     }
 
-    /// Every type brisk can write (has a reference quantizer), in [`QuantType::ALL`] order.
+    /// Every type with an unweighted quantizer (all but IQ2_XXS, IQ2_XS and IQ1_S, which need an
+    /// importance matrix), in [`QuantType::ALL`] order.
     pub fn quantizable() -> impl Iterator<Item = QuantType> {
         QuantType::ALL
             .into_iter()

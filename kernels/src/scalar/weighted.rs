@@ -6,7 +6,9 @@
 //! same importance matrix.
 //!
 //! Without an importance matrix ggml uses the reference quantizers, and so does
-//! [`quantize_row_weighted`]; Q8_0, F16, BF16 and F32 ignore the matrix, as in ggml.
+//! [`quantize_row_weighted`]; Q8_0, F16, BF16, F32, TQ1_0, TQ2_0 and MXFP4 ignore the matrix,
+//! as in ggml. IQ2_XXS, IQ2_XS and IQ1_S cannot be quantized without one
+//! ([`requires_importance`]).
 
 // Index loops over parallel per-sub-block arrays mirror ggml's reference code.
 #![allow(clippy::needless_range_loop)]
@@ -15,7 +17,6 @@ use crate::blocks::{
     Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
 };
 use crate::half::{f16_to_f32, f32_to_f16};
-use crate::scalar::iquants_quant as iqq;
 use crate::scalar::kquants_quant::{
     pack_2bit, pack_q4_k, pack_q5_k, q3_k_requantize_and_pack, q6_k_block, requantize_k4,
 };
@@ -24,6 +25,7 @@ use crate::scalar::quant_search::{
     make_qkx3_quants, make_qp_quants, make_qx_quants, qx_16x16, round_levels, scale_and_min_16x16,
     scale_and_min_x8, QkxSearch,
 };
+use crate::scalar::{iq1_quant as iq1, iq_grid_quant as igq, iquants_quant as iqq};
 use crate::types::{QuantType, QK, QK_K};
 
 /// Whether `ty` has an importance-weighted quantizer (an imatrix changes its output).
@@ -31,7 +33,32 @@ pub fn uses_importance(ty: QuantType) -> bool {
     use QuantType::*;
     matches!(
         ty,
-        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_NL | IQ4_XS
+        Q4_0 | Q4_1
+            | Q5_0
+            | Q5_1
+            | Q2_K
+            | Q3_K
+            | Q4_K
+            | Q5_K
+            | Q6_K
+            | IQ4_NL
+            | IQ4_XS
+            | IQ2_XXS
+            | IQ2_XS
+            | IQ2_S
+            | IQ3_XXS
+            | IQ3_S
+            | IQ1_S
+            | IQ1_M
+    )
+}
+
+/// Whether `ty` can only be quantized with an importance matrix (ggml's
+/// `ggml_quantize_requires_imatrix`: IQ2_XXS, IQ2_XS, IQ1_S).
+pub fn requires_importance(ty: QuantType) -> bool {
+    matches!(
+        ty,
+        QuantType::IQ2_XXS | QuantType::IQ2_XS | QuantType::IQ1_S
     )
 }
 
@@ -39,7 +66,8 @@ pub fn uses_importance(ty: QuantType) -> bool {
 /// `importance[column]` when given (ggml's `quantize_*` with `quant_weights`); without
 /// importance, or for a type that has no weighted search, this is [`super::quantize_row`].
 ///
-/// Preconditions as [`super::quantize_row`], and `importance.len() == src.len()`.
+/// Preconditions as [`super::quantize_row`], `importance.len() == src.len()`, and importance
+/// is given when [`requires_importance`] says so (panics otherwise).
 pub fn quantize_row_weighted(
     ty: QuantType,
     src: &[f32],
@@ -70,6 +98,13 @@ pub fn quantize_row_weighted(
         QuantType::Q6_K => k_blocks(src, qw, dst, |x, w| q6_k_block(x, Some(w))),
         QuantType::IQ4_NL => iqq::quantize_iq4_nl_weighted(src, Some(qw), dst),
         QuantType::IQ4_XS => iqq::quantize_iq4_xs_weighted(src, Some(qw), dst),
+        QuantType::IQ2_XXS => igq::quantize_iq2_xxs_weighted(src, qw, dst),
+        QuantType::IQ2_XS => igq::quantize_iq2_xs_weighted(src, qw, dst),
+        QuantType::IQ2_S => igq::quantize_iq2_s_weighted(src, Some(qw), dst),
+        QuantType::IQ3_XXS => igq::quantize_iq3_xxs_weighted(src, Some(qw), dst),
+        QuantType::IQ3_S => igq::quantize_iq3_s_weighted(src, Some(qw), dst),
+        QuantType::IQ1_S => iq1::quantize_iq1_s_weighted(src, qw, dst),
+        QuantType::IQ1_M => iq1::quantize_iq1_m_weighted(src, Some(qw), dst),
         _ => unreachable!("uses_importance lists the weighted types"),
     }
 }
@@ -390,7 +425,14 @@ mod tests {
                     })
                     .collect();
                 with += weighted_error(ty, &x, &w, Some(&w));
-                without += weighted_error(ty, &x, &w, None);
+                // The types that need importance compare against a flat one.
+                let flat = vec![1.0f32; n];
+                let none = if requires_importance(ty) {
+                    Some(&flat[..])
+                } else {
+                    None
+                };
+                without += weighted_error(ty, &x, &w, none);
             }
             assert!(with < without, "{}: {with} !< {without}", ty.name());
         }
@@ -435,6 +477,9 @@ mod tests {
                         );
                     }
                 }
+            }
+            if requires_importance(ty) {
+                continue;
             }
             // No importance is exactly the reference quantizer.
             let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
