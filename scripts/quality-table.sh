@@ -41,15 +41,18 @@ print(f"{b / 2**20:.2f} | {8 * b / n:.2f}")' "$1"
 }
 echo "| type | imatrix | size MiB | bits/weight | PPL | mean KLD | same top p |"
 echo "|---|---|---|---|---|---|---|"
-for ty in F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_1 Q5_0 Q4_K_M Q4_K_S Q4_1 Q4_0 Q3_K_L Q3_K_M Q3_K_S Q2_K Q2_K_S; do
+for ty in F32 F16 BF16 Q8_0 Q6_K Q5_K_M Q5_K_S Q5_1 Q5_0 Q4_K_M Q4_K_S Q4_1 Q4_0 IQ4_NL IQ4_XS \
+    Q3_K_L Q3_K_M Q3_K_S IQ3_M IQ3_S IQ3_XS IQ3_XXS Q2_K Q2_K_S IQ2_M IQ2_S IQ2_XS IQ2_XXS \
+    IQ1_M IQ1_S; do
     for mode in rtn imatrix; do
         out=$work/$ty-$mode.gguf
         args=()
         if [ $mode = imatrix ]; then
             case $ty in F32|F16|BF16|Q8_0) continue ;; esac
             args=(--imatrix "$work/imatrix.gguf")
-        elif [ $ty = Q2_K_S ]; then
-            continue # llama-quantize refuses Q2_K_S without an importance matrix
+        else
+            # llama-quantize (and brisk) refuse these without an importance matrix.
+            case $ty in Q2_K_S|IQ3_XS|IQ3_XXS|IQ2_*|IQ1_*) continue ;; esac
         fi
         "$brisk" quantize --quiet "${args[@]}" "$model" "$out" "$ty" >/dev/null
         j=$("$brisk" perplexity --quiet --json -m "$out" --kl-divergence-base "$work/base.kld" --kl-divergence)
