@@ -131,9 +131,23 @@ fn main() {
             ggml::from_float_cpu(gt, &act).expect("f16/bf16 conversion")
         };
         let grb = gt.row_bytes(N).unwrap();
+        // Float weights take the table's float dots, as brisk's matmul does.
+        let w_f32: Vec<f32> = match ty {
+            QuantType::F32 => w
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            _ => Vec::new(),
+        };
         let b = ns_per_row(|r| {
             let (wr, ar) = (&w[r * rb..(r + 1) * rb], &a[r * arb..(r + 1) * arb]);
-            black_box(kernels.vec_dot(ty, wr, ar, N));
+            let xr = &act[r * N..(r + 1) * N];
+            black_box(match ty {
+                QuantType::F32 => (kernels.dot_f32)(&w_f32[r * N..(r + 1) * N], xr),
+                QuantType::F16 => (kernels.dot_f16_f32)(wr, xr),
+                QuantType::BF16 => (kernels.dot_bf16_f32)(wr, xr),
+                _ => kernels.vec_dot(ty, wr, ar, N),
+            });
         });
         let g = ns_per_row(|r| {
             let (wr, ar) = (&w[r * rb..(r + 1) * rb], &ga[r * grb..(r + 1) * grb]);
