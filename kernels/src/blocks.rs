@@ -408,6 +408,18 @@ pub(crate) fn blocks<B: Block>(src: &[u8]) -> impl Iterator<Item = B> + '_ {
     src.chunks_exact(B::BYTES).map(B::read)
 }
 
+/// Writes block `f(i, x)` for each `B::LEN`-element chunk `x` (the i-th) of `src` into `dst`.
+pub(crate) fn encode_blocks<B: Block>(
+    src: &[f32],
+    dst: &mut [u8],
+    mut f: impl FnMut(usize, &[f32]) -> B,
+) {
+    let outs = dst.chunks_exact_mut(B::BYTES);
+    for (i, (x, out)) in src.chunks_exact(B::LEN).zip(outs).enumerate() {
+        f(i, x).write(out);
+    }
+}
+
 /// Checks the sizes in a block-wise operation over `n` elements and returns the block count.
 #[inline]
 pub(crate) fn check<B: Block>(n: usize, bytes: usize) -> usize {

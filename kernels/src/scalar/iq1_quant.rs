@@ -17,26 +17,17 @@
 // Index loops over parallel per-element arrays mirror ggml's reference code.
 #![allow(clippy::needless_range_loop)]
 
-use crate::blocks::Block;
+use crate::blocks::encode_blocks;
 use crate::half::f32_to_f16;
 use crate::iq_blocks::{BlockIQ1M, BlockIQ1S};
 use crate::iq_tables::{IQ1M_DELTA, IQ1S_DELTA};
 use crate::scalar::iq_lattice::{self, Lattice, Lookup};
-use crate::scalar::quant_search::nearest_int;
+use crate::scalar::quant_search::{c_max, nearest_int, sum_sq};
 use crate::types::QK_K;
 
 /// `GROUP_MAX_EPS_IQ1_S`, `GROUP_MAX_EPS_IQ1_M`.
 const EPS_IQ1_S: f32 = 1e-12;
 const EPS_IQ1_M: f32 = 1e-7;
-
-#[inline]
-fn c_max(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
 
 /// Indices of `xb` in ascending order of value, ties in index order.
 fn sorted_order<const N: usize>(xb: &[f32]) -> [usize; N] {
@@ -67,56 +58,49 @@ fn split_levels<const N: usize>(order: &[usize; N], i1: usize, i2: usize) -> [i8
     l
 }
 
-/// Snaps a group of 8 levels to the grid: on it, or the neighbour nearest to `xb` at `scale`
-/// with values `xx[level]` (`iq1_find_best_neighbour2`). Returns (index, on the grid).
-fn snap(
+/// Snaps each group of 8 levels of `l` to the grid: on it, or the neighbour nearest to `xb` at
+/// `scale` with group k's values `xx(k)[level]` (`iq1_find_best_neighbour2`); the grid indices
+/// go to `index`. When a group was off the grid the scale is refitted over the chosen points
+/// (one pair of sums across the groups, as ggml). Returns the scale.
+fn snap_groups<'a>(
     lat: &Lattice<8>,
-    levels: &mut [i8],
+    l: &mut [i8],
     xb: &[f32],
     weight: &[f32],
-    scale: f32,
-    xx: &[f32; 3],
-) -> (u16, bool) {
-    let list = match lat.lookup(levels) {
-        Lookup::OnGrid(i) => return (i as u16, true),
-        Lookup::Off(list) => list,
-    };
-    let mut best_score = f32::MAX;
-    let mut best = list[0] as usize;
-    for &j in list {
-        let p = &lat.points[j as usize];
-        let mut d2 = 0.0f32;
-        for i in 0..8 {
-            let q = xx[((p[i] - 1) / 2) as usize];
-            let diff = scale * q - xb[i];
-            d2 += weight[i] * diff * diff;
+    mut scale: f32,
+    xx: impl Fn(usize) -> &'a [f32; 3],
+    index: &mut [u16],
+) -> f32 {
+    let mut all_on_grid = true;
+    for (k, idx) in index.iter_mut().enumerate() {
+        let g = 8 * k..8 * k + 8;
+        *idx = match lat.lookup(&l[g.clone()]) {
+            Lookup::OnGrid(i) => i as u16,
+            Lookup::Off(list) => {
+                all_on_grid = false;
+                let v = xx(k);
+                let value = |p: i8| v[((p - 1) / 2) as usize];
+                let (x, w) = (&xb[g.clone()], &weight[g.clone()]);
+                lat.best_neighbour(list, x, w, scale, value, &mut l[g]) as u16
+            }
+        };
+    }
+    if !all_on_grid {
+        let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
+        for (k, &idx) in index.iter().enumerate() {
+            let (p, v) = (&lat.points[idx as usize], xx(k));
+            for j in 0..8 {
+                let w = weight[8 * k + j];
+                let q = v[((p[j] - 1) / 2) as usize];
+                sumqx += w * q * xb[8 * k + j];
+                sumq2 += w * q * q;
+            }
         }
-        if d2 < best_score {
-            best_score = d2;
-            best = j as usize;
+        if sumqx > 0.0 && sumq2 > 0.0 {
+            scale = sumqx / sumq2;
         }
     }
-    lat.levels(best, levels);
-    (best as u16, false)
-}
-
-/// Adds `w·q·x` and `w·q²` of grid point `index` (values `xx[level]`) to the running sums, in
-/// element order (ggml keeps one pair of sums across the groups).
-fn add_grid_fit(
-    lat: &Lattice<8>,
-    index: u16,
-    xx: &[f32; 3],
-    xb: &[f32],
-    weight: &[f32],
-    sums: &mut (f32, f32),
-) {
-    let p = &lat.points[index as usize];
-    for j in 0..8 {
-        let w = weight[j];
-        let q = xx[((p[j] - 1) / 2) as usize];
-        sums.0 += w * q * xb[j];
-        sums.1 += w * q * q;
-    }
+    scale
 }
 
 /// `(−1 + δ, δ, 1 + δ)` and `(−1 − δ, −δ, 1 − δ)`.
@@ -127,14 +111,6 @@ fn shifted(delta: f32) -> ([f32; 3], [f32; 3]) {
     )
 }
 
-fn sum_x2(x: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for &v in x {
-        s += v * v;
-    }
-    s
-}
-
 fn max_abs(xb: &[f32]) -> f32 {
     let mut max = xb[0].abs();
     for &v in &xb[1..] {
@@ -143,15 +119,14 @@ fn max_abs(xb: &[f32]) -> f32 {
     max
 }
 
-fn iq1_s_block(x: &[f32], qw: &[f32]) -> BlockIQ1S {
-    let lat = iq_lattice::iq1();
+fn iq1_s_block(lat: &Lattice<8>, x: &[f32], qw: &[f32]) -> BlockIQ1S {
     let (x_p, x_m) = shifted(IQ1S_DELTA);
     let mut b = BlockIQ1S {
         d: f32_to_f16(0.0),
         qs: [0; QK_K / 8],
         qh: [0; QK_K / 32],
     };
-    let sigma2 = 2.0 * sum_x2(x) / QK_K as f32;
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let mut scales = [0.0f32; QK_K / 32];
     let mut shifts = [1i8; QK_K / 32];
     let mut max_scale = 0.0f32;
@@ -204,31 +179,7 @@ fn iq1_s_block(x: &[f32], qw: &[f32]) -> BlockIQ1S {
         }
         let xx = if shift == 1 { &x_p } else { &x_m };
         let mut index = [0u16; 4];
-        let mut all_on_grid = true;
-        for k in 0..4 {
-            let g = 8 * k..8 * k + 8;
-            let (i, on) = snap(
-                lat,
-                &mut l[g.clone()],
-                &xb[g.clone()],
-                &weight[g],
-                scale,
-                xx,
-            );
-            index[k] = i;
-            all_on_grid &= on;
-        }
-        if !all_on_grid {
-            let mut sums = (0.0f32, 0.0f32);
-            for k in 0..4 {
-                let g = 8 * k..8 * k + 8;
-                add_grid_fit(lat, index[k], xx, &xb[g.clone()], &weight[g], &mut sums);
-            }
-            let (sumqx, sumq2) = sums;
-            if sumqx > 0.0 && sumq2 > 0.0 {
-                scale = sumqx / sumq2;
-            }
-        }
+        let scale = snap_groups(lat, &mut l, xb, &weight, scale, |_| xx, &mut index);
         let mut h = 0u16;
         for k in 0..4 {
             b.qs[4 * ib + k] = index[k] as u8;
@@ -342,8 +293,7 @@ fn iq1m_split(
     (best, scale)
 }
 
-fn iq1_m_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ1M {
-    let lat = iq_lattice::iq1();
+fn iq1_m_block(lat: &Lattice<8>, x: &[f32], qw: Option<&[f32]>) -> BlockIQ1M {
     let (x_p, x_m) = shifted(IQ1M_DELTA);
     const MASKS: [u8; 4] = [0x00, 0x80, 0x08, 0x88];
     let mut b = BlockIQ1M {
@@ -351,7 +301,7 @@ fn iq1_m_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ1M {
         qh: [0; QK_K / 16],
         scales: [0; QK_K / 32],
     };
-    let sigma2 = 2.0 * sum_x2(x) / QK_K as f32;
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let mut scales = [0.0f32; QK_K / 16];
     let mut shifts = [0usize; QK_K / 16];
     let mut max_scale = 0.0f32;
@@ -376,33 +326,8 @@ fn iq1_m_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ1M {
             k_best = 3 - k_best;
         }
         let mut index = [0u16; 2];
-        let mut all_on_grid = true;
-        for k in 0..2 {
-            let xx = iq1m_shift_of(k_best, k, &x_p, &x_m);
-            let g = 8 * k..8 * k + 8;
-            let (i, on) = snap(
-                lat,
-                &mut l[g.clone()],
-                &xb[g.clone()],
-                &weight[g],
-                scale,
-                xx,
-            );
-            index[k] = i;
-            all_on_grid &= on;
-        }
-        if !all_on_grid {
-            let mut sums = (0.0f32, 0.0f32);
-            for k in 0..2 {
-                let xx = iq1m_shift_of(k_best, k, &x_p, &x_m);
-                let g = 8 * k..8 * k + 8;
-                add_grid_fit(lat, index[k], xx, &xb[g.clone()], &weight[g], &mut sums);
-            }
-            let (sumqx, sumq2) = sums;
-            if sumqx > 0.0 && sumq2 > 0.0 {
-                scale = sumqx / sumq2;
-            }
-        }
+        let xx = |k| iq1m_shift_of(k_best, k, &x_p, &x_m);
+        let scale = snap_groups(lat, &mut l, xb, &weight, scale, xx, &mut index);
         b.qs[2 * ib] = index[0] as u8;
         b.qs[2 * ib + 1] = index[1] as u8;
         b.qh[ib] = ((index[0] >> 8) | ((index[1] >> 8) << 4)) as u8;
@@ -451,19 +376,18 @@ fn iq1_m_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ1M {
 
 /// IQ1_S under importance `qw` (`quantize_iq1_s`; ggml has no unweighted form).
 pub fn quantize_iq1_s_weighted(src: &[f32], qw: &[f32], dst: &mut [u8]) {
-    let outs = dst.chunks_exact_mut(BlockIQ1S::BYTES);
-    for (i, (x, out)) in src.chunks_exact(QK_K).zip(outs).enumerate() {
-        iq1_s_block(x, &qw[QK_K * i..QK_K * (i + 1)]).write(out);
-    }
+    let lat = iq_lattice::iq1();
+    encode_blocks(src, dst, |i, x| {
+        iq1_s_block(lat, x, &qw[QK_K * i..QK_K * (i + 1)])
+    });
 }
 
 /// IQ1_M, weighted by `qw` when given (`quantize_iq1_m`).
 pub fn quantize_iq1_m_weighted(src: &[f32], qw: Option<&[f32]>, dst: &mut [u8]) {
-    let outs = dst.chunks_exact_mut(BlockIQ1M::BYTES);
-    for (i, (x, out)) in src.chunks_exact(QK_K).zip(outs).enumerate() {
-        let q = qw.map(|q| &q[QK_K * i..QK_K * (i + 1)]);
-        iq1_m_block(x, q).write(out);
-    }
+    let lat = iq_lattice::iq1();
+    encode_blocks(src, dst, |i, x| {
+        iq1_m_block(lat, x, qw.map(|q| &q[QK_K * i..QK_K * (i + 1)]))
+    });
 }
 
 /// IQ1_M without an importance matrix.

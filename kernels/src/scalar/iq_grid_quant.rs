@@ -18,11 +18,11 @@
 // Index loops over parallel per-group arrays mirror ggml's reference code.
 #![allow(clippy::needless_range_loop)]
 
-use crate::blocks::Block;
+use crate::blocks::encode_blocks;
 use crate::half::f32_to_f16;
 use crate::iq_blocks::{BlockIQ2S, BlockIQ2XS, BlockIQ2XXS, BlockIQ3S, BlockIQ3XXS};
 use crate::scalar::iq_lattice::{self, Lattice, Lookup};
-use crate::scalar::quant_search::{make_qp_quants, nearest_int, GROUP_MAX_EPS};
+use crate::scalar::quant_search::{c_max, make_qp_quants, nearest_int, sum_sq, GROUP_MAX_EPS};
 use crate::types::QK_K;
 
 /// `GROUP_MAX_EPS_IQ2_S` and `GROUP_MAX_EPS_IQ3_XXS`.
@@ -49,6 +49,67 @@ struct Search<const D: usize> {
     tries: i32,
     step: f32,
     refine: Refine,
+}
+
+/// The searches of each type (ggml's `kMaxQ`, trial range and step, refinement).
+fn iq2_xxs_search() -> Search<8> {
+    let lattice = iq_lattice::iq2_xxs();
+    Search {
+        lattice,
+        kmax: 3,
+        tries: 6,
+        step: 0.1,
+        refine: Refine::AllWhenPositive,
+    }
+}
+
+fn iq2_xs_search() -> Search<8> {
+    let lattice = iq_lattice::iq2_xs();
+    Search {
+        lattice,
+        kmax: 3,
+        tries: 9,
+        step: 0.1,
+        refine: Refine::OffGrid,
+    }
+}
+
+fn iq2_s_search() -> Search<8> {
+    let lattice = iq_lattice::iq2_s();
+    Search {
+        lattice,
+        kmax: 3,
+        tries: 9,
+        step: 0.1,
+        refine: Refine::OffGrid,
+    }
+}
+
+fn iq3_xxs_search() -> Search<4> {
+    let lattice = iq_lattice::iq3_xxs();
+    Search {
+        lattice,
+        kmax: 8,
+        tries: 15,
+        step: 0.2,
+        refine: Refine::OffGrid,
+    }
+}
+
+fn iq3_s_search() -> Search<4> {
+    let lattice = iq_lattice::iq3_s();
+    Search {
+        lattice,
+        kmax: 8,
+        tries: 9,
+        step: 0.2,
+        refine: Refine::AllWhenAnyOff,
+    }
+}
+
+/// The IQ2/IQ3 grids' value of a coordinate: the coordinate `2l + 1` itself.
+fn coordinate(p: i8) -> f32 {
+    p as f32
 }
 
 /// `Σ w·x·q` and `Σ w·q²` with `q = 2l + 1`.
@@ -81,16 +142,16 @@ impl<const D: usize> Search<D> {
         match self.lattice.lookup(levels) {
             Lookup::OnGrid(_) => true,
             Lookup::Off(list) => {
-                self.lattice.best_neighbour(list, xval, waux, scale, levels);
+                self.lattice
+                    .best_neighbour(list, xval, waux, scale, coordinate, levels);
                 false
             }
         }
     }
 
     /// The sub-block's scale (maybe negative: the caller flips the signs) with its levels in
-    /// `l`, starting from `scale` and trying scales around `reference`. `l` keeps its input
-    /// where no trial improves (ggml zeroes it first, except IQ2_XXS).
-    #[allow(clippy::too_many_arguments)]
+    /// `l` (zeros on entry, as ggml's), starting from `scale` and trying scales around
+    /// `reference`.
     fn run(
         &self,
         xval: &[f32],
@@ -98,13 +159,13 @@ impl<const D: usize> Search<D> {
         waux: &[f32],
         reference: f32,
         mut scale: f32,
-        on_grid_init: bool,
         l: &mut [i8],
     ) -> f32 {
         let n = xval.len();
         let groups = n / D;
         let mut laux = [0i8; 32];
-        let mut on_grid = [on_grid_init; 8];
+        // IQ3_S counts a search that never improves as off the grid (so it refines).
+        let mut on_grid = [self.refine != Refine::AllWhenAnyOff; 8];
         let mut aux_on_grid = [true; 8];
         let mut best = 0.0f32;
         for is in -self.tries..=self.tries {
@@ -158,29 +219,12 @@ impl<const D: usize> Search<D> {
                 Lookup::OnGrid(i) => i as u16,
                 Lookup::Off(list) => {
                     let (x, w) = (&xval[g.clone()], &waux[g.clone()]);
-                    self.lattice.best_neighbour(list, x, w, scale, &mut l[g]) as u16
+                    self.lattice
+                        .best_neighbour(list, x, w, scale, coordinate, &mut l[g])
+                        as u16
                 }
             };
         }
-    }
-}
-
-/// `Σx²` of a super-block.
-fn sum_x2(x: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for &v in x {
-        s += v * v;
-    }
-    s
-}
-
-/// ggml's `MAX(a, b)`: `a > b ? a : b`.
-#[inline]
-fn c_max(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
     }
 }
 
@@ -258,19 +302,11 @@ fn scale_code(id: f32, s: f32, max: i32) -> u32 {
     nearest_int(0.5 * (id * s - 1.0)).clamp(0, max) as u32
 }
 
-fn iq2_xxs_block(x: &[f32], qw: &[f32]) -> BlockIQ2XXS {
-    let search = Search {
-        lattice: iq_lattice::iq2_xxs(),
-        kmax: 3,
-        tries: 6,
-        step: 0.1,
-        refine: Refine::AllWhenPositive,
-    };
+fn iq2_xxs_block(search: &Search<8>, x: &[f32], qw: &[f32]) -> BlockIQ2XXS {
     let mut q2 = [0u32; QK_K / 16];
     let mut scales = [0.0f32; QK_K / 32];
     let mut max_scale = 0.0f32;
-    let sigma2 = sum_x2(x) / QK_K as f32;
-    let mut l = [0i8; 32];
+    let sigma2 = sum_sq(x) / QK_K as f32;
     for ib in 0..QK_K / 32 {
         let xb = &x[32 * ib..32 * ib + 32];
         let weight = weights(xb, Some(&qw[32 * ib..32 * ib + 32]), sigma2, |_| 0.0);
@@ -278,22 +314,18 @@ fn iq2_xxs_block(x: &[f32], qw: &[f32]) -> BlockIQ2XXS {
         let (mut xval, mut signs) = ([0.0f32; 32], [0u8; 4]);
         magnitudes(xb, &weight, true, &mut xval, &mut signs);
         if max_of(&xval) < GROUP_MAX_EPS {
-            scales[ib] = 0.0;
-            l = [0; 32];
             continue;
         }
+        // ggml leaves make_qp_quants' levels in L, but with this positive start every group is
+        // searched again (Refine::AllWhenPositive), so only the scale matters.
         let mut lp = [0u8; 32];
         let start = make_qp_quants(search.kmax + 1, &xval, &mut lp, &weight);
         let eff_max = start * search.kmax as f32;
         if eff_max <= 0.0 {
-            scales[ib] = 0.0;
-            l = [0; 32];
             continue;
         }
-        for (o, &v) in l.iter_mut().zip(&lp) {
-            *o = v as i8;
-        }
-        let mut scale = search.run(&xval, &weight, &waux, eff_max, start, true, &mut l);
+        let mut l = [0i8; 32];
+        let mut scale = search.run(&xval, &weight, &waux, eff_max, start, &mut l);
         if scale < 0.0 {
             scale = -scale;
             signs.iter_mut().for_each(|s| *s = !*s & 127);
@@ -342,7 +374,7 @@ fn iq2_16(x: &[f32], qw: Option<&[f32]>, s: &Search<8>, is_s: bool) -> Iq2x16 {
         groups: [(0, 0); QK_K / 8],
         max_scale: 0.0,
     };
-    let sum = sum_x2(x);
+    let sum = sum_sq(x);
     let sigma2 = if is_s {
         2.0 * sum / QK_K as f32
     } else {
@@ -366,7 +398,7 @@ fn iq2_16(x: &[f32], qw: Option<&[f32]>, s: &Search<8>, is_s: bool) -> Iq2x16 {
             continue;
         }
         let start = max / (2 * s.kmax - 1) as f32;
-        let mut scale = s.run(&xval, &weight[..16], &waux[..16], max, start, true, &mut l);
+        let mut scale = s.run(&xval, &weight[..16], &waux[..16], max, start, &mut l);
         if scale < 0.0 {
             scale = -scale;
             let mask = if is_s { 0xff } else { 127 };
@@ -392,15 +424,8 @@ fn scale_nibbles(id: f32, scales: &[f32; QK_K / 16]) -> [u8; QK_K / 32] {
     out
 }
 
-fn iq2_xs_block(x: &[f32], qw: &[f32]) -> BlockIQ2XS {
-    let search = Search {
-        lattice: iq_lattice::iq2_xs(),
-        kmax: 3,
-        tries: 9,
-        step: 0.1,
-        refine: Refine::OffGrid,
-    };
-    let r = iq2_16(x, Some(qw), &search, false);
+fn iq2_xs_block(search: &Search<8>, x: &[f32], qw: &[f32]) -> BlockIQ2XS {
+    let r = iq2_16(x, Some(qw), search, false);
     let mut b = BlockIQ2XS {
         d: f32_to_f16(0.0),
         qs: [0; QK_K / 8],
@@ -418,15 +443,8 @@ fn iq2_xs_block(x: &[f32], qw: &[f32]) -> BlockIQ2XS {
     b
 }
 
-fn iq2_s_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ2S {
-    let search = Search {
-        lattice: iq_lattice::iq2_s(),
-        kmax: 3,
-        tries: 9,
-        step: 0.1,
-        refine: Refine::OffGrid,
-    };
-    let r = iq2_16(x, qw, &search, true);
+fn iq2_s_block(search: &Search<8>, x: &[f32], qw: Option<&[f32]>) -> BlockIQ2S {
+    let r = iq2_16(x, qw, search, true);
     let mut b = BlockIQ2S {
         d: f32_to_f16(0.0),
         qs: [0; QK_K / 4],
@@ -478,7 +496,7 @@ fn iq3_sub(
     }
     let mut l = [0i8; 32];
     let start = max / (2 * s.kmax - 1) as f32;
-    let mut scale = s.run(&xval, &weight, &waux, max, start, !is_s, &mut l);
+    let mut scale = s.run(&xval, &weight, &waux, max, start, &mut l);
     if scale < 0.0 {
         scale = -scale;
         let mask = if is_s { 0xff } else { 127 };
@@ -489,21 +507,14 @@ fn iq3_sub(
     Some(Iq3Sub { idx, signs, scale })
 }
 
-fn iq3_xxs_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ3XXS {
-    let search = Search {
-        lattice: iq_lattice::iq3_xxs(),
-        kmax: 8,
-        tries: 15,
-        step: 0.2,
-        refine: Refine::OffGrid,
-    };
-    let sigma2 = 2.0 * sum_x2(x) / QK_K as f32;
+fn iq3_xxs_block(search: &Search<4>, x: &[f32], qw: Option<&[f32]>) -> BlockIQ3XXS {
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let mut q3 = [0u8; 3 * QK_K / 8];
     let mut scales = [0.0f32; QK_K / 32];
     let mut max_scale = 0.0f32;
     for ib in 0..QK_K / 32 {
         let q = qw.map(|q| &q[32 * ib..32 * ib + 32]);
-        let sub = match iq3_sub(&x[32 * ib..32 * ib + 32], q, sigma2, &search, false) {
+        let sub = match iq3_sub(&x[32 * ib..32 * ib + 32], q, sigma2, search, false) {
             Some(s) => s,
             None => continue,
         };
@@ -533,15 +544,8 @@ fn iq3_xxs_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ3XXS {
     b
 }
 
-fn iq3_s_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ3S {
-    let search = Search {
-        lattice: iq_lattice::iq3_s(),
-        kmax: 8,
-        tries: 9,
-        step: 0.2,
-        refine: Refine::AllWhenAnyOff,
-    };
-    let sigma2 = 2.0 * sum_x2(x) / QK_K as f32;
+fn iq3_s_block(search: &Search<4>, x: &[f32], qw: Option<&[f32]>) -> BlockIQ3S {
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let mut b = BlockIQ3S {
         d: f32_to_f16(0.0),
         qs: [0; QK_K / 4],
@@ -555,7 +559,7 @@ fn iq3_s_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ3S {
     let (mut qs_at, mut signs_at) = (0usize, 0usize);
     for ib in 0..QK_K / 32 {
         let q = qw.map(|q| &q[32 * ib..32 * ib + 32]);
-        let sub = match iq3_sub(&x[32 * ib..32 * ib + 32], q, sigma2, &search, true) {
+        let sub = match iq3_sub(&x[32 * ib..32 * ib + 32], q, sigma2, search, true) {
             Some(s) => s,
             None => continue,
         };
@@ -583,51 +587,39 @@ fn iq3_s_block(x: &[f32], qw: Option<&[f32]>) -> BlockIQ3S {
     b
 }
 
-/// Runs `f` over every super-block of `src` with its slice of `qw`.
-fn blocks<B: Block, W: Copy>(
-    src: &[f32],
-    qw: W,
-    dst: &mut [u8],
-    slice: impl Fn(W, usize) -> W,
-    f: impl Fn(&[f32], W) -> B,
-) {
-    let outs = dst.chunks_exact_mut(B::BYTES);
-    for (i, (x, out)) in src.chunks_exact(QK_K).zip(outs).enumerate() {
-        f(x, slice(qw, i)).write(out);
-    }
-}
-
-fn sub_required(qw: &[f32], i: usize) -> &[f32] {
+/// Super-block `i`'s slice of a row's importance.
+fn sub(qw: &[f32], i: usize) -> &[f32] {
     &qw[QK_K * i..QK_K * (i + 1)]
-}
-
-fn sub_optional(qw: Option<&[f32]>, i: usize) -> Option<&[f32]> {
-    qw.map(|q| &q[QK_K * i..QK_K * (i + 1)])
 }
 
 /// IQ2_XXS under importance `qw` (`quantize_iq2_xxs`; ggml has no unweighted form).
 pub fn quantize_iq2_xxs_weighted(src: &[f32], qw: &[f32], dst: &mut [u8]) {
-    blocks(src, qw, dst, sub_required, iq2_xxs_block);
+    let s = iq2_xxs_search();
+    encode_blocks(src, dst, |i, x| iq2_xxs_block(&s, x, sub(qw, i)));
 }
 
 /// IQ2_XS under importance `qw` (`quantize_iq2_xs`; ggml has no unweighted form).
 pub fn quantize_iq2_xs_weighted(src: &[f32], qw: &[f32], dst: &mut [u8]) {
-    blocks(src, qw, dst, sub_required, iq2_xs_block);
+    let s = iq2_xs_search();
+    encode_blocks(src, dst, |i, x| iq2_xs_block(&s, x, sub(qw, i)));
 }
 
 /// IQ2_S, weighted by `qw` when given (`quantize_iq2_s`).
 pub fn quantize_iq2_s_weighted(src: &[f32], qw: Option<&[f32]>, dst: &mut [u8]) {
-    blocks(src, qw, dst, sub_optional, iq2_s_block);
+    let s = iq2_s_search();
+    encode_blocks(src, dst, |i, x| iq2_s_block(&s, x, qw.map(|q| sub(q, i))));
 }
 
 /// IQ3_XXS, weighted by `qw` when given (`quantize_iq3_xxs`).
 pub fn quantize_iq3_xxs_weighted(src: &[f32], qw: Option<&[f32]>, dst: &mut [u8]) {
-    blocks(src, qw, dst, sub_optional, iq3_xxs_block);
+    let s = iq3_xxs_search();
+    encode_blocks(src, dst, |i, x| iq3_xxs_block(&s, x, qw.map(|q| sub(q, i))));
 }
 
 /// IQ3_S, weighted by `qw` when given (`quantize_iq3_s`).
 pub fn quantize_iq3_s_weighted(src: &[f32], qw: Option<&[f32]>, dst: &mut [u8]) {
-    blocks(src, qw, dst, sub_optional, iq3_s_block);
+    let s = iq3_s_search();
+    encode_blocks(src, dst, |i, x| iq3_s_block(&s, x, qw.map(|q| sub(q, i))));
 }
 
 /// IQ2_S without an importance matrix.

@@ -116,16 +116,18 @@ impl<const D: usize> Lattice<D> {
         }
     }
 
-    /// The neighbour nearest to `xval` at `scale` under `weight` (ggml's
-    /// `iq2_find_best_neighbour` / `iq3_find_best_neighbour`: `Σ w·(scale·q − x)²`, first of
-    /// equals wins); its levels go to `levels`. With NaN everywhere (where ggml aborts) the first
-    /// neighbour is taken.
+    /// The neighbour nearest to `xval` at `scale` under `weight`: `Σ w·(scale·value(p) − x)²`
+    /// over a point's coordinates `p`, first of equals wins (ggml's `iq2_find_best_neighbour`
+    /// and `iq3_find_best_neighbour` with `value(p) = p`, `iq1_find_best_neighbour2` with the
+    /// shifted level values). Its levels go to `levels`. With NaN everywhere (where ggml
+    /// aborts) the first neighbour is taken.
     pub fn best_neighbour(
         &self,
         list: &[u16],
         xval: &[f32],
         weight: &[f32],
         scale: f32,
+        value: impl Fn(i8) -> f32,
         levels: &mut [i8],
     ) -> usize {
         let mut best_d2 = f32::MAX;
@@ -134,7 +136,7 @@ impl<const D: usize> Lattice<D> {
             let p = &self.points[j as usize];
             let mut d2 = 0.0f32;
             for i in 0..D {
-                let diff = scale * p[i] as f32 - xval[i];
+                let diff = scale * value(p[i]) - xval[i];
                 d2 += weight[i] * diff * diff;
             }
             if d2 < best_d2 {

@@ -196,11 +196,9 @@ fn blocks<B: Block>(
     dst: &mut [u8],
     f: impl Fn(&[f32], Option<&[f32]>) -> B,
 ) {
-    let outs = dst.chunks_exact_mut(B::BYTES);
-    for (i, (x, out)) in src.chunks_exact(B::LEN).zip(outs).enumerate() {
-        let w = qw.map(|w| &w[B::LEN * i..B::LEN * (i + 1)]);
-        f(x, w).write(out);
-    }
+    crate::blocks::encode_blocks(src, dst, |i, x| {
+        f(x, qw.map(|w| &w[B::LEN * i..B::LEN * (i + 1)]))
+    });
 }
 
 /// IQ4_NL, weighted by `qw` when given (`quantize_iq4_nl`).

@@ -28,9 +28,7 @@ pub(crate) fn pack_2bit(levels: &[u8; QK_K], qs: &mut [u8; QK_K / 4]) {
 
 fn quantize_blocks<B: Block>(src: &[f32], dst: &mut [u8], f: impl Fn(&[f32]) -> B) {
     check::<B>(src.len(), dst.len());
-    for (x, out) in src.chunks_exact(B::LEN).zip(dst.chunks_exact_mut(B::BYTES)) {
-        f(x).write(out);
-    }
+    crate::blocks::encode_blocks(src, dst, |_, x| f(x));
 }
 
 pub fn quantize_q2_k(src: &[f32], dst: &mut [u8]) {

@@ -64,9 +64,7 @@ fn inverse(d: f32) -> f32 {
 /// Writes each block produced by `f` for each 32-element chunk of `src`.
 fn quantize_blocks<B: Block>(src: &[f32], dst: &mut [u8], f: impl Fn(&[f32]) -> B) {
     check::<B>(src.len(), dst.len());
-    for (x, out) in src.chunks_exact(B::LEN).zip(dst.chunks_exact_mut(B::BYTES)) {
-        f(x).write(out);
-    }
+    crate::blocks::encode_blocks(src, dst, |_, x| f(x));
 }
 
 pub fn quantize_q4_0(src: &[f32], dst: &mut [u8]) {

@@ -11,6 +11,25 @@ use crate::types::QK_K;
 /// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is all zeros.
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
+/// ggml's `MAX(a, b)`: `a > b ? a : b` (so a NaN `b` wins, a NaN `a` loses).
+#[inline]
+pub(crate) fn c_max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `Σx²` in element order, as ggml sums it.
+pub(crate) fn sum_sq(x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in x {
+        s += v * v;
+    }
+    s
+}
+
 /// Round to nearest, ties to even, via ggml's magic-number trick (`nearest_int`). Exact for
 /// |x| ≤ 4194303; beyond that it wraps like ggml's (never panics).
 #[inline]

@@ -23,7 +23,7 @@ use crate::scalar::kquants_quant::{
 use crate::scalar::legacy::pack5;
 use crate::scalar::quant_search::{
     make_qkx3_quants, make_qp_quants, make_qx_quants, qx_16x16, round_levels, scale_and_min_16x16,
-    scale_and_min_x8, QkxSearch,
+    scale_and_min_x8, sum_sq, QkxSearch,
 };
 use crate::scalar::{iq1_quant as iq1, iq_grid_quant as igq, iquants_quant as iqq};
 use crate::types::{QuantType, QK, QK_K};
@@ -199,15 +199,6 @@ fn q5_1_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_1 {
         qh,
         qs,
     }
-}
-
-/// Σx² of a super-block, as ggml sums it.
-fn sum_sq(x: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for &v in x {
-        s += v * v;
-    }
-    s
 }
 
 /// The weights of a super-block's `S` sub-blocks of `N` (`qw·√(σ² + x²)`), their sums into `sw`.
