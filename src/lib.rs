@@ -3,6 +3,7 @@ pub mod attn;
 pub mod backend;
 pub mod chat;
 pub mod cli;
+pub mod convert;
 pub mod eval;
 pub mod format;
 pub mod generate;

@@ -2,11 +2,11 @@
 //! positional rules; the plan printed by `--dry-run`, a progress bar on a terminal, one summary
 //! line otherwise.
 use super::{CliResult, Exit};
-use crate::format::gguf::{Gguf, Value};
+use crate::format::gguf::Value;
 use crate::interrupt;
 use crate::quantize::ftype::{parse_tensor_type, OPTIONS};
 use crate::quantize::run::{execute, Stop};
-use crate::quantize::{parse_target, plan, Plan, Request};
+use crate::quantize::{parse_target, plan, Plan, Request, Source};
 use anyhow::Context;
 use clap::Args;
 use std::io::IsTerminal;
@@ -176,7 +176,11 @@ fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
     let second = pos.next().ok_or_else(missing)?;
     let (output, target) = match parse_target(second) {
         Some(t) => {
-            let dir = input.parent().unwrap_or(Path::new(""));
+            // Beside a GGUF input; inside a checkpoint directory.
+            let dir = match input.is_dir() {
+                true => input.as_path(),
+                false => input.parent().unwrap_or(Path::new("")),
+            };
             let suffix = if a.keep_split { "" } else { ".gguf" };
             (dir.join(format!("ggml-model-{}{suffix}", t.name)), t)
         }
@@ -291,9 +295,9 @@ fn print_plan(p: &Plan) {
 }
 
 /// The files `plan` would replace must not be the input itself.
-fn refuse_overwriting_input(req: &Request, p: &Plan, g: &Gguf) -> Result<(), Exit> {
-    let inputs: Vec<PathBuf> = crate::format::gguf::split_paths(g.path())
-        .unwrap_or_else(|| vec![g.path().to_path_buf()])
+fn refuse_overwriting_input(p: &Plan, g: &Source) -> Result<(), Exit> {
+    let inputs: Vec<PathBuf> = g
+        .files()
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
@@ -302,7 +306,7 @@ fn refuse_overwriting_input(req: &Request, p: &Plan, g: &Gguf) -> Result<(), Exi
             if inputs.contains(&out) {
                 return Err(Exit::Usage(format!(
                     "input and output are the same file: '{}'",
-                    req.input.display()
+                    out.display()
                 )));
             }
         }
@@ -311,7 +315,7 @@ fn refuse_overwriting_input(req: &Request, p: &Plan, g: &Gguf) -> Result<(), Exi
 }
 
 /// Every `--tensor-type` pattern must name some tensor (a typo would silently do nothing).
-fn check_patterns(req: &Request, g: &Gguf) -> Result<(), Exit> {
+fn check_patterns(req: &Request, g: &Source) -> Result<(), Exit> {
     for (re, _) in &req.opts.tensor_types {
         if !g
             .tensors()
@@ -330,14 +334,7 @@ fn check_patterns(req: &Request, g: &Gguf) -> Result<(), Exit> {
 
 pub fn main(a: QuantizeArgs) -> CliResult {
     let req = request(&a)?;
-    if req.input.is_dir() {
-        return Err(Exit::Runtime(anyhow::anyhow!(
-            "{}: quantizing a safetensors directory is not supported yet; give a GGUF file",
-            req.input.display()
-        )));
-    }
-    let g = Gguf::open(&req.input)
-        .with_context(|| format!("cannot open model {}", req.input.display()))?;
+    let g = Source::open(&req.input)?;
     check_patterns(&req, &g)?;
     let p = plan(&req, &g)?;
     for note in &p.notes {
@@ -356,7 +353,7 @@ pub fn main(a: QuantizeArgs) -> CliResult {
         }
         return Ok(());
     }
-    refuse_overwriting_input(&req, &p, &g)?;
+    refuse_overwriting_input(&p, &g)?;
     interrupt::install();
     let start = Instant::now();
     let total = p.size_in();

@@ -357,6 +357,8 @@ pub struct SafetensorsModel {
     /// Tensors brisk uses, under GGUF names, in file then data order.
     pub tensors: Vec<TensorView>,
     pub dir: PathBuf,
+    /// The safetensors files read.
+    pub files: Vec<PathBuf>,
     /// Stored names that map to no GGUF tensor and were left out (e.g. `rotary_emb.inv_freq`),
     /// for a verbose log.
     pub skipped: Vec<String>,
@@ -455,6 +457,7 @@ impl SafetensorsModel {
             config,
             tensors,
             dir,
+            files: files.iter().map(|f| f.path().to_path_buf()).collect(),
             skipped,
         })
     }

@@ -5,6 +5,8 @@ pub mod imatrix_file;
 pub mod plan;
 pub mod rules;
 pub mod run;
+pub mod source;
 
 pub use ftype::{parse_target, FileType, Target};
 pub use plan::{plan, Plan, Request};
+pub use source::Source;

@@ -4,7 +4,8 @@
 use super::ftype::{can_write, FileType, Target};
 use super::imatrix_file::Imatrix;
 use super::rules::{layer_of, requires_imatrix, ModelFacts, TypeOptions, TypeRules};
-use crate::format::gguf::{Gguf, TensorInfo, Value};
+use super::source::Source;
+use crate::format::gguf::{TensorInfo, Value};
 use anyhow::{bail, Context, Result};
 use brisk_kernels::scalar::weighted::requires_importance;
 use brisk_kernels::QuantType;
@@ -155,7 +156,7 @@ fn remap_layer(
 }
 
 /// The input file type llama.cpp's loader reports (for `COPY`).
-fn input_ftype(g: &Gguf, ordered: &[TensorInfo]) -> FileType {
+fn input_ftype(g: &Source, ordered: &[TensorInfo]) -> FileType {
     if let Some(v) = g.get("general.file_type").and_then(|v| v.as_u64()) {
         return FileType(v as u32);
     }
@@ -239,7 +240,7 @@ fn n_dims_of(dims: &[u64]) -> Vec<u64> {
 }
 
 /// Builds the plan for `req` over the opened input `g`.
-pub fn plan(req: &Request, g: &Gguf) -> Result<Plan> {
+pub fn plan(req: &Request, g: &Source) -> Result<Plan> {
     let target = req.target;
     let mut opts = req.opts.clone();
     opts.only_copy = target.copy_only;

@@ -5,9 +5,9 @@
 //! cheaper types). Output goes through [`AtomicFile`], so an error or Ctrl-C leaves no partial
 //! file.
 use super::plan::{Plan, PlannedTensor};
+use super::source::Source;
 use crate::format::atomic_file::AtomicFile;
 use crate::format::gguf::writer::{alignment_of, encode_header, HeaderTensor};
-use crate::format::gguf::Gguf;
 use crate::format::TensorBytes;
 use crate::interrupt;
 use anyhow::{Context, Result};
@@ -72,7 +72,7 @@ impl Sink {
 /// Writes every file of the plan.
 pub fn execute(
     plan: &Plan,
-    g: &Gguf,
+    g: &Source,
     threads: usize,
     max_buffer: usize,
     progress: Progress,
@@ -139,7 +139,7 @@ pub fn execute(
 #[allow(clippy::too_many_arguments)]
 fn produce(
     plan: &Plan,
-    g: &Gguf,
+    g: &Source,
     file: &super::plan::PlannedFile,
     header: &[u8],
     align: u64,
@@ -152,7 +152,7 @@ fn produce(
     let mut done_bytes = 0u64;
     for &i in &file.tensors {
         let t = &plan.tensors[i];
-        let mapped = g.tensor_bytes(&t.source);
+        let mapped = g.tensor_bytes(&t.source)?;
         if t.converts() {
             convert(t, mapped.as_bytes(), threads, max_buffer, sink, &|d| {
                 progress(i, done_bytes + d)

@@ -35,6 +35,7 @@ pub fn models_cache() -> PathBuf {
     }
 }
 
+pub mod arch_checkpoint;
 pub mod hf_checkpoint;
 pub mod random_model;
 
