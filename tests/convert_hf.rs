@@ -327,3 +327,85 @@ fn a_broken_checkpoint_gives_one_line_and_no_file() {
     assert!(!out.exists(), "no output file is left");
     cleanup(&tmp);
 }
+
+#[test]
+fn convert_writes_the_converters_types_and_key_order() {
+    let Some(fx) = common::fixtures() else { return };
+    let original = fx.join("models/rand-qwen2-gpt2-64-f16.gguf");
+    let tmp = temp_dir("convert");
+    let dir = tmp.join("ckpt");
+    assert!(convert(&original, &dir));
+    let out = tmp.join("f16.gguf");
+    let o = out.to_str().unwrap();
+    let r = brisk(
+        &["convert", dir.to_str().unwrap(), o, "--outtype", "f16"],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let (a, b) = (Gguf::open(&original).unwrap(), Gguf::open(&out).unwrap());
+    for t in a.tensors() {
+        let c = b.tensor_info(&t.name).unwrap();
+        assert_eq!((&c.dims, c.ty), (&t.dims, t.ty), "{}", t.name);
+        assert!(
+            a.tensor_bytes(t).as_bytes() == b.tensor_bytes(c).as_bytes(),
+            "{}",
+            t.name
+        );
+    }
+    // The converter's order: general.file_type among the architecture keys, then the
+    // quantization version, then the tokenizer.
+    let keys: Vec<&str> = b.metadata().iter().map(|(k, _)| k.as_str()).collect();
+    let at = |k: &str| {
+        keys.iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    assert_eq!(keys[0], "general.architecture");
+    assert!(at("qwen2.block_count") < at("general.file_type"));
+    assert_eq!(
+        at("general.file_type") + 1,
+        at("general.quantization_version")
+    );
+    assert!(at("general.quantization_version") < at("tokenizer.ggml.model"));
+    assert_eq!(b.get("general.file_type"), Some(&Value::U32(1)));
+
+    // auto: an all-F32 checkpoint becomes F16, as with the converter; q8_0 quantizes matrices.
+    let auto = tmp.join("auto.gguf");
+    let r = brisk(
+        &[
+            "convert",
+            "--quiet",
+            dir.to_str().unwrap(),
+            auto.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(
+        Gguf::open(&auto).unwrap().get("general.file_type"),
+        Some(&Value::U32(1))
+    );
+    let q8 = tmp.join("q8.gguf");
+    let r = brisk(
+        &[
+            "convert",
+            dir.to_str().unwrap(),
+            q8.to_str().unwrap(),
+            "--outtype",
+            "q8_0",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let g = Gguf::open(&q8).unwrap();
+    for t in g.tensors() {
+        let matrix = t.dims.len() >= 2 && t.dims[1] > 1;
+        let want = if matrix { "Q8_0" } else { "F32" };
+        assert_eq!(t.ty.name(), want, "{}", t.name);
+    }
+    // A GGUF file is not a checkpoint.
+    let r = brisk(&["convert", original.to_str().unwrap(), o], b"");
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("brisk quantize"), "{}", r.stderr);
+    cleanup(&tmp);
+}

@@ -6,6 +6,7 @@ pub mod chat_repl;
 pub mod chat_ui;
 pub mod chunk_args;
 pub mod common;
+pub mod convert;
 pub mod flag_map;
 pub mod gen_args;
 pub mod imatrix;
@@ -68,8 +69,12 @@ enum Command {
     /// Compute an importance matrix over a calibration text (llama-imatrix compatible files,
     /// for `quantize --imatrix`).
     Imatrix(imatrix::ImatrixArgs),
-    /// Quantize a GGUF model (llama-quantize compatible: same types, rules and bytes).
+    /// Quantize a GGUF model or Hugging Face checkpoint (llama-quantize compatible: same
+    /// types, rules and bytes).
     Quantize(quantize::QuantizeArgs),
+    /// Convert a Hugging Face safetensors checkpoint to GGUF (as llama.cpp's
+    /// convert_hf_to_gguf.py writes it), optionally quantizing on the way.
+    Convert(convert::ConvertArgs),
 }
 
 /// The whole command line's definition (for `args::prepare` outside `main`: fuzzing, tests).
@@ -96,6 +101,7 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
         Command::Chat(a) => chat::main(a),
         Command::Tokenize(a) => tokenize::main(a),
         Command::Quantize(a) => quantize::main(a),
+        Command::Convert(a) => convert::main(a),
         Command::Perplexity(a) => perplexity::main(a),
         Command::Imatrix(a) => imatrix::main(a),
         Command::Bench(a) => bench::main(a),

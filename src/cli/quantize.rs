@@ -247,6 +247,7 @@ fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
         dry_run: a.dry_run,
         kv_overrides: a.override_kv.clone(),
         prune_layers: a.prune_layers.clone().unwrap_or_default(),
+        keep_key_order: false,
     })
 }
 
@@ -353,11 +354,24 @@ pub fn main(a: QuantizeArgs) -> CliResult {
         }
         return Ok(());
     }
-    refuse_overwriting_input(&p, &g)?;
+    write(&req, &g, &p, a.quiet, a.max_buffer_size, "quantized")
+}
+
+/// Writes the planned file(s) with a progress bar on a terminal and one summary line after
+/// (`verb`: "quantized", "converted"). Shared by `quantize` and `convert`.
+pub fn write(
+    req: &Request,
+    g: &Source,
+    p: &Plan,
+    quiet: bool,
+    max_buffer_mib: u64,
+    verb: &str,
+) -> CliResult {
+    refuse_overwriting_input(p, g)?;
     interrupt::install();
     let start = Instant::now();
     let total = p.size_in();
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
@@ -375,8 +389,8 @@ pub fn main(a: QuantizeArgs) -> CliResult {
             b.set_position(done.min(total));
         }
     };
-    let max_buffer = (a.max_buffer_size as usize).saturating_mul(1 << 20);
-    let result = execute(&p, &g, req.threads, max_buffer, &report);
+    let max_buffer = (max_buffer_mib as usize).saturating_mul(1 << 20);
+    let result = execute(p, g, req.threads, max_buffer, &report);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -388,7 +402,7 @@ pub fn main(a: QuantizeArgs) -> CliResult {
         }
         Err(Stop::Failed(e)) => return Err(Exit::Runtime(e)),
     }
-    if !a.quiet {
+    if !quiet {
         let secs = start.elapsed().as_secs_f64();
         let bpw = |b: u64| b as f64 * 8.0 / p.n_elements.max(1) as f64;
         let out = p
@@ -396,10 +410,10 @@ pub fn main(a: QuantizeArgs) -> CliResult {
             .first()
             .map_or(String::new(), |f| f.path.display().to_string());
         eprintln!(
-            "quantized {} -> {} as {}: {:.2} MiB ({:.2} bpw) -> {:.2} MiB ({:.2} bpw), {} tensors in {:.2} s on {} threads",
+            "{verb} {} -> {} as {}: {:.2} MiB ({:.2} bpw) -> {:.2} MiB ({:.2} bpw), {} tensors in {:.2} s on {} threads",
             req.input.display(),
             out,
-            target.name,
+            req.target.name,
             mib(total),
             bpw(total),
             mib(p.size_out()),

@@ -30,6 +30,9 @@ pub struct Request {
     /// `--override-kv`, already typed (ints as u32, as llama-quantize writes them).
     pub kv_overrides: Vec<(String, Value)>,
     pub prune_layers: Vec<i64>,
+    /// Edit `general.file_type` and `general.quantization_version` where they stand instead of
+    /// moving them last as llama-quantize does (`brisk convert` keeps the converter's order).
+    pub keep_key_order: bool,
 }
 
 /// One tensor of the output.
@@ -73,6 +76,14 @@ impl Plan {
     }
     pub fn size_out(&self) -> u64 {
         self.tensors.iter().map(|t| t.n_bytes).sum()
+    }
+}
+
+/// Sets `key` where it stands, appending it when absent (gguf-py's writer).
+fn set_in_place(meta: &mut Vec<(String, Value)>, key: &str, v: Value) {
+    match meta.iter_mut().find(|(k, _)| k == key) {
+        Some((_, old)) => *old = v,
+        None => meta.push((key.to_string(), v)),
     }
 }
 
@@ -259,8 +270,13 @@ pub fn plan(req: &Request, g: &Source) -> Result<Plan> {
 
     // Metadata: the input's keys in order, then llama-quantize's edits in its order.
     let mut meta: Vec<(String, Value)> = g.metadata().to_vec();
-    set_last(&mut meta, "general.quantization_version", Value::U32(2));
-    set_last(&mut meta, "general.file_type", Value::U32(ftype.0));
+    if req.keep_key_order {
+        set_in_place(&mut meta, "general.quantization_version", Value::U32(2));
+        set_in_place(&mut meta, "general.file_type", Value::U32(ftype.0));
+    } else {
+        set_last(&mut meta, "general.quantization_version", Value::U32(2));
+        set_last(&mut meta, "general.file_type", Value::U32(ftype.0));
+    }
     for k in ["split.no", "split.count", "split.tensors.count"] {
         meta.retain(|(m, _)| m != k);
     }
