@@ -50,6 +50,13 @@ fn cases(block: usize) -> Vec<Case> {
             data: rng.normals(8 * block.max(256), 0.1),
         },
         Case {
+            // Not a multiple of eight blocks: the legacy searches run eight blocks at a time,
+            // then the rest one by one.
+            name: "rows of nine blocks",
+            n_per_row: 9 * block,
+            data: rng.normals(2 * 9 * block, 0.5),
+        },
+        Case {
             name: "zeros",
             n_per_row: n,
             data: vec![0.0; n],

@@ -25,7 +25,9 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 const IQ4_TRIES: i32 = 7;
 
 /// Index of the entry of the sorted table `values` nearest to `x` (ggml's `best_index_int8`:
+/// the reference `best_index_iq4nl` is tested against;
 /// a bisection; ties go to the upper entry).
+#[cfg(test)]
 pub(crate) fn best_index_int8(values: &[i8], x: f32) -> usize {
     let n = values.len();
     if x <= values[0] as f32 {
@@ -48,6 +50,84 @@ pub(crate) fn best_index_int8(values: &[i8], x: f32) -> usize {
     } else {
         mu
     }
+}
+
+/// `KVALUES_IQ4NL` as a constant, for the table below (a test checks they agree).
+const IQ4NL: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+const IQ4NL_LO: i32 = IQ4NL[0] as i32;
+const IQ4NL_SPAN: usize = (IQ4NL[15] as i32 - IQ4NL_LO) as usize;
+
+/// For each integer `k` in `[values[0], values[15])`: the index of the last value `<= k`, which
+/// is where `best_index_int8`'s bisection ends for any `x` in `[k, k + 1)` (the values are
+/// integers, so no boundary lies inside such an interval).
+const IQ4NL_LOWER: [u8; IQ4NL_SPAN] = {
+    let mut t = [0u8; IQ4NL_SPAN];
+    let mut k = 0;
+    while k < IQ4NL_SPAN {
+        let mut i = 0;
+        while i + 1 < 15 && (IQ4NL[i + 1] as i32) <= IQ4NL_LO + k as i32 {
+            i += 1;
+        }
+        t[k] = i as u8;
+        k += 1;
+    }
+    t
+};
+
+/// `best_index_int8(&KVALUES_IQ4NL, x)` without the bisection's unpredictable branches: the
+/// bracketing pair from a table indexed by `floor(x)`, then ggml's own nearer-of-two test.
+#[inline]
+pub(crate) fn best_index_iq4nl(x: f32) -> usize {
+    if x <= IQ4NL[0] as f32 {
+        return 0;
+    }
+    if x >= IQ4NL[15] as f32 || x.is_nan() {
+        // `x >= values[15]`, or NaN (ggml's bisection ends on the last entry for NaN too).
+        return 15;
+    }
+    // Exact floor of x in (-127, 113): truncate, then step down for negative fractions.
+    let t = x as i32;
+    let floor = t - ((t as f32) > x) as i32;
+    let lo = IQ4NL_LOWER[(floor - IQ4NL_LO) as usize] as usize;
+    if x - (IQ4NL[lo] as f32) < IQ4NL[lo + 1] as f32 - x {
+        lo
+    } else {
+        lo + 1
+    }
+}
+
+/// `(Σ w·q·x, Σ w·q²)` over one 32-element block for each trial inverse scale in `ids`, q the
+/// IQ4 value nearest `id·x`: AVX2 lanes where the CPU has them, the same bits either way.
+fn iq4_trial_sums(xb: &[f32], w: &[f32; QK], ids: &[f32; 16]) -> ([f32; 16], [f32; 16]) {
+    let mut x = [0.0f32; QK];
+    x.copy_from_slice(xb);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above).
+            return unsafe { crate::x86::avx2_iq4_search::iq4_trial_sums(&x, w, ids) };
+        }
+    }
+    iq4_trial_sums_scalar(&x, w, ids)
+}
+
+/// `iq4_trial_sums` one trial after another (ggml's loop).
+pub(crate) fn iq4_trial_sums_scalar(
+    x: &[f32; QK],
+    w: &[f32; QK],
+    ids: &[f32; 16],
+) -> ([f32; 16], [f32; 16]) {
+    let (mut sumqx, mut sumq2) = ([0.0f32; 16], [0.0f32; 16]);
+    for (k, &id) in ids.iter().enumerate() {
+        for j in 0..QK {
+            let q = KVALUES_IQ4NL[best_index_iq4nl(id * x[j])] as f32;
+            sumqx[k] += w[j] * q * x[j];
+            sumq2[k] += w[j] * q * q;
+        }
+    }
+    (sumqx, sumq2)
 }
 
 /// One IQ4 super-block (32 elements for IQ4_NL, 256 for IQ4_XS) as ggml's
@@ -99,24 +179,25 @@ fn iq4_search(x: &[f32], quant_weights: Option<&[f32]>) -> Iq4 {
             scales[ib] = 0.0;
             continue;
         }
-        let sums = |id: f32| {
-            let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
-            for j in 0..QK {
-                let q = values[best_index_int8(values, id * xb[j])] as f32;
-                let w = weight[j];
-                sumqx += w * q * xb[j];
-                sumq2 += w * q * q;
-            }
-            (sumqx, sumq2)
+        // The first guess, then 2·IQ4_TRIES + 1 trials around it, all summed at once.
+        let mut ids = [0.0f32; 2 * IQ4_TRIES as usize + 2];
+        ids[0] = 1.0 / (-max / v0);
+        for (k, id) in ids[1..].iter_mut().enumerate() {
+            *id = ((k as i32 - IQ4_TRIES) as f32 + v0) / max;
+        }
+        let mut wb = [0.0f32; QK];
+        wb.copy_from_slice(&weight);
+        let (sumqx, sumq2) = iq4_trial_sums(xb, &wb, &ids);
+        let mut d = if sumq2[0] > 0.0 {
+            sumqx[0] / sumq2[0]
+        } else {
+            0.0
         };
-        let (sumqx, sumq2) = sums(1.0 / (-max / v0));
-        let mut d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
-        let mut best = d * sumqx;
-        for itry in -IQ4_TRIES..=IQ4_TRIES {
-            let (sumqx, sumq2) = sums((itry as f32 + v0) / max);
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                d = sumqx / sumq2;
-                best = d * sumqx;
+        let mut best = d * sumqx[0];
+        for k in 1..ids.len() {
+            if sumq2[k] > 0.0 && sumqx[k] * sumqx[k] > best * sumq2[k] {
+                d = sumqx[k] / sumq2[k];
+                best = d * sumqx[k];
             }
         }
         scales[ib] = d;
@@ -126,7 +207,7 @@ fn iq4_search(x: &[f32], quant_weights: Option<&[f32]>) -> Iq4 {
         }
     }
 
-    let level_of = |id: f32, j: usize| best_index_int8(values, id * x[j]) as u8;
+    let level_of = |id: f32, j: usize| best_index_iq4nl(id * x[j]) as u8;
     if nb > 1 {
         let d = -max_scale / 32.0;
         out.d = f32_to_f16(d);
@@ -335,4 +416,91 @@ fn mxfp4_block(x: &[f32], _qw: Option<&[f32]>) -> BlockMXFP4 {
 /// MXFP4 (`quantize_row_mxfp4_ref`).
 pub fn quantize_mxfp4(src: &[f32], dst: &mut [u8]) {
     blocks(src, None, dst, mxfp4_block);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trial_sums_equal_the_scalar_ones() {
+        let mut seed = 12345u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for case in 0..2000 {
+            let mut x = [0.0f32; QK];
+            let mut w = [0.0f32; QK];
+            for j in 0..QK {
+                x[j] = next() * if case % 7 == 0 { 1e-30 } else { 3.0 };
+                w[j] = if case % 5 == 0 {
+                    x[j] * x[j]
+                } else {
+                    next().abs()
+                };
+            }
+            if case % 11 == 0 {
+                x[3] = 0.0;
+                x[9] = x[2]; // ties
+            }
+            let max = x
+                .iter()
+                .fold(0.0f32, |m, v| if v.abs() > m.abs() { *v } else { m });
+            let mut ids = [0.0f32; 16];
+            ids[0] = 1.0 / (-max / -127.0);
+            for k in 1..16 {
+                ids[k] = ((k as i32 - 8) as f32 - 127.0) / max;
+            }
+            let a = iq4_trial_sums(&x, &w, &ids);
+            let b = iq4_trial_sums_scalar(&x, &w, &ids);
+            for k in 0..16 {
+                assert_eq!(a.0[k].to_bits(), b.0[k].to_bits(), "case {case} trial {k}");
+                assert_eq!(a.1[k].to_bits(), b.1[k].to_bits(), "case {case} trial {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn table_index_equals_the_bisection() {
+        assert_eq!(IQ4NL, KVALUES_IQ4NL);
+        let mut xs = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0];
+        // Every value, every midpoint, and their float neighbours.
+        for w in IQ4NL.windows(2) {
+            for c in [w[0] as f32, (w[0] as f32 + w[1] as f32) / 2.0] {
+                let mut v = c;
+                for _ in 0..4 {
+                    v = f32::from_bits(v.to_bits().wrapping_sub(1));
+                }
+                for _ in 0..9 {
+                    xs.push(v);
+                    xs.push(-v);
+                    v = f32::from_bits(v.to_bits() + 1);
+                }
+            }
+        }
+        // A dense sweep over the whole range and a little past it.
+        let mut x = -140.0f32;
+        while x < 130.0 {
+            xs.push(x);
+            x += 0.0137;
+        }
+        let mut seed = 0x9e37_79b9u32;
+        for _ in 0..100_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            xs.push(f32::from_bits(seed));
+        }
+        for x in xs {
+            assert_eq!(
+                best_index_iq4nl(x),
+                best_index_int8(&KVALUES_IQ4NL, x),
+                "x = {x} ({:#x})",
+                x.to_bits()
+            );
+        }
+    }
 }

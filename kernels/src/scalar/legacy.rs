@@ -10,7 +10,7 @@ use crate::blocks::{
     BlockQ8_1,
 };
 use crate::half::{f16_to_f32, f32_to_f16};
-use crate::scalar::quant_search::c_f32_to_i32;
+use crate::scalar::quant_search::{c_f32_to_i32, round_half_away};
 
 /// C's `(int8_t)f` on x86-64.
 fn c_i8(f: f32) -> i8 {
@@ -67,8 +67,53 @@ fn quantize_blocks<B: Block>(src: &[f32], dst: &mut [u8], f: impl Fn(&[f32]) -> 
     crate::blocks::encode_blocks(src, dst, |_, x| f(x));
 }
 
+#[cfg(target_arch = "x86_64")]
+use crate::x86::avx2_legacy_quant as avx2;
+
+/// Element j's level low and element j + 16's high in byte j (Q4_0, Q4_1).
+#[cfg(target_arch = "x86_64")]
+fn nibbles(l: &[u8; QK]) -> [u8; QK / 2] {
+    let mut qs = [0u8; QK / 2];
+    for j in 0..QK / 2 {
+        qs[j] = l[j] | (l[j + QK / 2] << 4);
+    }
+    qs
+}
+
+/// A 32-element block as an array (for the SIMD block quantizers).
+#[cfg(target_arch = "x86_64")]
+fn block_array(x: &[f32]) -> [f32; QK] {
+    let mut a = [0.0f32; QK];
+    a.copy_from_slice(x);
+    a
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    is_x86_feature_detected!("avx2")
+}
+
 pub fn quantize_q4_0(src: &[f32], dst: &mut [u8]) {
+    q4_0_rows(src, dst, simd_available());
+}
+
+/// `quantize_q4_0`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q4_0_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: AVX2 is present (`simd`).
+            if let Some((d, l)) = simd
+                .then(|| unsafe { avx2::signed_levels(&block_array(x), -8.0, 8.5, 15) })
+                .flatten()
+            {
+                return BlockQ4_0 {
+                    d: f32_to_f16(d),
+                    qs: nibbles(&l),
+                };
+            }
+        }
+        let _ = simd;
         let d = signed_absmax(x) / -8.0;
         let id = inverse(d);
         let mut qs = [0u8; QK / 2];
@@ -85,7 +130,27 @@ pub fn quantize_q4_0(src: &[f32], dst: &mut [u8]) {
 }
 
 pub fn quantize_q4_1(src: &[f32], dst: &mut [u8]) {
+    q4_1_rows(src, dst, simd_available());
+}
+
+/// `quantize_q4_1`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q4_1_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: AVX2 is present (`simd`).
+            if let Some((d, m, l)) = simd
+                .then(|| unsafe { avx2::min_levels(&block_array(x), 15, true) })
+                .flatten()
+            {
+                return BlockQ4_1 {
+                    d: f32_to_f16(d),
+                    m: f32_to_f16(m),
+                    qs: nibbles(&l),
+                };
+            }
+        }
+        let _ = simd;
         let (min, max) = min_max(x);
         let d = (max - min) / 15.0;
         let id = inverse(d);
@@ -128,7 +193,28 @@ pub(crate) fn q5_value(qh: u32, qs: &[u8; QK / 2], j: usize) -> i32 {
 }
 
 pub fn quantize_q5_0(src: &[f32], dst: &mut [u8]) {
+    q5_0_rows(src, dst, simd_available());
+}
+
+/// `quantize_q5_0`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q5_0_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: AVX2 is present (`simd`).
+            if let Some((d, l)) = simd
+                .then(|| unsafe { avx2::signed_levels(&block_array(x), -16.0, 16.5, 31) })
+                .flatten()
+            {
+                let (qh, qs) = pack5(&l);
+                return BlockQ5_0 {
+                    d: f32_to_f16(d),
+                    qh,
+                    qs,
+                };
+            }
+        }
+        let _ = simd;
         let d = signed_absmax(x) / -16.0;
         let id = inverse(d);
         let mut q = [0u8; QK];
@@ -145,7 +231,29 @@ pub fn quantize_q5_0(src: &[f32], dst: &mut [u8]) {
 }
 
 pub fn quantize_q5_1(src: &[f32], dst: &mut [u8]) {
+    q5_1_rows(src, dst, simd_available());
+}
+
+/// `quantize_q5_1`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q5_1_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: AVX2 is present (`simd`).
+            if let Some((d, m, l)) = simd
+                .then(|| unsafe { avx2::min_levels(&block_array(x), 31, false) })
+                .flatten()
+            {
+                let (qh, qs) = pack5(&l);
+                return BlockQ5_1 {
+                    d: f32_to_f16(d),
+                    m: f32_to_f16(m),
+                    qh,
+                    qs,
+                };
+            }
+        }
+        let _ = simd;
         let (min, max) = min_max(x);
         let d = (max - min) / 31.0;
         let id = inverse(d);
@@ -164,20 +272,49 @@ pub fn quantize_q5_1(src: &[f32], dst: &mut [u8]) {
     });
 }
 
-/// Shared by Q8_0 and Q8_1: `d = amax/127`, `q = round(x/d)` (half away from zero).
-fn q8_block(x: &[f32]) -> (f32, [i8; QK]) {
+/// Shared by Q8_0 and Q8_1: `d = amax/127`, `q = round(x/d)` (half away from zero); in AVX2
+/// where `simd` says the CPU has it (the same bytes).
+fn q8_block(x: &[f32], simd: bool) -> (f32, [i8; QK]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: AVX2 is present (`simd`).
+        if let Some(r) = simd
+            .then(|| unsafe { avx2::q8_0_block(&block_array(x)) })
+            .flatten()
+        {
+            return r;
+        }
+    }
+    let _ = simd;
     let d = absmax(x) / 127.0;
     let id = inverse(d);
     let mut qs = [0i8; QK];
     for (q, &v) in qs.iter_mut().zip(x) {
-        *q = c_i8((v * id).round());
+        *q = c_i8(round_half_away(v * id));
     }
     (d, qs)
 }
 
+/// Whether the AVX2 block quantizers can run.
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 pub fn quantize_q8_0(src: &[f32], dst: &mut [u8]) {
+    q8_0_rows(src, dst, simd_available());
+}
+
+/// `quantize_q8_0`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q8_0_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
-        let (d, qs) = q8_block(x);
+        let (d, qs) = q8_block(x, simd);
         BlockQ8_0 {
             d: f32_to_f16(d),
             qs,
@@ -188,8 +325,13 @@ pub fn quantize_q8_0(src: &[f32], dst: &mut [u8]) {
 /// Q8_1 as ggml's `quantize_row_q8_1_ref`. Note `s = f16(d·Σq)` overflows to ±inf (as in
 /// ggml) when a block's |Σx| exceeds 65504.
 pub fn quantize_q8_1(src: &[f32], dst: &mut [u8]) {
+    q8_1_rows(src, dst, simd_available());
+}
+
+/// `quantize_q8_1`, in AVX2 when `simd` (the CPU must have it) or in scalar code.
+fn q8_1_rows(src: &[f32], dst: &mut [u8], simd: bool) {
     quantize_blocks(src, dst, |x| {
-        let (d, qs) = q8_block(x);
+        let (d, qs) = q8_block(x, simd);
         let sum: i32 = qs.iter().map(|&q| q as i32).sum();
         BlockQ8_1 {
             d: f32_to_f16(d),
@@ -263,4 +405,70 @@ pub fn dequantize_q8_1(src: &[u8], dst: &mut [f32]) {
             *v = q as f32 * d;
         }
     });
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod simd_tests {
+    use super::*;
+
+    /// Blocks that exercise every rule: random, signed-zero mixes, ties of |max| with both
+    /// signs, denormals, huge and infinite values, NaN in several places, constants.
+    fn blocks() -> Vec<[f32; QK]> {
+        let mut out = Vec::new();
+        let mut seed = 0x2545_f491u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut b = [0.0f32; QK];
+            let kind = next() % 8;
+            for v in b.iter_mut() {
+                let r = next();
+                *v = match kind {
+                    0 => f32::from_bits(r),
+                    1 => ((r >> 8) as f32 / 16_777_216.0 - 0.5) * 4.0,
+                    2 => [0.0, -0.0, 1.0, -1.0][(r % 4) as usize],
+                    3 => f32::from_bits(r & 0x807f_ffff),
+                    4 => [0.0f32, -0.0][(r % 2) as usize],
+                    5 => ((r % 7) as f32 - 3.0) * 1e30,
+                    6 => 2.5,
+                    _ => ((r >> 8) as f32 / 16_777_216.0) * 1e-3,
+                };
+            }
+            if kind == 7 {
+                let i = (next() % QK as u32) as usize;
+                b[i] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][(next() % 3) as usize];
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn avx2_blocks_equal_the_scalar_ones() {
+        if !is_x86_feature_detected!("avx2") {
+            eprintln!("SKIP: no AVX2 on this CPU");
+            return;
+        }
+        type Rows = fn(&[f32], &mut [u8], bool);
+        let rows: [(&str, Rows, usize); 6] = [
+            ("Q4_0", q4_0_rows, 18),
+            ("Q4_1", q4_1_rows, 20),
+            ("Q5_0", q5_0_rows, 22),
+            ("Q5_1", q5_1_rows, 24),
+            ("Q8_0", q8_0_rows, 34),
+            ("Q8_1", q8_1_rows, 36),
+        ];
+        for b in blocks() {
+            for (name, f, bytes) in rows {
+                let (mut a, mut s) = (vec![0u8; bytes], vec![0u8; bytes]);
+                f(&b, &mut a, true);
+                f(&b, &mut s, false);
+                assert_eq!(a, s, "{name} {b:?}");
+            }
+        }
+    }
 }

@@ -52,11 +52,33 @@ pub(crate) fn c_f32_to_i32(x: f32) -> i32 {
     }
 }
 
+/// C's `roundf` (half away from zero), inline: `f32::round` is a libm call on baseline x86-64,
+/// which costs more than the rest of a Q8_0 block. Exact for every input: the fraction
+/// `x − trunc(x)` of an |x| < 2²³ is exact in f32, larger values, infinities and NaN are
+/// returned as they are (they are already integers, or not numbers), and the sign of x is kept
+/// (−0.3 rounds to −0.0).
+#[inline]
+pub(crate) fn round_half_away(x: f32) -> f32 {
+    if x.abs() >= 8_388_608.0 || x.is_nan() {
+        return x;
+    }
+    let t = x as i32 as f32;
+    let frac = x - t;
+    let r = if frac >= 0.5 {
+        t + 1.0
+    } else if frac <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    };
+    r.copysign(x)
+}
+
 /// glibc's `lroundf` (half away from zero) as x86-64 returns it, narrowed to C's `int`: 0 for
 /// NaN and out-of-range values (`i64::MIN`'s low 32 bits).
 #[inline]
 pub(crate) fn c_lroundf_to_int(x: f32) -> i32 {
-    let r = x.round();
+    let r = round_half_away(x);
     if (-9.223_372e18..9.223_372e18).contains(&r) {
         r as i64 as i32
     } else {
@@ -578,6 +600,46 @@ pub(crate) fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_round_equals_roundf() {
+        let mut xs = vec![
+            0.5f32,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999997,
+            -0.49999997,
+            8_388_607.5,
+            8_388_608.0,
+            -8_388_609.0,
+            1e30,
+            -1e30,
+            0.0,
+            -0.0,
+            -0.3,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            1e-45,
+        ];
+        let mut bits = 0x1234_5678u32;
+        for _ in 0..200_000 {
+            bits ^= bits << 13;
+            bits ^= bits >> 17;
+            bits ^= bits << 5;
+            xs.push(f32::from_bits(bits));
+            xs.push((bits >> 9) as f32 / 1024.0 - 4096.0);
+        }
+        for x in xs {
+            let (a, b) = (round_half_away(x), x.round());
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{x}: {a} vs {b}"
+            );
+        }
+    }
     use crate::testutil::Rng;
 
     /// Sub-blocks of every shape the quantizers meet: normal, all zero, constant, all negative,

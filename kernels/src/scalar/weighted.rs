@@ -22,8 +22,8 @@ use crate::scalar::kquants_quant::{
 };
 use crate::scalar::legacy::pack5;
 use crate::scalar::quant_search::{
-    make_qkx3_quants, make_qp_quants, make_qx_quants, qx_16x16, round_levels, scale_and_min_16x16,
-    scale_and_min_x8, sum_sq, QkxSearch,
+    make_qkx3_quants, make_qp_quants, make_qx_quants, qx_16x16, qx_x8, round_levels,
+    scale_and_min_16x16, scale_and_min_x8, sum_sq, QkxSearch,
 };
 use crate::scalar::{iq1_quant as iq1, iq_grid_quant as igq, iquants_quant as iqq};
 use crate::types::{QuantType, QK, QK_K};
@@ -87,10 +87,10 @@ pub fn quantize_row_weighted(
         src.len()
     );
     match ty {
-        QuantType::Q4_0 => legacy_blocks(src, qw, dst, q4_0_block),
-        QuantType::Q4_1 => legacy_blocks(src, qw, dst, q4_1_block),
-        QuantType::Q5_0 => legacy_blocks(src, qw, dst, q5_0_block),
-        QuantType::Q5_1 => legacy_blocks(src, qw, dst, q5_1_block),
+        QuantType::Q4_0 => legacy_blocks(src, qw, dst, Legacy::Signed(8), q4_0_block),
+        QuantType::Q4_1 => legacy_blocks(src, qw, dst, Legacy::WithMin(15), q4_1_block),
+        QuantType::Q5_0 => legacy_blocks(src, qw, dst, Legacy::Signed(16), q5_0_block),
+        QuantType::Q5_1 => legacy_blocks(src, qw, dst, Legacy::WithMin(31), q5_1_block),
         QuantType::Q2_K => k_blocks(src, qw, dst, q2_k_block),
         QuantType::Q3_K => k_blocks(src, qw, dst, q3_k_block),
         QuantType::Q4_K => k_blocks(src, qw, dst, |x, w| q45_k_block::<BlockQ4K>(x, w, 15)),
@@ -109,25 +109,75 @@ pub fn quantize_row_weighted(
     }
 }
 
-/// Legacy types: σ² is the mean square of the whole row, then each 32-block is searched.
+/// Which search a legacy type's blocks get: signed levels (`make_qx_quants`) or a scale and a
+/// min (`make_qkx3_quants`), over levels `-nmax..nmax` or `0..=nmax`.
+#[derive(Clone, Copy)]
+enum Legacy {
+    Signed(i32),
+    WithMin(i32),
+}
+
+/// Legacy types: σ² is the mean square of the whole row, then each 32-block is searched — eight
+/// at a time through the x8 searches (AVX2 lanes where the CPU has them, the same bits as one
+/// after another), the rest one by one. `make(d, m, levels)` builds a block (`m` is 0 for the
+/// signed types).
 fn legacy_blocks<B: Block>(
     src: &[f32],
     qw: &[f32],
     dst: &mut [u8],
-    f: impl Fn(&[f32], &[f32; QK]) -> B,
+    kind: Legacy,
+    make: impl Fn(f32, f32, &[u8; QK]) -> B,
 ) {
     let mut sum_x2 = 0.0f32;
     for &v in src {
         sum_x2 += v * v;
     }
     let sigma2 = sum_x2 / src.len() as f32;
-    let blocks = src.chunks_exact(QK).zip(qw.chunks_exact(QK));
-    for ((xb, q), out) in blocks.zip(dst.chunks_exact_mut(B::BYTES)) {
-        let mut weight = [0.0f32; QK];
-        for j in 0..QK {
-            weight[j] = q[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+    let weights_of = |x: &[f32], q: &[f32], w: &mut [f32]| {
+        for j in 0..x.len() {
+            w[j] = q[j] * (sigma2 + x[j] * x[j]).sqrt();
         }
-        f(xb, &weight).write(out);
+    };
+    const G: usize = 8 * QK;
+    let groups = src.chunks_exact(G).zip(qw.chunks_exact(G));
+    let mut outs = dst.chunks_exact_mut(B::BYTES);
+    for (x, q) in groups {
+        let mut w = [0.0f32; G];
+        weights_of(x, q, &mut w);
+        let mut l = [0u8; G];
+        let (d, m) = match kind {
+            Legacy::Signed(nmax) => (qx_x8::<QK>(nmax, x, &mut l, Some(&w)), [0.0f32; 8]),
+            Legacy::WithMin(nmax) => {
+                let (d, the_min) = scale_and_min_x8::<QK>(x, &w, &mut l, qkx3(nmax));
+                (d, the_min.map(|v| -v))
+            }
+        };
+        for (b, out) in (0..8).zip(&mut outs) {
+            let mut lb = [0u8; QK];
+            lb.copy_from_slice(&l[b * QK..(b + 1) * QK]);
+            make(d[b], m[b], &lb).write(out);
+        }
+    }
+    let rest = src.len() / G * G;
+    let blocks = src[rest..]
+        .chunks_exact(QK)
+        .zip(qw[rest..].chunks_exact(QK));
+    for ((xb, q), out) in blocks.zip(outs) {
+        let mut w = [0.0f32; QK];
+        weights_of(xb, q, &mut w);
+        let (d, m, l) = match kind {
+            Legacy::Signed(nmax) => {
+                let mut l = [0i8; QK];
+                let d = make_qx_quants(nmax, xb, &mut l, Some(&w));
+                (d, 0.0, l.map(|v| v as u8))
+            }
+            Legacy::WithMin(nmax) => {
+                let mut l = [0u8; QK];
+                let (d, the_min) = make_qkx3_quants(nmax, xb, &w, &mut l, -0.9, 0.05, 36, false);
+                (d, -the_min, l)
+            }
+        };
+        make(d, m, &l).write(out);
     }
 }
 
@@ -146,28 +196,15 @@ fn pack_nibbles(l: &[u8; QK]) -> [u8; QK / 2] {
     qs
 }
 
-/// Signed levels as unsigned `level + nmax` bytes.
-fn signed_levels(nmax: i32, xb: &[f32], weight: &[f32; QK]) -> (f32, [u8; QK]) {
-    let mut l = [0i8; QK];
-    let d = make_qx_quants(nmax, xb, &mut l, Some(weight));
-    let mut u = [0u8; QK];
-    for (u, &l) in u.iter_mut().zip(&l) {
-        *u = l as u8;
-    }
-    (d, u)
-}
-
-fn q4_0_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ4_0 {
-    let (d, l) = signed_levels(8, xb, weight);
+fn q4_0_block(d: f32, _: f32, l: &[u8; QK]) -> BlockQ4_0 {
     BlockQ4_0 {
         d: f32_to_f16(d),
-        qs: pack_nibbles(&l),
+        qs: pack_nibbles(l),
     }
 }
 
-fn q5_0_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_0 {
-    let (d, l) = signed_levels(16, xb, weight);
-    let (qh, qs) = pack5(&l);
+fn q5_0_block(d: f32, _: f32, l: &[u8; QK]) -> BlockQ5_0 {
+    let (qh, qs) = pack5(l);
     BlockQ5_0 {
         d: f32_to_f16(d),
         qh,
@@ -175,24 +212,16 @@ fn q5_0_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_0 {
     }
 }
 
-fn unsigned_levels(nmax: i32, xb: &[f32], weight: &[f32; QK]) -> (f32, f32, [u8; QK]) {
-    let mut l = [0u8; QK];
-    let (d, the_min) = make_qkx3_quants(nmax, xb, weight, &mut l, -0.9, 0.05, 36, false);
-    (d, -the_min, l)
-}
-
-fn q4_1_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ4_1 {
-    let (d, m, l) = unsigned_levels(15, xb, weight);
+fn q4_1_block(d: f32, m: f32, l: &[u8; QK]) -> BlockQ4_1 {
     BlockQ4_1 {
         d: f32_to_f16(d),
         m: f32_to_f16(m),
-        qs: pack_nibbles(&l),
+        qs: pack_nibbles(l),
     }
 }
 
-fn q5_1_block(xb: &[f32], weight: &[f32; QK]) -> BlockQ5_1 {
-    let (d, m, l) = unsigned_levels(31, xb, weight);
-    let (qh, qs) = pack5(&l);
+fn q5_1_block(d: f32, m: f32, l: &[u8; QK]) -> BlockQ5_1 {
+    let (qh, qs) = pack5(l);
     BlockQ5_1 {
         d: f32_to_f16(d),
         m: f32_to_f16(m),

@@ -33,10 +33,12 @@ macro_rules! x86_vec_dots {
 
 pub mod attn;
 pub mod avx2;
+pub(crate) mod avx2_iq4_search;
 pub mod avx2_iquants;
 pub mod avx2_iquants_grid;
 pub mod avx2_iquants_one;
 pub mod avx2_kquants;
+pub(crate) mod avx2_legacy_quant;
 pub mod avx2_math;
 mod avx2_packed;
 pub(crate) mod avx2_quant_search;
