@@ -323,8 +323,35 @@ fn trits_to_byte(q: u8) -> u8 {
     ((q as u16 * 256 + 242) / 243) as u8
 }
 
-fn tq1_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ1_0 {
+/// The block's scale and its 256 trits (`trit` of each element): in AVX2 where the CPU has it,
+/// the same bytes either way.
+fn ternary(x: &[f32]) -> (f32, [u8; QK_K]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") {
+            let mut a = [0.0f32; QK_K];
+            a.copy_from_slice(x);
+            // SAFETY: AVX2 is present (checked above).
+            if let Some(r) = unsafe { crate::x86::avx2_ternary::ternary(&a) } {
+                return r;
+            }
+        }
+    }
+    ternary_scalar(x)
+}
+
+/// `ternary` in scalar code (ggml's reference).
+fn ternary_scalar(x: &[f32]) -> (f32, [u8; QK_K]) {
     let (d, id) = ternary_scale(x);
+    let mut t = [0u8; QK_K];
+    for (t, &v) in t.iter_mut().zip(x) {
+        *t = trit(v, id);
+    }
+    (d, t)
+}
+
+fn tq1_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ1_0 {
+    let (d, t) = ternary(x);
     let mut b = BlockTQ1_0 {
         qs: [0; 48],
         qh: [0; 4],
@@ -335,9 +362,7 @@ fn tq1_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ1_0 {
         for (m, j) in bytes.enumerate() {
             let mut q = 0u8;
             for n in 0..5 {
-                q = q
-                    .wrapping_mul(3)
-                    .wrapping_add(trit(x[first + m + n * stride], id));
+                q = q.wrapping_mul(3).wrapping_add(t[first + m + n * stride]);
             }
             b.qs[j] = trits_to_byte(q);
         }
@@ -346,7 +371,7 @@ fn tq1_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ1_0 {
     for j in 0..4 {
         let mut q = 0u8;
         for m in 0..4 {
-            q = q.wrapping_mul(3).wrapping_add(trit(x[240 + j + m * 4], id));
+            q = q.wrapping_mul(3).wrapping_add(t[240 + j + m * 4]);
         }
         b.qh[j] = trits_to_byte(q.wrapping_mul(3));
     }
@@ -354,7 +379,7 @@ fn tq1_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ1_0 {
 }
 
 fn tq2_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ2_0 {
-    let (d, id) = ternary_scale(x);
+    let (d, t) = ternary(x);
     let mut b = BlockTQ2_0 {
         qs: [0; QK_K / 4],
         d: f32_to_f16(d),
@@ -362,7 +387,7 @@ fn tq2_0_block(x: &[f32], _qw: Option<&[f32]>) -> BlockTQ2_0 {
     for (j, q) in b.qs.iter_mut().enumerate() {
         let (c, m) = (j / 32, j % 32);
         for n in 0..4 {
-            *q = q.wrapping_add((trit(x[128 * c + m + 32 * n], id) & 3) << (2 * n));
+            *q = q.wrapping_add((t[128 * c + m + 32 * n] & 3) << (2 * n));
         }
     }
     b
@@ -460,6 +485,36 @@ mod tests {
                 assert_eq!(a.0[k].to_bits(), b.0[k].to_bits(), "case {case} trial {k}");
                 assert_eq!(a.1[k].to_bits(), b.1[k].to_bits(), "case {case} trial {k}");
             }
+        }
+    }
+
+    #[test]
+    fn ternary_trits_equal_the_scalar_ones() {
+        let mut seed = 0xdead_beefu32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for case in 0..3000 {
+            let mut x = [0.0f32; QK_K];
+            for v in x.iter_mut() {
+                let r = next();
+                *v = match case % 6 {
+                    0 => f32::from_bits(r),
+                    1 => ((r >> 8) as f32 / 16_777_216.0 - 0.5) * 2.0,
+                    2 => [0.0, -0.0, 0.5, -0.5, 1.0][(r % 5) as usize],
+                    3 => f32::from_bits(r & 0x807f_ffff),
+                    4 => ((r % 5) as f32 - 2.0) * 1e-39,
+                    _ => ((r >> 8) as f32 / 16_777_216.0 - 0.5) * 1e30,
+                };
+            }
+            if case % 13 == 0 {
+                x[(next() % 256) as usize] = [f32::NAN, f32::INFINITY, -f32::INFINITY][case % 3];
+            }
+            let (a, b) = (ternary(&x), ternary_scalar(&x));
+            assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1), "case {case}");
         }
     }
 

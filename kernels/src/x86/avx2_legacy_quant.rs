@@ -51,7 +51,7 @@ unsafe fn c_i8(v: __m256) -> __m256i {
 /// |v| ≥ 2²³ (and infinities) kept as they are; the sign kept (−0.3 → −0.0).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn round_half_away(v: __m256) -> __m256 {
+pub(crate) unsafe fn round_half_away(v: __m256) -> __m256 {
     let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
     let frac = _mm256_sub_ps(v, t);
     let half = _mm256_set1_ps(0.5);
@@ -68,7 +68,7 @@ unsafe fn round_half_away(v: __m256) -> __m256 {
 /// The low bytes of 32 i32 lanes (four registers), in order.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn low_bytes(q: [__m256i; 4]) -> [u8; 32] {
+pub(crate) unsafe fn low_bytes(q: [__m256i; 4]) -> [u8; 32] {
     let m = _mm256_set1_epi32(0xff);
     let a = _mm256_packus_epi32(_mm256_and_si256(q[0], m), _mm256_and_si256(q[1], m));
     let b = _mm256_packus_epi32(_mm256_and_si256(q[2], m), _mm256_and_si256(q[3], m));

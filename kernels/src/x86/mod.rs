@@ -42,6 +42,7 @@ pub(crate) mod avx2_legacy_quant;
 pub mod avx2_math;
 mod avx2_packed;
 pub(crate) mod avx2_quant_search;
+pub(crate) mod avx2_ternary;
 pub mod avx512;
 mod avx512_lanes;
 mod avx512_q4k16;
