@@ -324,6 +324,15 @@ fn a_broken_checkpoint_gives_one_line_and_no_file() {
     let r = brisk(&["quantize", ckpt.to_str().unwrap(), o, "Q8_0"], b"");
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(r.stderr.contains("pre-tokenizer"), "{}", r.stderr);
+    // A config asking for four billion tokens is refused before anything is allocated.
+    let cfg = ckpt.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["vocab_size"] = json!(4_000_000_000u64);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let r = brisk(&["quantize", ckpt.to_str().unwrap(), o, "Q8_0"], b"");
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
     assert!(!out.exists(), "no output file is left");
     cleanup(&tmp);
 }

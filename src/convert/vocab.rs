@@ -20,6 +20,9 @@ pub const USER_DEFINED: i32 = 4;
 pub const UNUSED: i32 = 5;
 pub const BYTE: i32 = 6;
 
+/// The largest vocabulary a config may ask for (the token list is allocated at that size).
+const MAX_VOCAB: usize = 1 << 24;
+
 /// One token as the converter lists it.
 struct Token {
     text: String,
@@ -420,6 +423,9 @@ pub fn tokenizer_keys(
     vocab_size: Option<usize>,
     config: &Json,
 ) -> Result<Vec<(String, Value)>> {
+    if let Some(n) = vocab_size.filter(|&n| n > MAX_VOCAB) {
+        bail!("vocab_size {n} is implausibly large (at most {MAX_VOCAB})");
+    }
     let f = TokenizerFiles::read(dir)?;
     if f.json.is_none() && f.spm.is_none() {
         bail!(
