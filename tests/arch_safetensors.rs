@@ -7,22 +7,14 @@ mod common;
 
 use brisk::generate::Session;
 use brisk::model::{loader, Logits};
-use common::arch_checkpoint::convert;
+use common::arch_checkpoint::{convert, ARCH_FIXTURES};
 
 #[test]
 fn hf_checkpoints_of_every_architecture_match_their_gguf() {
     let dir = common::arch_fixtures();
     let tmp = std::env::temp_dir().join(format!("brisk-arch-st-{}", std::process::id()));
     let mut checked = Vec::new();
-    for name in [
-        "rand-llama3",
-        "rand-qwen3",
-        "rand-qwen3moe",
-        "rand-mixtral",
-        "rand-gemma2",
-        "rand-gemma3",
-        "rand-phi3",
-    ] {
+    for name in ARCH_FIXTURES {
         let gguf_path = dir.join(format!("{name}.gguf"));
         let golden: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),

@@ -9,20 +9,10 @@ use brisk::convert::vocab::tokenizer_keys;
 use brisk::convert::HfGguf;
 use brisk::format::gguf::{Gguf, Value};
 use brisk::format::hf_config::HfArch;
-use common::arch_checkpoint::convert;
+use common::arch_checkpoint::{convert, f32s, ARCH_FIXTURES};
 use common::process::brisk;
 use serde_json::json;
 use std::path::PathBuf;
-
-const ARCHES: [&str; 7] = [
-    "rand-llama3",
-    "rand-qwen3",
-    "rand-qwen3moe",
-    "rand-mixtral",
-    "rand-gemma2",
-    "rand-gemma3",
-    "rand-phi3",
-];
 
 /// A scratch directory; under `$BRISK_KEEP_CONVERTED` (kept, for `scripts/convert-check.sh`)
 /// when that is set.
@@ -42,11 +32,28 @@ fn cleanup(dir: &std::path::Path) {
     }
 }
 
-fn f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+/// Every tensor of `a` is in `b` with the same shape, type and bytes.
+fn assert_same_tensors(a: &Gguf, b: &Gguf) {
+    for t in a.tensors() {
+        let c = b
+            .tensor_info(&t.name)
+            .unwrap_or_else(|| panic!("no {}", t.name));
+        assert_eq!((&c.dims, c.ty), (&t.dims, t.ty), "{}", t.name);
+        assert!(
+            a.tensor_bytes(t).as_bytes() == b.tensor_bytes(c).as_bytes(),
+            "{}: bytes differ",
+            t.name
+        );
+    }
+}
+
+/// `brisk quantize CHECKPOINT OUT TYPE`, which must succeed.
+fn quantize_checkpoint(dir: &std::path::Path, out: &std::path::Path, ty: &str) {
+    let r = brisk(
+        &["quantize", dir.to_str().unwrap(), out.to_str().unwrap(), ty],
+        b"",
+    );
+    assert_eq!(r.code, Some(0), "{}: {}", dir.display(), r.stderr);
 }
 
 fn key<'a>(meta: &'a [(String, Value)], k: &str) -> Option<&'a Value> {
@@ -56,7 +63,7 @@ fn key<'a>(meta: &'a [(String, Value)], k: &str) -> Option<&'a Value> {
 #[test]
 fn checkpoints_convert_back_to_the_gguf_they_came_from() {
     let tmp = temp_dir("tensors");
-    for name in ARCHES {
+    for name in ARCH_FIXTURES {
         let gguf_path = common::arch_fixtures().join(format!("{name}.gguf"));
         let dir = tmp.join(name);
         assert!(convert(&gguf_path, &dir), "{name}");
@@ -129,21 +136,12 @@ fn golden_case(name: &str) -> (String, Vec<u64>) {
 #[test]
 fn quantizing_a_checkpoint_gives_llama_cpps_greedy_tokens() {
     let tmp = temp_dir("quantize");
-    for name in ARCHES {
+    for name in ARCH_FIXTURES {
         let gguf_path = common::arch_fixtures().join(format!("{name}.gguf"));
         let dir = tmp.join(name);
         assert!(convert(&gguf_path, &dir), "{name}");
         let out = tmp.join(format!("{name}.gguf"));
-        let r = brisk(
-            &[
-                "quantize",
-                dir.to_str().unwrap(),
-                out.to_str().unwrap(),
-                "F32",
-            ],
-            b"",
-        );
-        assert_eq!(r.code, Some(0), "{name}: {}", r.stderr);
+        quantize_checkpoint(&dir, &out, "F32");
         let (prompt, greedy) = golden_case(name);
         let run = |model: &str| {
             let r = brisk(
@@ -236,29 +234,10 @@ fn byte_level_bpe_checkpoint_quantizes_back_to_its_gguf() {
     let dir = tmp.join("ckpt");
     assert!(convert(&original, &dir));
     let out = tmp.join("f16.gguf");
-    let r = brisk(
-        &[
-            "quantize",
-            dir.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "F16",
-        ],
-        b"",
-    );
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    quantize_checkpoint(&dir, &out, "F16");
     let (a, b) = (Gguf::open(&original).unwrap(), Gguf::open(&out).unwrap());
     // The F16 weights went to F32 in the checkpoint and back: the same bytes, tensor by tensor.
-    for t in a.tensors() {
-        let c = b
-            .tensor_info(&t.name)
-            .unwrap_or_else(|| panic!("no {}", t.name));
-        assert_eq!((&c.dims, c.ty), (&t.dims, t.ty), "{}", t.name);
-        assert!(
-            a.tensor_bytes(t).as_bytes() == b.tensor_bytes(c).as_bytes(),
-            "{}: bytes differ",
-            t.name
-        );
-    }
+    assert_same_tensors(&a, &b);
     assert_eq!(a.tensors().len(), b.tensors().len());
     for k in [
         "tokenizer.ggml.model",
@@ -352,15 +331,7 @@ fn convert_writes_the_converters_types_and_key_order() {
     );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let (a, b) = (Gguf::open(&original).unwrap(), Gguf::open(&out).unwrap());
-    for t in a.tensors() {
-        let c = b.tensor_info(&t.name).unwrap();
-        assert_eq!((&c.dims, c.ty), (&t.dims, t.ty), "{}", t.name);
-        assert!(
-            a.tensor_bytes(t).as_bytes() == b.tensor_bytes(c).as_bytes(),
-            "{}",
-            t.name
-        );
-    }
+    assert_same_tensors(&a, &b);
     // The converter's order: general.file_type among the architecture keys, then the
     // quantization version, then the tokenizer.
     let keys: Vec<&str> = b.metadata().iter().map(|(k, _)| k.as_str()).collect();

@@ -6,7 +6,6 @@
 //! llama-quantize's mixture rules.
 use super::quantize::write;
 use super::{CliResult, Exit};
-use crate::quantize::rules::TypeOptions;
 use crate::quantize::source::is_checkpoint;
 use crate::quantize::{parse_target, plan, Request, Source};
 use brisk_kernels::QuantType;
@@ -78,29 +77,9 @@ pub fn main(a: ConvertArgs) -> CliResult {
         .threads
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let req = Request {
-        input: a.input.clone(),
-        output,
-        target,
-        threads,
-        opts: TypeOptions {
-            only_copy: false,
-            pure: uniform,
-            quantize_output_tensor: true,
-            output_tensor_type: None,
-            token_embedding_type: None,
-            tensor_types: Vec::new(),
-        },
-        imatrix: None,
-        include_weights: Vec::new(),
-        exclude_weights: Vec::new(),
-        allow_requantize: false,
-        keep_split: false,
-        dry_run: false,
-        kv_overrides: Vec::new(),
-        prune_layers: Vec::new(),
-        keep_key_order: true,
-    };
+    let mut req = Request::new(a.input.clone(), output, target, threads);
+    req.opts.pure = uniform;
+    req.keep_key_order = true;
     let p = plan(&req, &g)?;
     if !a.quiet {
         for note in &p.notes {

@@ -226,29 +226,24 @@ fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
                 .map_err(|e| Exit::Usage(format!("bad pattern '{p}': {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Request {
-        input,
-        output,
-        target,
-        threads,
-        opts: crate::quantize::rules::TypeOptions {
-            only_copy: false,
-            pure: a.pure,
-            quantize_output_tensor: !a.leave_output_tensor,
-            output_tensor_type: a.output_tensor_type,
-            token_embedding_type: a.token_embedding_type,
-            tensor_types: compiled,
-        },
-        imatrix: a.imatrix.clone(),
-        include_weights: a.include_weights.clone(),
-        exclude_weights: a.exclude_weights.clone(),
-        allow_requantize: a.allow_requantize,
-        keep_split: a.keep_split,
-        dry_run: a.dry_run,
-        kv_overrides: a.override_kv.clone(),
-        prune_layers: a.prune_layers.clone().unwrap_or_default(),
-        keep_key_order: false,
-    })
+    let mut req = Request::new(input, output, target, threads);
+    req.opts = crate::quantize::rules::TypeOptions {
+        only_copy: false,
+        pure: a.pure,
+        quantize_output_tensor: !a.leave_output_tensor,
+        output_tensor_type: a.output_tensor_type,
+        token_embedding_type: a.token_embedding_type,
+        tensor_types: compiled,
+    };
+    req.imatrix = a.imatrix.clone();
+    req.include_weights = a.include_weights.clone();
+    req.exclude_weights = a.exclude_weights.clone();
+    req.allow_requantize = a.allow_requantize;
+    req.keep_split = a.keep_split;
+    req.dry_run = a.dry_run;
+    req.kv_overrides = a.override_kv.clone();
+    req.prune_layers = a.prune_layers.clone().unwrap_or_default();
+    Ok(req)
 }
 
 fn mib(b: u64) -> f64 {

@@ -2,8 +2,9 @@
 //! `config.json`, in its order (`set_gguf_parameters` of each model class): sizes, heads, RoPE
 //! base and scaling, norms' epsilon, experts, Gemma's soft-caps and window, Phi-3's rotary
 //! width and longrope keys.
-use crate::format::gguf::Value;
+use crate::format::gguf::{set_in_place, Value};
 use crate::format::hf_config::{HfArch, HfConfig};
+use crate::model::config::Config;
 use serde_json::Value as Json;
 
 /// Keys in write order; writing a key again keeps its first position (gguf-py's rule).
@@ -11,12 +12,8 @@ use serde_json::Value as Json;
 pub struct Keys(pub Vec<(String, Value)>);
 
 impl Keys {
-    pub fn set(&mut self, key: impl Into<String>, v: Value) {
-        let key = key.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, old)) => *old = v,
-            None => self.0.push((key, v)),
-        }
+    pub fn set(&mut self, key: impl AsRef<str>, v: Value) {
+        set_in_place(&mut self.0, key.as_ref(), v);
     }
 }
 
@@ -168,29 +165,19 @@ fn text_model(k: &mut Keys, arch: &str, h: &HfConfig, file_type: u32, head_dim_g
 
 /// Every key before the tokenizer's: `general.*`, the architecture's, the quantization version.
 /// `file_type` is the GGUF file type of the tensors as stored (F32 0, F16 1, BF16 32).
-pub fn model_keys(h: &HfConfig, raw: &Json, dir_name: &str, file_type: u32) -> Keys {
+/// `cfg` is the model configuration brisk derives from `h` (its computed RoPE values are the
+/// ones the converter writes).
+pub fn model_keys(h: &HfConfig, cfg: &Config, raw: &Json, dir_name: &str, file_type: u32) -> Keys {
     let arch = h.arch.gguf_arch();
     let mut k = Keys::default();
     k.set("general.architecture", Value::String(arch.into()));
-    let longrope = h
-        .rope_scaling
-        .as_ref()
-        .filter(|r| matches!(r.rope_type.as_deref(), Some("su" | "longrope")))
-        .filter(|r| r.raw.get("long_factor").is_some_and(|v| !v.is_null()));
-    if h.arch == HfArch::Phi3 {
-        if let Some(r) = longrope {
-            let orig = h
-                .original_max_position_embeddings
-                .or(r.original_max_position_embeddings.map(|v| v as usize))
-                .unwrap_or(4096);
-            let scale = h.max_position_embeddings as f64 / orig as f64;
-            let attn = if scale > 1.0 {
-                (1.0 + scale.ln() / (orig as f64).ln()).sqrt()
-            } else {
-                1.0
-            };
-            k.set("phi3.rope.scaling.attn_factor", Value::F32(attn as f32));
-        }
+    // Phi-3's longrope attention factor lands right after the architecture, as the converter
+    // writes it while preparing the factor tensors (the same value the model computes).
+    if h.arch == HfArch::Phi3 && cfg.longrope.is_some() {
+        k.set(
+            "phi3.rope.scaling.attn_factor",
+            Value::F32(cfg.rope.attn_factor),
+        );
     }
     k.set("general.type", Value::String("model".into()));
     k.set("general.name", Value::String(model_name(dir_name)));
@@ -247,6 +234,7 @@ pub fn model_keys(h: &HfConfig, raw: &Json, dir_name: &str, file_type: u32) -> K
                 .and_then(Json::as_f64)
                 .unwrap_or(1.0);
             let rope_dims = (partial * h.hidden_size as f64) as usize / h.num_attention_heads;
+            // transformers' Phi3Config default when config.json gives none.
             let orig = h
                 .original_max_position_embeddings
                 .or(h

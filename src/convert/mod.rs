@@ -9,8 +9,8 @@ pub mod spm_model;
 pub mod tensors;
 pub mod vocab;
 
-use crate::format::gguf::{tensor_byte_size, TensorInfo, Value};
-use crate::format::hf_config::{HfArch, RopeScaling};
+use crate::format::gguf::{n_dims, tensor_byte_size, TensorInfo, Value};
+use crate::format::hf_config::HfArch;
 use crate::format::{SafetensorsModel, TensorBytes, TensorView};
 use crate::model::config::Config;
 use anyhow::{bail, Context, Result};
@@ -61,14 +61,6 @@ fn transform_of(name: &str, n_dims: usize, arch: HfArch, cfg: &Config) -> Transf
         return Transform::ToF32 { add_one };
     }
     Transform::Keep
-}
-
-fn n_dims(dims: &[u64]) -> usize {
-    let mut n = dims.len();
-    while n > 1 && dims[n - 1] == 1 {
-        n -= 1;
-    }
-    n
 }
 
 fn recipe(name: String, dims: Vec<u64>, ty: QuantType, data: Data, t: Transform) -> Result<Recipe> {
@@ -124,32 +116,6 @@ fn stack_experts(views: Vec<TensorView>) -> Result<Vec<(String, Vec<TensorView>)
         .collect()
 }
 
-/// Llama 3's `rope_freqs` as the converter computes them, in f32 arithmetic (torch float32):
-/// wavelengths shorter than `orig / high` keep their frequency, longer than `orig / low` are
-/// divided by `factor`, the band between is interpolated. (The model's own copy, built when a
-/// checkpoint is run directly, is computed in f64; the two differ in the last bit at most.)
-fn llama3_rope_freqs(r: &RopeScaling, base: f32, dim: usize) -> Vec<f32> {
-    let factor = r.factor.unwrap_or(8.0) as f32;
-    let low = r.low_freq_factor.unwrap_or(1.0) as f32;
-    let high = r.high_freq_factor.unwrap_or(4.0) as f32;
-    let orig = r.original_max_position_embeddings.unwrap_or(8192) as f32;
-    let (low_wavelen, high_wavelen) = (orig / low, orig / high);
-    (0..dim / 2)
-        .map(|i| {
-            let freq = 1.0 / base.powf((2 * i) as f32 / dim as f32);
-            let wavelen = 2.0 * std::f32::consts::PI / freq;
-            if wavelen < high_wavelen {
-                1.0
-            } else if wavelen > low_wavelen {
-                factor
-            } else {
-                let smooth = (orig / wavelen - low) / (high - low);
-                1.0 / ((1.0 - smooth) / factor + smooth)
-            }
-        })
-        .collect()
-}
-
 /// GGUF file type of the tensors as stored: the first matrix's dtype (F32 0, F16 1, BF16 32).
 fn stored_file_type(views: &[TensorView]) -> u32 {
     let first = views.iter().find(|v| n_dims(&v.dims) >= 2).map(|v| v.ty);
@@ -177,7 +143,8 @@ impl HfGguf {
             .ok()
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default();
-        let mut meta = metadata::model_keys(h, &raw, &dir_name, stored_file_type(&st.tensors)).0;
+        let mut meta =
+            metadata::model_keys(h, &cfg, &raw, &dir_name, stored_file_type(&st.tensors)).0;
         let tokenizer = vocab::tokenizer_keys(&st.dir, h.arch, Some(h.vocab_size), &raw)?;
         let n_tokens = tokenizer.iter().find_map(|(k, v)| match v {
             Value::Array(_, items) if k == "tokenizer.ggml.tokens" => Some(items.len()),
@@ -195,13 +162,8 @@ impl HfGguf {
                 Transform::Keep,
             )
         };
-        if cfg.rope.freq_factors.is_some() {
-            let r = h
-                .rope_scaling
-                .as_ref()
-                .context("llama3 factors without rope_scaling")?;
-            let f = llama3_rope_freqs(r, h.rope_theta as f32, cfg.rope.dim);
-            recipes.push(computed("rope_freqs.weight", &f)?);
+        if let Some(f) = &cfg.rope.freq_factors {
+            recipes.push(computed("rope_freqs.weight", f)?);
         }
         if let Some((short, long)) = &cfg.longrope {
             recipes.push(computed("rope_factors_long.weight", long)?);

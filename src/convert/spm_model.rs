@@ -3,7 +3,7 @@
 //! reader; every length is checked against the bytes left, so a corrupt file is an error.
 use anyhow::{bail, Result};
 
-/// Piece types as the protobuf stores them (and as GGUF `token_type` numbers them).
+/// Piece types as the protobuf stores them — the same numbers GGUF's `token_type` uses.
 pub const NORMAL: i32 = 1;
 pub const UNKNOWN: i32 = 2;
 pub const CONTROL: i32 = 3;

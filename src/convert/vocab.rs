@@ -4,21 +4,14 @@
 //! Llama 3, Qwen: with merges and the pre-tokenizer named by the hash of a check text's token
 //! ids), then the special tokens, add-BOS/EOS flags and chat template (`special.rs`).
 use super::special::{special_keys, SpecialInput};
-use super::spm_model;
-use crate::format::gguf::{Value, ValueType};
+use super::spm_model::{self, BYTE, CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED};
+use crate::format::gguf::{set_in_place, Value, ValueType};
 use crate::format::hf_config::HfArch;
 use anyhow::{bail, Context, Result};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
-
-pub const NORMAL: i32 = 1;
-pub const UNKNOWN: i32 = 2;
-pub const CONTROL: i32 = 3;
-pub const USER_DEFINED: i32 = 4;
-pub const UNUSED: i32 = 5;
-pub const BYTE: i32 = 6;
 
 /// The largest vocabulary a config may ask for (the token list is allocated at that size).
 const MAX_VOCAB: usize = 1 << 24;
@@ -37,6 +30,19 @@ struct Tokens {
     tokens: Vec<Token>,
     scores: bool,
     merges: Vec<String>,
+}
+
+impl Tokens {
+    /// A `llama` (SentencePiece-style) list: scores, no merges, the default pre-tokenizer.
+    fn llama(tokens: Vec<Token>) -> Tokens {
+        Tokens {
+            model: "llama",
+            pre: "default".into(),
+            tokens,
+            scores: true,
+            merges: Vec::new(),
+        }
+    }
 }
 
 /// The checkpoint's tokenizer files, read once.
@@ -180,13 +186,7 @@ fn sentencepiece(f: &TokenizerFiles, vocab_size: Option<usize>, phi3: bool) -> R
             );
         }
     }
-    Ok(Tokens {
-        model: "llama",
-        pre: "default".into(),
-        tokens,
-        scores: true,
-        merges: Vec::new(),
-    })
+    Ok(Tokens::llama(tokens))
 }
 
 /// `<0xAB>`.
@@ -267,13 +267,7 @@ fn llama_hf(f: &TokenizerFiles, special_texts: &[String]) -> Result<Tokens> {
             kind: if special { CONTROL } else { USER_DEFINED },
         });
     }
-    Ok(Tokens {
-        model: "llama",
-        pre: "default".into(),
-        tokens,
-        scores: true,
-        merges: Vec::new(),
-    })
+    Ok(Tokens::llama(tokens))
 }
 
 /// The BPE merges as "a b" strings: tokenizer.json's list (pairs joined, spaces inside written
@@ -510,14 +504,6 @@ pub fn tokenizer_keys(
         );
     }
     Ok(keys)
-}
-
-/// Sets `key`, keeping its position when it is already there (the GGUF writer's rule).
-pub fn set_in_place(keys: &mut Vec<(String, Value)>, key: &str, v: Value) {
-    match keys.iter_mut().find(|(k, _)| k == key) {
-        Some((_, old)) => *old = v,
-        None => keys.push((key.to_string(), v)),
-    }
 }
 
 #[cfg(test)]

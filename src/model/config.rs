@@ -572,18 +572,19 @@ fn gemma_attn_scale(arch: Arch, n_layer: usize, n_embd: usize, n_head: usize, hd
     }
 }
 
-/// Llama 3.1's frequency factors from `rope_scaling` (`rope_type: llama3`), as llama.cpp's
-/// converter writes them into `rope_freqs.weight`: wavelengths shorter than
-/// `orig / high_freq_factor` keep their frequency, longer than `orig / low_freq_factor` are
-/// divided by `factor`, and the band between is interpolated smoothly.
+/// Llama 3.1's frequency factors from `rope_scaling` (`rope_type: llama3`), computed as
+/// llama.cpp's converter computes `rope_freqs.weight` — in f32 (torch float32) arithmetic, so a
+/// checkpoint run directly and the GGUF converted from it hold the same bits: wavelengths
+/// shorter than `orig / high_freq_factor` keep their frequency, longer than
+/// `orig / low_freq_factor` are divided by `factor`, and the band between is interpolated.
 fn llama3_factors(
     r: &crate::format::hf_config::RopeScaling,
     rope: &RopeSpec,
 ) -> Result<Vec<f32>, ModelError> {
-    let factor = r.factor.unwrap_or(8.0);
-    let low = r.low_freq_factor.unwrap_or(1.0);
-    let high = r.high_freq_factor.unwrap_or(4.0);
-    let orig = r.original_max_position_embeddings.unwrap_or(8192) as f64;
+    let factor = r.factor.unwrap_or(8.0) as f32;
+    let low = r.low_freq_factor.unwrap_or(1.0) as f32;
+    let high = r.high_freq_factor.unwrap_or(4.0) as f32;
+    let orig = r.original_max_position_embeddings.unwrap_or(8192) as f32;
     if !(factor > 0.0 && low > 0.0 && high > low && orig > 0.0) {
         return Err(ModelError::Metadata(format!(
             "llama3 rope scaling: factor {factor}, low_freq_factor {low}, high_freq_factor \
@@ -593,17 +594,16 @@ fn llama3_factors(
     let (low_wavelen, high_wavelen) = (orig / low, orig / high);
     Ok((0..rope.dim / 2)
         .map(|i| {
-            let freq = 1.0 / (rope.base as f64).powf((2 * i) as f64 / rope.dim as f64);
-            let wavelen = 2.0 * std::f64::consts::PI / freq;
-            let f = if wavelen < high_wavelen {
+            let freq = 1.0 / rope.base.powf((2 * i) as f32 / rope.dim as f32);
+            let wavelen = 2.0 * std::f32::consts::PI / freq;
+            if wavelen < high_wavelen {
                 1.0
             } else if wavelen > low_wavelen {
                 factor
             } else {
                 let smooth = (orig / wavelen - low) / (high - low);
                 1.0 / ((1.0 - smooth) / factor + smooth)
-            };
-            f as f32
+            }
         })
         .collect())
 }

@@ -5,7 +5,7 @@ use super::ftype::{can_write, FileType, Target};
 use super::imatrix_file::Imatrix;
 use super::rules::{layer_of, requires_imatrix, ModelFacts, TypeOptions, TypeRules};
 use super::source::Source;
-use crate::format::gguf::{TensorInfo, Value};
+use crate::format::gguf::{n_dims, set_in_place, set_last, TensorInfo, Value};
 use anyhow::{bail, Context, Result};
 use brisk_kernels::scalar::weighted::requires_importance;
 use brisk_kernels::QuantType;
@@ -33,6 +33,32 @@ pub struct Request {
     /// Edit `general.file_type` and `general.quantization_version` where they stand instead of
     /// moving them last as llama-quantize does (`brisk convert` keeps the converter's order).
     pub keep_key_order: bool,
+}
+
+impl Request {
+    /// A request with llama-quantize's defaults: no imatrix, filters, overrides or pruning,
+    /// the output tensor quantized, llama-quantize's key order.
+    pub fn new(input: PathBuf, output: PathBuf, target: Target, threads: usize) -> Request {
+        Request {
+            input,
+            output,
+            target,
+            threads,
+            opts: TypeOptions {
+                quantize_output_tensor: true,
+                ..TypeOptions::default()
+            },
+            imatrix: None,
+            include_weights: Vec::new(),
+            exclude_weights: Vec::new(),
+            allow_requantize: false,
+            keep_split: false,
+            dry_run: false,
+            kv_overrides: Vec::new(),
+            prune_layers: Vec::new(),
+            keep_key_order: false,
+        }
+    }
 }
 
 /// One tensor of the output.
@@ -77,20 +103,6 @@ impl Plan {
     pub fn size_out(&self) -> u64 {
         self.tensors.iter().map(|t| t.n_bytes).sum()
     }
-}
-
-/// Sets `key` where it stands, appending it when absent (gguf-py's writer).
-fn set_in_place(meta: &mut Vec<(String, Value)>, key: &str, v: Value) {
-    match meta.iter_mut().find(|(k, _)| k == key) {
-        Some((_, old)) => *old = v,
-        None => meta.push((key.to_string(), v)),
-    }
-}
-
-/// Remove-then-append, as `gguf_set_val_*` does (the key moves to the end).
-fn set_last(meta: &mut Vec<(String, Value)>, key: &str, v: Value) {
-    meta.retain(|(k, _)| k != key);
-    meta.push((key.to_string(), v));
 }
 
 fn facts_of(meta: &[(String, Value)]) -> ModelFacts {
@@ -243,11 +255,7 @@ pub fn split_path(prefix: &Path, i: usize, n: usize) -> PathBuf {
 }
 
 fn n_dims_of(dims: &[u64]) -> Vec<u64> {
-    let mut n = dims.len();
-    while n > 1 && dims[n - 1] == 1 {
-        n -= 1;
-    }
-    dims[..n.max(1)].to_vec()
+    dims[..n_dims(dims)].to_vec()
 }
 
 /// Builds the plan for `req` over the opened input `g`.

@@ -11,7 +11,19 @@ use brisk_kernels::QuantType;
 use serde_json::json;
 use std::path::Path;
 
-fn f32s(bytes: &[u8]) -> Vec<f32> {
+/// The fixtures (in `tests/fixtures/arch`) an HF checkpoint can express, one per family.
+pub const ARCH_FIXTURES: [&str; 7] = [
+    "rand-llama3",
+    "rand-qwen3",
+    "rand-qwen3moe",
+    "rand-mixtral",
+    "rand-gemma2",
+    "rand-gemma3",
+    "rand-phi3",
+];
+
+/// Little-endian f32 values.
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))

@@ -185,9 +185,7 @@ fn iq4_search(x: &[f32], quant_weights: Option<&[f32]>) -> Iq4 {
         for (k, id) in ids[1..].iter_mut().enumerate() {
             *id = ((k as i32 - IQ4_TRIES) as f32 + v0) / max;
         }
-        let mut wb = [0.0f32; QK];
-        wb.copy_from_slice(&weight);
-        let (sumqx, sumq2) = iq4_trial_sums(xb, &wb, &ids);
+        let (sumqx, sumq2) = iq4_trial_sums(xb, &weight, &ids);
         let mut d = if sumq2[0] > 0.0 {
             sumqx[0] / sumq2[0]
         } else {
@@ -449,13 +447,8 @@ mod tests {
 
     #[test]
     fn trial_sums_equal_the_scalar_ones() {
-        let mut seed = 12345u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut rng = crate::testutil::Rng::new(12345);
+        let mut next = || rng.uniform() * 2.0 - 1.0;
         for case in 0..2000 {
             let mut x = [0.0f32; QK];
             let mut w = [0.0f32; QK];
@@ -490,13 +483,8 @@ mod tests {
 
     #[test]
     fn ternary_trits_equal_the_scalar_ones() {
-        let mut seed = 0xdead_beefu32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
+        let mut rng = crate::testutil::Rng::new(0xdead_beef);
+        let mut next = || rng.next_u64() as u32;
         for case in 0..3000 {
             let mut x = [0.0f32; QK_K];
             for v in x.iter_mut() {
@@ -542,12 +530,9 @@ mod tests {
             xs.push(x);
             x += 0.0137;
         }
-        let mut seed = 0x9e37_79b9u32;
+        let mut rng = crate::testutil::Rng::new(0x9e37_79b9);
         for _ in 0..100_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            xs.push(f32::from_bits(seed));
+            xs.push(f32::from_bits(rng.next_u64() as u32));
         }
         for x in xs {
             assert_eq!(

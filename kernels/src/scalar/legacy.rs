@@ -415,13 +415,8 @@ mod simd_tests {
     /// signs, denormals, huge and infinite values, NaN in several places, constants.
     fn blocks() -> Vec<[f32; QK]> {
         let mut out = Vec::new();
-        let mut seed = 0x2545_f491u32;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
+        let mut rng = crate::testutil::Rng::new(0x2545_f491);
+        let mut next = || rng.next_u64() as u32;
         for _ in 0..3000 {
             let mut b = [0.0f32; QK];
             let kind = next() % 8;

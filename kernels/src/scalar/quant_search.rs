@@ -624,11 +624,9 @@ mod tests {
             f32::MIN_POSITIVE,
             1e-45,
         ];
-        let mut bits = 0x1234_5678u32;
+        let mut rng = crate::testutil::Rng::new(0x1234_5678);
         for _ in 0..200_000 {
-            bits ^= bits << 13;
-            bits ^= bits >> 17;
-            bits ^= bits << 5;
+            let bits = rng.next_u64() as u32;
             xs.push(f32::from_bits(bits));
             xs.push((bits >> 9) as f32 / 1024.0 - 4096.0);
         }

@@ -19,10 +19,10 @@ unsafe fn load4(x: &[f32; 32]) -> [__m256; 4] {
     ]
 }
 
-/// max |x| of the block, or `None` when it holds a NaN.
+/// max |x| over the registers `v`, or `None` when one holds a NaN.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn abs_max(v: &[__m256; 4]) -> Option<f32> {
+pub(crate) unsafe fn abs_max(v: &[__m256]) -> Option<f32> {
     let sign = _mm256_set1_ps(-0.0);
     let mut m = _mm256_setzero_ps();
     let mut nan = _mm256_setzero_ps();

@@ -4,7 +4,7 @@
 //! bytes equal the scalar reference's. Blocks with a NaN, or with a rounded value the scalar
 //! code would narrow from 64 bits (never seen for finite scales), return `None`.
 #![allow(clippy::needless_range_loop)]
-use super::avx2_legacy_quant::{low_bytes, round_half_away};
+use super::avx2_legacy_quant::{abs_max, low_bytes, round_half_away};
 use core::arch::x86_64::*;
 
 /// `(d, trits)`: `d = max |x|`, trit i = `lroundf(x_i / d) + 1` as a byte (0 for a value the
@@ -14,20 +14,12 @@ use core::arch::x86_64::*;
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub unsafe fn ternary(x: &[f32; 256]) -> Option<(f32, [u8; 256])> {
-    let sign = _mm256_set1_ps(-0.0);
-    let mut m = _mm256_setzero_ps();
-    let mut nan = _mm256_setzero_ps();
+    let mut v = [_mm256_setzero_ps(); 32];
     for i in 0..32 {
-        let v = _mm256_loadu_ps(x.as_ptr().add(8 * i));
-        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v));
-        nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+        v[i] = _mm256_loadu_ps(x.as_ptr().add(8 * i));
     }
-    if _mm256_movemask_ps(nan) != 0 {
-        return None;
-    }
-    let mut lanes = [0.0f32; 8];
-    _mm256_storeu_ps(lanes.as_mut_ptr(), m);
-    let d = lanes.iter().fold(0.0f32, |a, &b| a.max(b));
+    let d = abs_max(&v)?;
+    let sign = _mm256_set1_ps(-0.0);
     let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
     let (in_range, int_range) = (
         _mm256_set1_ps(9.223_372e18),
@@ -38,8 +30,7 @@ pub unsafe fn ternary(x: &[f32; 256]) -> Option<(f32, [u8; 256])> {
     for g in 0..8 {
         let mut q = [_mm256_setzero_si256(); 4];
         for k in 0..4 {
-            let v = _mm256_loadu_ps(x.as_ptr().add(32 * g + 8 * k));
-            let r = round_half_away(_mm256_mul_ps(v, id));
+            let r = round_half_away(_mm256_mul_ps(v[4 * g + k], id));
             let a = _mm256_andnot_ps(sign, r);
             let ok = _mm256_cmp_ps::<_CMP_LT_OQ>(a, in_range);
             let wide = _mm256_and_ps(ok, _mm256_cmp_ps::<_CMP_GE_OQ>(a, int_range));

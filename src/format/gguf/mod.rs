@@ -55,6 +55,31 @@ pub struct Gguf {
     splits: Vec<Split>,
 }
 
+/// Sets `key` where it stands in `meta`, appending it when absent (gguf-py's writer: a key
+/// written again keeps its first position).
+pub fn set_in_place(meta: &mut Vec<(String, Value)>, key: &str, v: Value) {
+    match meta.iter_mut().find(|(k, _)| k == key) {
+        Some((_, old)) => *old = v,
+        None => meta.push((key.to_string(), v)),
+    }
+}
+
+/// Removes `key` from `meta` and appends it, as ggml's `gguf_set_val_*` does (the key moves to
+/// the end).
+pub fn set_last(meta: &mut Vec<(String, Value)>, key: &str, v: Value) {
+    meta.retain(|(k, _)| k != key);
+    meta.push((key.to_string(), v));
+}
+
+/// The dimension count ggml reports (`ggml_n_dims`): trailing 1s do not count, at least one.
+pub fn n_dims(dims: &[u64]) -> usize {
+    let mut n = dims.len();
+    while n > 1 && dims[n - 1] == 1 {
+        n -= 1;
+    }
+    n.max(1)
+}
+
 /// If `path` names part of a split model (`…-00002-of-00005.gguf`), the paths of all parts.
 pub fn split_paths(path: &Path) -> Option<Vec<PathBuf>> {
     let name = path.file_name()?.to_str()?;
