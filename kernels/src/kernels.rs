@@ -49,6 +49,9 @@ pub struct Kernels {
     pub dot_f16_f32: DotHalfFn,
     pub dot_bf16_f32: DotHalfFn,
     pub dot_f32: DotF32Fn,
+    /// Float weights × several tokens' activations, batch-invariant
+    /// ([`crate::float_gemm`]); `None`: one dot per row and token.
+    pub float_gemm: Option<crate::float_gemm::FloatGemmFn>,
     pub rms_norm: fn(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]),
     pub silu_mul: fn(gate: &[f32], up: &[f32], out: &mut [f32]),
     /// `out = gelu_tanh(gate) · up` (GeGLU).
@@ -91,7 +94,8 @@ impl Kernels {
     pub fn packed_gemm(&self, layout: Layout) -> Option<PackedGemmFn> {
         match layout {
             Layout::Q4_0x16 => self.gemm_q4_0x16,
-            Layout::Q8_0x16 => self.gemm_q8_0x16,
+            // Q5_0x16 is stored as Q8_0x16.
+            Layout::Q5_0x16 | Layout::Q8_0x16 => self.gemm_q8_0x16,
             Layout::Q4_Kx16 => self.gemm_q4_kx16,
             Layout::Q6_Kx16 => self.gemm_q6_kx16,
         }
@@ -149,6 +153,7 @@ pub static SCALAR: Kernels = Kernels {
     dot_f16_f32: dot::dot_f16_f32,
     dot_bf16_f32: dot::dot_bf16_f32,
     dot_f32: dot::dot_f32,
+    float_gemm: None,
     rms_norm: vecops::rms_norm,
     silu_mul: vecops::silu_mul,
     gelu_mul: vecops::gelu_mul,

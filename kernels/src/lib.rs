@@ -21,6 +21,7 @@
 
 pub mod blocks;
 pub mod convert;
+pub mod float_gemm;
 mod half;
 pub mod iq_blocks;
 pub mod iq_tables;

@@ -16,7 +16,9 @@
 //! # Layouts
 //! A *row group* holds 16 consecutive weight rows (the last group is padded with zero rows); a
 //! *step* is 256 columns (padded with zeros).
-//! - Q4_0x16, Q8_0x16: [`crate::packed_x16`]; activations [`ActLayout::Q8_0x16`].
+//! - Q4_0x16, Q8_0x16: [`crate::packed_x16`]; activations [`ActLayout::Q8_0x16`]. Q5_0x16 is
+//!   Q5_0 stored as Q8_0x16 (a 5-bit quant minus 16 is a Q8_0 quant, the scale unchanged):
+//!   the same integers as ggml's Q5_0 dot, through the Q8_0x16 microkernel.
 //! - Q4_Kx16: [`crate::packed_q4k`], Q6_Kx16: [`crate::packed_q6k`]; activations
 //!   [`ActLayout::Q8_Kx16`].
 
@@ -34,6 +36,7 @@ pub const MAX_TOKENS: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Layout {
     Q4_0x16,
+    Q5_0x16,
     Q8_0x16,
     Q4_Kx16,
     Q6_Kx16,
@@ -91,6 +94,7 @@ impl Layout {
     pub fn for_type(ty: QuantType) -> Option<Layout> {
         match ty {
             QuantType::Q4_0 => Some(Layout::Q4_0x16),
+            QuantType::Q5_0 => Some(Layout::Q5_0x16),
             QuantType::Q8_0 => Some(Layout::Q8_0x16),
             QuantType::Q4_K => Some(Layout::Q4_Kx16),
             QuantType::Q6_K => Some(Layout::Q6_Kx16),
@@ -102,6 +106,7 @@ impl Layout {
     pub fn source_type(self) -> QuantType {
         match self {
             Layout::Q4_0x16 => QuantType::Q4_0,
+            Layout::Q5_0x16 => QuantType::Q5_0,
             Layout::Q8_0x16 => QuantType::Q8_0,
             Layout::Q4_Kx16 => QuantType::Q4_K,
             Layout::Q6_Kx16 => QuantType::Q6_K,
@@ -112,7 +117,7 @@ impl Layout {
     pub fn act_layout(self) -> ActLayout {
         match self {
             Layout::Q4_Kx16 | Layout::Q6_Kx16 => ActLayout::Q8_Kx16,
-            Layout::Q4_0x16 | Layout::Q8_0x16 => ActLayout::Q8_0x16,
+            Layout::Q4_0x16 | Layout::Q5_0x16 | Layout::Q8_0x16 => ActLayout::Q8_0x16,
         }
     }
 
@@ -121,7 +126,9 @@ impl Layout {
         match self {
             Layout::Q4_Kx16 => crate::packed_q4k::STEP_BYTES,
             Layout::Q6_Kx16 => crate::packed_q6k::STEP_BYTES,
-            Layout::Q4_0x16 | Layout::Q8_0x16 => crate::packed_x16::step_bytes(self),
+            Layout::Q4_0x16 | Layout::Q5_0x16 | Layout::Q8_0x16 => {
+                crate::packed_x16::step_bytes(self)
+            }
         }
     }
 }
@@ -147,7 +154,7 @@ pub fn pack_group(layout: Layout, src: &[u8], rows: usize, cols: usize, g: usize
     match layout {
         Layout::Q4_Kx16 => crate::packed_q4k::pack_group(src, rows, cols, g, dst),
         Layout::Q6_Kx16 => crate::packed_q6k::pack_group(src, rows, cols, g, dst),
-        Layout::Q4_0x16 | Layout::Q8_0x16 => {
+        Layout::Q4_0x16 | Layout::Q5_0x16 | Layout::Q8_0x16 => {
             crate::packed_x16::pack_group(layout, src, rows, cols, g, dst)
         }
     }
@@ -182,7 +189,7 @@ pub fn gemm_ref(layout: Layout, w: &[u8], a: &[u8], a_stride: usize, ntok: usize
     match layout {
         Layout::Q4_Kx16 => crate::packed_q4k::gemm_ref(w, a, a_stride, ntok, out),
         Layout::Q6_Kx16 => crate::packed_q6k::gemm_ref(w, a, a_stride, ntok, out),
-        Layout::Q4_0x16 | Layout::Q8_0x16 => {
+        Layout::Q4_0x16 | Layout::Q5_0x16 | Layout::Q8_0x16 => {
             crate::packed_x16::gemm_ref(layout, w, a, a_stride, ntok, out)
         }
     }

@@ -43,6 +43,7 @@ fn magnitude(ty: QuantType, w: &[u8], a: &[u8], cols: usize) -> f32 {
     }
     let (wb, zero) = match ty {
         QuantType::Q4_0 => (18, 8i32),
+        QuantType::Q5_0 => (22, 16),
         _ => (34, 0),
     };
     let f16 = |b: &[u8]| brisk_kernels::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
@@ -54,6 +55,11 @@ fn magnitude(ty: QuantType, w: &[u8], a: &[u8], cols: usize) -> f32 {
             let q = if ty == QuantType::Q4_0 {
                 let byte = wk[2 + j % 16];
                 (if j < 16 { byte & 15 } else { byte >> 4 }) as i32 - zero
+            } else if ty == QuantType::Q5_0 {
+                let qh = u32::from_le_bytes([wk[2], wk[3], wk[4], wk[5]]);
+                let byte = wk[6 + j % 16];
+                let low = if j < 16 { byte & 15 } else { byte >> 4 } as i32;
+                (low | (((qh >> j) & 1) as i32) << 4) - zero
             } else {
                 wk[2 + j] as i8 as i32
             };
@@ -144,6 +150,7 @@ fn every_table_matches_the_packed_reference() {
     for k in available() {
         for layout in [
             Layout::Q4_0x16,
+            Layout::Q5_0x16,
             Layout::Q8_0x16,
             Layout::Q4_Kx16,
             Layout::Q6_Kx16,

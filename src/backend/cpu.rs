@@ -4,6 +4,7 @@
 use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
 use crate::model::weights::QTensor;
+use brisk_kernels::float_gemm::FloatType;
 use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_TOKENS, ROWS};
 use brisk_kernels::{Kernels, QuantType};
 use std::borrow::Cow;
@@ -356,6 +357,19 @@ impl Cpu {
         let (rows, cols) = (w.rows, w.cols);
         match acts {
             Activations::F32(x) => {
+                if let (Some(gemm), Some(ft)) = (k.float_gemm, FloatType::of(w.ty)) {
+                    // Every token at once, each weight converted once (and the same bits for
+                    // a token alone as in a batch).
+                    let rb = w.row_bytes();
+                    let wb = &w.bytes.as_bytes()[range.start * rb..range.end * rb];
+                    let nr = range.len();
+                    let mut tile = vec![0f32; nr * n];
+                    gemm(ft, wb, nr, cols, x, n, &mut tile);
+                    for t in 0..n {
+                        out.set_run(t * rows + range.start, &tile[t * nr..(t + 1) * nr]);
+                    }
+                    return;
+                }
                 for r in range {
                     let wrow = w.row(r);
                     for t in 0..n {

@@ -634,6 +634,7 @@ pub static NEON: Kernels = Kernels {
     dot_f16_f32,
     dot_bf16_f32,
     dot_f32,
+    float_gemm: None,
     rms_norm,
     silu_mul: neon_math::silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,

@@ -676,6 +676,7 @@ pub static AVX2: Kernels = Kernels {
     dot_f16_f32,
     dot_bf16_f32,
     dot_f32,
+    float_gemm: Some(super::avx2_float_gemm::float_gemm),
     rms_norm,
     silu_mul: super::avx2_math::silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,

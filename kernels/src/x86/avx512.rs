@@ -349,6 +349,7 @@ pub static AVX512: Kernels = Kernels {
     dot_f16_f32,
     dot_bf16_f32,
     dot_f32,
+    float_gemm: Some(super::avx512_float_gemm::float_gemm),
     rms_norm: avx2::AVX2.rms_norm,
     silu_mul: avx2::AVX2.silu_mul,
     gelu_mul: crate::scalar::vecops::gelu_mul,

@@ -33,6 +33,7 @@ macro_rules! x86_vec_dots {
 
 pub mod attn;
 pub mod avx2;
+mod avx2_float_gemm;
 pub(crate) mod avx2_iq4_search;
 pub mod avx2_iquants;
 pub mod avx2_iquants_grid;
@@ -44,6 +45,7 @@ mod avx2_packed;
 pub(crate) mod avx2_quant_search;
 pub(crate) mod avx2_ternary;
 pub mod avx512;
+mod avx512_float_gemm;
 mod avx512_lanes;
 mod avx512_q4k16;
 mod avx512_q6k16;
