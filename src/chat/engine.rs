@@ -5,7 +5,9 @@
 use super::history::Conversation;
 use super::template::ChatTemplate;
 pub use crate::generate::Finish;
-use crate::generate::{decode, DecodeOptions, DecodeSink, Sampler, SamplerParams, Session};
+use crate::generate::{
+    decode, DecodeOptions, DecodeSink, Sampler, SamplerParams, Session, Speculator,
+};
 use crate::grammar::Constraint;
 use crate::model::Logits;
 use crate::tokenizer::Tokenizer;
@@ -26,6 +28,8 @@ pub struct TurnStats {
     /// Old turns dropped to make room.
     pub dropped_turns: usize,
     pub finish: Finish,
+    /// With speculative decoding: this turn's counters.
+    pub spec: Option<crate::generate::SpecStats>,
 }
 
 /// The decode loop's sink over a turn's events.
@@ -53,6 +57,8 @@ pub trait ReplyEvents {
 }
 
 pub struct ChatEngine<'m> {
+    /// `-md` / `--lookup`: speculative decoding (the draft's cache persists across turns).
+    pub spec: Option<Speculator<'m>>,
     pub session: Session<'m>,
     tok: &'m Tokenizer,
     template: ChatTemplate,
@@ -88,6 +94,7 @@ impl<'m> ChatEngine<'m> {
             }
         }
         ChatEngine {
+            spec: None,
             session,
             tok,
             template,
@@ -270,11 +277,17 @@ impl<'m> ChatEngine<'m> {
                     gen_ms: 0.0,
                     dropped_turns: dropped,
                     finish: Finish::Interrupted,
+                    spec: None,
                 });
             }
             Err(e) => return Err(e.to_string()),
         };
         let new_tokens = self.session.evaluated - evaluated_before;
+        let spec_before = self.spec.as_ref().map(|sp| sp.stats.clone());
+        if let Some(sp) = &mut self.spec {
+            // The draft model reads the conversation too (its cache persists across turns).
+            sp.prefill(&tokens).map_err(|e| e.to_string())?;
+        }
         let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
         self.sampler.reset();
         for &t in &tokens {
@@ -293,6 +306,7 @@ impl<'m> ChatEngine<'m> {
             logits,
             &self.decode,
             self.grammar.as_mut(),
+            self.spec.as_mut(),
             &mut sink,
         )
         .map_err(|e| e.to_string())?;
@@ -313,6 +327,11 @@ impl<'m> ChatEngine<'m> {
             gen_ms: t_gen.elapsed().as_secs_f64() * 1e3,
             dropped_turns: dropped,
             finish,
+            spec: self
+                .spec
+                .as_ref()
+                .zip(spec_before)
+                .map(|(sp, before)| sp.stats.since(&before)),
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct ChatArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub gen: GenArgs,
+    #[command(flatten)]
+    pub spec: super::spec_args::SpecArgs,
     /// System prompt (-sys; escapes processed).
     #[arg(long = "system-prompt", conflicts_with = "system_prompt_file")]
     pub system_prompt: Option<String>,
@@ -82,7 +84,9 @@ fn chat(a: ChatArgs) -> CliResult {
         (None, None) => None,
     };
     let log = a.model.log();
+    a.spec.check_draft_path()?;
     let (lm, _load_ms) = a.model.load()?;
+    let draft = a.spec.load_draft(&a.model, &lm)?;
     let model = &lm.model;
     let tok = &lm.tokenizer;
     let n_ctx = super::common::context_size(g.ctx_size, model.config.n_ctx_train, log);
@@ -118,6 +122,7 @@ fn chat(a: ChatArgs) -> CliResult {
     engine.decode.special = g.special;
     engine.keep = a.keep.filter(|&k| k >= 0).map(|k| k as usize);
     engine.grammar = grammar.map(|gr| Constraint::for_tokenizer(gr, tok));
+    engine.spec = a.spec.speculator(&lm, draft.as_ref(), n_ctx, log)?;
 
     interrupt::install();
     let interactive = std::io::stdin().is_terminal();

@@ -103,16 +103,18 @@ impl Ui {
                 .last()
                 .map(|m| m.content.clone())
                 .unwrap_or_default();
-            let line = serde_json::json!({
+            let mut obj = serde_json::json!({
                 "text": reply,
                 "prompt_tokens": stats.prompt_tokens,
                 "cached_tokens": stats.reused_tokens,
                 "generated_tokens": stats.generated,
                 "finish_reason": stats.finish.as_str(),
                 "timings": { "prompt_ms": stats.prompt_ms, "gen_ms": stats.gen_ms },
-            })
-            .to_string()
-                + "\n";
+            });
+            if let Some(sj) = spec_json(engine, &stats) {
+                obj["speculative"] = serde_json::to_value(sj).unwrap_or_default();
+            }
+            let line = obj.to_string() + "\n";
             self.out.write(line.as_bytes())?;
         } else {
             self.out.write(b"\n")?;
@@ -125,6 +127,9 @@ impl Ui {
         self.generated += stats.generated;
         if self.stats {
             self.log.info(format_stats(&stats));
+            if let Some(sj) = spec_json(engine, &stats) {
+                self.log.info(sj.line());
+            }
         }
         Ok(if self.out.is_closed() {
             Next::Exit
@@ -197,6 +202,18 @@ impl Ui {
         }
         Some(Next::Continue)
     }
+}
+
+/// A turn's speculative counters as `run --json` gives them.
+fn spec_json(engine: &ChatEngine, stats: &TurnStats) -> Option<super::spec_args::SpecJson> {
+    let s = stats.spec.as_ref()?;
+    let drafter = engine.spec.as_ref()?.drafter_name();
+    let tps = if stats.gen_ms > 0.0 {
+        stats.generated as f64 * 1e3 / stats.gen_ms
+    } else {
+        0.0
+    };
+    Some(super::spec_args::SpecJson::new(drafter, s, tps))
 }
 
 pub fn format_stats(s: &TurnStats) -> String {

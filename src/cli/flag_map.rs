@@ -18,7 +18,9 @@ pub enum Handling {
 use Handling::*;
 
 const GPU: &str = "brisk has no GPU backend yet; it runs on the CPU";
-const SPECULATIVE: &str = "brisk has no speculative decoding yet";
+const SPECULATIVE: &str =
+    "brisk's speculative decoding is -md FILE or --lookup, with --draft-max, --draft-min, \
+     --draft-p-min, -td, -ctkd and -ctvd; it has no such setting";
 const DOWNLOAD: &str = "brisk cannot download models yet; give a local file with -m";
 const CPU_ONLY: &str = "every layer and the KV cache are on the CPU already";
 
@@ -122,19 +124,17 @@ fn handling(primary: &str) -> Handling {
         "--model-url" | "--docker-repo" | "--hf-repo" | "--hf-file" | "--hf-token" => {
             Later(DOWNLOAD)
         }
+        "--model-draft" => Brisk("--model-draft"),
+        "--draft-max" | "--spec-draft-n-max" => Brisk("--draft-max"),
+        "--draft-n-min" | "--spec-draft-n-min" => Brisk("--draft-min"),
+        "--draft-p-min" => Brisk("--draft-p-min"),
+        "--threads-draft" => Brisk("--threads-draft"),
+        "--cache-type-k-draft" => Brisk("--cache-type-k-draft"),
+        "--cache-type-v-draft" => Brisk("--cache-type-v-draft"),
+        "--threads-batch-draft" => Ignored("the draft model evaluates with its -td threads"),
+        "--n-gpu-layers-draft" | "--device-draft" => Later(GPU),
+        "--hf-repo-draft" => Later(DOWNLOAD),
         p if p.starts_with("--spec-") || p.starts_with("--draft") => Later(SPECULATIVE),
-        "--model-draft"
-        | "--hf-repo-draft"
-        | "--threads-draft"
-        | "--threads-batch-draft"
-        | "--cache-type-k-draft"
-        | "--cache-type-v-draft"
-        | "--n-gpu-layers-draft"
-        | "--device-draft"
-        | "--draft-max"
-        | "--draft-min"
-        | "--draft-p-min"
-        | "--draft-p-split" => Later(SPECULATIVE),
         _ => Unsupported,
     }
 }
@@ -160,11 +160,19 @@ fn negated_handling(primary: &str) -> Handling {
 /// brisk does).
 pub fn harmless_value(primary_or_name: &str, value: &str) -> Option<&'static str> {
     match (primary_or_name, value) {
-        ("-ngl" | "--gpu-layers" | "--n-gpu-layers", "0") => {
-            Some("no layers on a GPU: brisk runs on the CPU")
-        }
+        (
+            "-ngl"
+            | "--gpu-layers"
+            | "--n-gpu-layers"
+            | "-ngld"
+            | "--gpu-layers-draft"
+            | "--n-gpu-layers-draft"
+            | "--spec-draft-ngl",
+            "0",
+        ) => Some("no layers on a GPU: brisk runs on the CPU"),
         ("-sm" | "--split-mode", "none") => Some("no split: brisk runs on one CPU"),
         ("-dev" | "--device", "none") => Some("no device: brisk runs on the CPU"),
+        ("--spec-type", "draft-simple") => Some("brisk drafts with the -md model"),
         _ => None,
     }
 }
@@ -252,7 +260,10 @@ mod tests {
         assert!(matches!(common("-cnv", "chat"), Some(Ignored(_))));
         assert!(matches!(common("-no-cnv", "run"), Some(Ignored(_))));
         assert_eq!(common("-ngl", "run"), Some(Later(GPU)));
-        assert_eq!(common("-md", "run"), Some(Later(SPECULATIVE)));
+        assert_eq!(common("-md", "run"), Some(Brisk("--model-draft")));
+        assert_eq!(common("--draft", "run"), Some(Brisk("--draft-max")));
+        assert_eq!(common("-td", "chat"), Some(Brisk("--threads-draft")));
+        assert_eq!(common("--spec-type", "run"), Some(Later(SPECULATIVE)));
         assert_eq!(common("-hf", "run"), Some(Later(DOWNLOAD)));
         assert_eq!(common("-r", "run"), Some(Brisk("--stop")));
         assert_eq!(common("--temperature", "run"), Some(Brisk("--temp")));

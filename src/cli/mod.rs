@@ -16,6 +16,7 @@ pub mod output;
 pub mod perplexity;
 pub mod quantize;
 pub mod run;
+pub mod spec_args;
 pub mod tokenize;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -72,6 +73,10 @@ enum Command {
     /// Quantize a GGUF model or Hugging Face checkpoint (llama-quantize compatible: same
     /// types, rules and bytes).
     Quantize(quantize::QuantizeArgs),
+    /// Speculative decoding: `run` with a draft model (-md FILE) or n-gram lookup (--lookup)
+    /// proposing tokens the target verifies in one forward (llama-speculative's flags); the
+    /// output is the target's own, and --compare measures the speedup.
+    Speculate(run::RunArgs),
     /// Convert a Hugging Face safetensors checkpoint to GGUF (as llama.cpp's
     /// convert_hf_to_gguf.py writes it), optionally quantizing on the way.
     Convert(convert::ConvertArgs),
@@ -98,6 +103,7 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
     }
     match cli.command {
         Command::Run(a) => run::main(a),
+        Command::Speculate(a) => run::speculate(a),
         Command::Chat(a) => chat::main(a),
         Command::Tokenize(a) => tokenize::main(a),
         Command::Quantize(a) => quantize::main(a),

@@ -4,6 +4,7 @@
 use super::common::{plural, read_prompt, ModelArgs};
 use super::gen_args::GenArgs;
 use super::output::Out;
+use super::spec_args::{SpecArgs, SpecJson};
 use super::{interrupt, CliResult, Exit};
 use crate::generate::{
     decode, DecodeOptions, DecodeSink, Decoded, Finish, Sampler, Session, SessionError,
@@ -21,6 +22,12 @@ pub struct RunArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub gen: GenArgs,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// With -md or --lookup: decode the prompt again without speculation and report the
+    /// speedup (and, greedy, whether the text is the same).
+    #[arg(long = "compare")]
+    pub compare: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -39,6 +46,8 @@ struct JsonResult {
     generated_tokens: usize,
     finish_reason: &'static str,
     timings: Timings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speculative: Option<SpecJson>,
 }
 
 fn tps(n: usize, ms: f64) -> f64 {
@@ -47,6 +56,20 @@ fn tps(n: usize, ms: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// `brisk speculate`: `run` with a draft model or lookup required.
+pub fn speculate(a: RunArgs) -> CliResult {
+    if !a.spec.enabled() {
+        let e = Err(Exit::Usage(
+            "brisk speculate needs a draft model (-md FILE) or --lookup".into(),
+        ));
+        if a.gen.json {
+            print_json_error(&e);
+        }
+        return e;
+    }
+    main(a)
 }
 
 pub fn main(a: RunArgs) -> CliResult {
@@ -82,7 +105,14 @@ fn generate(a: RunArgs) -> CliResult {
         })?,
     };
     let log = a.model.log();
+    if a.compare && !a.spec.enabled() {
+        return Err(Exit::Usage(
+            "--compare measures speculative decoding: give -md FILE or --lookup".into(),
+        ));
+    }
+    a.spec.check_draft_path()?;
     let (lm, load_ms) = a.model.load()?;
+    let draft = a.spec.load_draft(&a.model, &lm)?;
     let model = &lm.model;
     let tok = &lm.tokenizer;
     let train_ctx = model.config.n_ctx_train;
@@ -113,17 +143,24 @@ fn generate(a: RunArgs) -> CliResult {
     // about to start).
     interrupt::install();
     log.info(format!("brisk: seed {}", params.seed));
-    let mut sampler = Sampler::new(params, n_ctx);
+    let mut sampler = Sampler::new(params.clone(), n_ctx);
     for &t in &tokens {
         sampler.accept(t);
     }
     let mut constraint = grammar.map(|gr| Constraint::for_tokenizer(gr, tok));
+    let mut spec = a.spec.speculator(&lm, draft.as_ref(), n_ctx, log)?;
 
     let mut session =
         Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
     session.set_cancel(interrupt::requested);
     let t_prompt = Instant::now();
-    let prompt = session.eval(&tokens, Logits::Last);
+    let mut prompt = session.eval(&tokens, Logits::Last);
+    if let (Ok(_), Some(sp)) = (&prompt, spec.as_mut()) {
+        // The draft model reads the prompt too (prompt processing, not generation).
+        if let Err(e) = sp.prefill(&tokens) {
+            prompt = Err(e);
+        }
+    }
     let prompt_ms = t_prompt.elapsed().as_secs_f64() * 1e3;
 
     let opts = DecodeOptions {
@@ -147,6 +184,7 @@ fn generate(a: RunArgs) -> CliResult {
             logits,
             &opts,
             constraint.as_mut(),
+            spec.as_mut(),
             &mut sink,
         )
         .map_err(anyhow::Error::from)?,
@@ -155,6 +193,7 @@ fn generate(a: RunArgs) -> CliResult {
             log.info("brisk: interrupted while processing the prompt");
             Decoded {
                 text: String::new(),
+                tokens: Vec::new(),
                 generated: 0,
                 finish: Finish::Interrupted,
                 grammar_stuck: false,
@@ -174,6 +213,31 @@ fn generate(a: RunArgs) -> CliResult {
         gen_tps: tps(out.generated, gen_ms),
     };
     let finish_reason = out.finish.as_str();
+    let mut spec_json = spec
+        .as_ref()
+        .map(|sp| SpecJson::new(sp.drafter_name(), &sp.stats, timings.gen_tps));
+    if let (Some(sj), true) = (spec_json.as_mut(), a.compare) {
+        if out.finish != Finish::Interrupted {
+            let mut plain_constraint = g.grammar()?.map(|gr| Constraint::for_tokenizer(gr, tok));
+            let plain = plain_decode(
+                model,
+                tok,
+                &tokens,
+                n_ctx,
+                kv_types,
+                &params,
+                &opts,
+                plain_constraint.as_mut(),
+            )?;
+            sj.plain_tokens_per_s = Some(tps(plain.generated, plain.ms));
+            sj.speedup = Some(if plain.generated > 0 && out.generated > 0 {
+                timings.gen_tps / tps(plain.generated, plain.ms)
+            } else {
+                0.0
+            });
+            sj.same_text = Some(plain.text == out.text);
+        }
+    }
     if out.grammar_stuck {
         log.info("brisk: the grammar allows no token the model has here: generation ended");
     }
@@ -184,6 +248,7 @@ fn generate(a: RunArgs) -> CliResult {
             generated_tokens: out.generated,
             finish_reason,
             timings,
+            speculative: spec_json,
         };
         let mut line = serde_json::to_string(&result).map_err(anyhow::Error::from)?;
         line.push('\n');
@@ -205,11 +270,67 @@ fn generate(a: RunArgs) -> CliResult {
             timings.gen_tps,
             timings.load_ms
         ));
+        if let Some(sj) = &spec_json {
+            log.info(sj.line());
+        }
     }
     if out.finish == Finish::Interrupted {
         return Err(Exit::Interrupted);
     }
     Ok(())
+}
+
+/// What a plain decode of the prompt gave (`--compare`).
+struct Plain {
+    text: String,
+    generated: usize,
+    ms: f64,
+}
+
+/// Decode `tokens` again without speculation, printing nothing: the baseline of `--compare`.
+#[allow(clippy::too_many_arguments)]
+fn plain_decode(
+    model: &crate::model::Model,
+    tok: &crate::tokenizer::Tokenizer,
+    tokens: &[u32],
+    n_ctx: usize,
+    kv_types: crate::attn::paged::KvTypes,
+    params: &crate::generate::SamplerParams,
+    opts: &DecodeOptions,
+    constraint: Option<&mut Constraint>,
+) -> Result<Plain, Exit> {
+    let mut session =
+        Session::with_kv_types(model, n_ctx, kv_types).map_err(anyhow::Error::from)?;
+    session.set_cancel(interrupt::requested);
+    let mut sampler = Sampler::new(params.clone(), n_ctx);
+    for &t in tokens {
+        sampler.accept(t);
+    }
+    let logits = session
+        .eval(tokens, Logits::Last)
+        .map_err(anyhow::Error::from)?;
+    let mut sink = RunSink {
+        out: Out::new(),
+        json: true,
+        error: None,
+    };
+    let t = Instant::now();
+    let out = decode(
+        &mut session,
+        &mut sampler,
+        tok,
+        logits,
+        opts,
+        constraint,
+        None,
+        &mut sink,
+    )
+    .map_err(anyhow::Error::from)?;
+    Ok(Plain {
+        text: out.text,
+        generated: out.generated,
+        ms: t.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// Streams text to stdout (with --json, the text is kept for the object instead).

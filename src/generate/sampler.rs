@@ -71,6 +71,10 @@ impl Sampler {
         }
     }
 
+    pub fn params(&self) -> &SamplerParams {
+        &self.params
+    }
+
     /// Record a token (prompt or generated) for the penalties.
     pub fn accept(&mut self, token: u32) {
         if self.history_len == 0 {
@@ -124,10 +128,23 @@ impl Sampler {
         logits: &mut [f32],
         constraint: Option<&Constraint>,
     ) -> Option<u32> {
+        let dist = self.distribution(logits, constraint)?;
+        Some(self.draw(&dist))
+    }
+
+    /// The distribution the next token is drawn from after every sampler (penalties, the
+    /// constraint, top-k, top-p, min-p, temperature), best first; `None` when the constraint
+    /// allows no token. Greedy: the argmax with probability 1. `logits` are modified in place
+    /// by the penalties.
+    pub fn distribution(
+        &mut self,
+        logits: &mut [f32],
+        constraint: Option<&Constraint>,
+    ) -> Option<Dist> {
         self.apply_penalties(logits);
         let p = &self.params;
         let mut cands = match constraint {
-            None if p.temp <= 0.0 => return Some(argmax(logits)),
+            None if p.temp <= 0.0 => return Some(Dist::greedy(argmax(logits))),
             None => {
                 let mut cands: Vec<(u32, f32)> = logits
                     .iter()
@@ -159,7 +176,7 @@ impl Sampler {
                     return None;
                 }
                 if p.temp <= 0.0 {
-                    return Some(cands[0].0);
+                    return Some(Dist::greedy(cands[0].0));
                 }
                 cands
             }
@@ -184,16 +201,62 @@ impl Sampler {
             cands.truncate(keep.max(1));
         }
         let probs = softmax_of(&cands, p.temp);
-        let r = self.rng.next_f64();
-        let mut cum = 0.0;
-        for (c, pr) in cands.iter().zip(&probs) {
-            cum += pr;
-            if r < cum {
-                return Some(c.0);
-            }
-        }
-        Some(cands[cands.len() - 1].0)
+        Some(Dist {
+            items: cands.iter().map(|c| c.0).zip(probs).collect(),
+            greedy: false,
+        })
     }
+
+    /// Draw a token from `dist` (a greedy one takes no random number).
+    pub fn draw(&mut self, dist: &Dist) -> u32 {
+        if dist.greedy {
+            return dist.items[0].0;
+        }
+        draw_from(&dist.items, self.rng.next_f64())
+    }
+
+    /// A uniform number in [0, 1) from the sampler's seeded stream (speculative acceptance).
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.next_f64()
+    }
+}
+
+/// A token distribution: `(token, probability)` best first, probabilities summing to 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dist {
+    pub items: Vec<(u32, f64)>,
+    /// From a greedy sampler: one token, drawn without a random number.
+    pub greedy: bool,
+}
+
+impl Dist {
+    pub fn greedy(token: u32) -> Dist {
+        Dist {
+            items: vec![(token, 1.0)],
+            greedy: true,
+        }
+    }
+
+    /// The probability of `token` (0 when it is not a candidate).
+    pub fn prob(&self, token: u32) -> f64 {
+        self.items
+            .iter()
+            .find(|c| c.0 == token)
+            .map_or(0.0, |c| c.1)
+    }
+}
+
+/// The token at cumulative probability `r` ∈ [0, 1) of `items` (the last one when rounding
+/// leaves `r` past the sum).
+pub fn draw_from(items: &[(u32, f64)], r: f64) -> u32 {
+    let mut cum = 0.0;
+    for &(t, pr) in items {
+        cum += pr;
+        if r < cum {
+            return t;
+        }
+    }
+    items[items.len() - 1].0
 }
 
 /// Candidates checked before falling back to the full vocabulary mask.

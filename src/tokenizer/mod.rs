@@ -175,6 +175,14 @@ impl Tokenizer {
     pub fn n_vocab(&self) -> usize {
         self.vocab.len()
     }
+    /// The tokenizer algorithm, named as in messages: "SentencePiece", "BPE" or "Hugging Face".
+    pub fn kind_name(&self) -> &'static str {
+        match self.model {
+            Model::Spm => "SentencePiece",
+            Model::Bpe(_) => "BPE",
+            Model::Hf(_) => "Hugging Face",
+        }
+    }
     pub fn bos(&self) -> Option<u32> {
         self.bos
     }
