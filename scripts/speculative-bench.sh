@@ -3,7 +3,7 @@
 # decode and its speculative decode (one `brisk run --compare` run: both in one process, back
 # to back), then llama.cpp's plain decode (llama-completion) and llama-speculative-simple on
 # the same files, prompt and settings (-t 2, greedy, at most 16 drafted, p-min 0.75).
-# Prints one markdown row per case: decode tokens/s and ratios.
+# Prints one markdown row per case: decode tokens/s and ratios (fixture rows: medians of 5).
 #
 #   scripts/fetch-qwen-coder.sh --f16 && scripts/speculative-bench.sh [N_PREDICT]
 #
@@ -11,6 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-128}
+# The fixture models decode thousands of tokens a second: longer runs (prose-5m's context is
+# 256), each row the median of 5.
+N_STORIES=${N_STORIES:-1500}
+N_PROSE=${N_PROSE:-200}
 M=${BRISK_MODELS:-$HOME/.cache/brisk-models}
 F=../shared/fixtures/models
 BIN=${BRISK_ANCHOR_BIN:-$HOME/.cache/brisk-anchor/bin}
@@ -65,41 +69,53 @@ lc_spec() { # target draft-or-lookup prompt-file
 }
 brisk_pair() { # target prompt-file spec-args... → "plain spec acceptance same"
   local t=$1 f=$2; shift 2
-  "$BRISK" run -m "$t" -f "$f" -n "$N" --temp 0 -t 2 --ignore-eos --json --compare "$@" 2>/dev/null \
-    | python3 -c 'import json,sys; j=json.load(sys.stdin); s=j["speculative"]; print("%.2f %.2f %.0f%% %s" % (s["plain_tokens_per_s"], j["timings"]["gen_tps"], 100*s["acceptance_rate"], s["same_text"]))'
+  # To a file, parsed afterwards: a reader starting on the pipe would take a core mid-decode.
+  "$BRISK" run -m "$t" -f "$f" -n "$N" --temp 0 -t 2 --ignore-eos --json --compare "$@" \
+    > "$work/out.json" 2>/dev/null
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); s=j["speculative"]; print("%.2f %.2f %.0f%% %s" % (s["plain_tokens_per_s"], j["timings"]["gen_tps"], 100*s["acceptance_rate"], s["same_text"]))' "$work/out.json"
 }
 
 echo "| target | drafter | prompt | brisk plain t/s | brisk spec t/s | × plain | acceptance | same text | llama.cpp plain t/s | llama-speculative-simple t/s | brisk spec ÷ llama spec |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
-row() { # label-target label-drafter label-prompt target draft-or-lookup prompt
-  local lt=$1 ld=$2 lp=$3 t=$4 d=$5 p=$6 f="$work/prompt.txt"
+# median of the numbers given
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "—")}'; }
+
+row() { # reps label-target label-drafter label-prompt target draft-or-lookup prompt
+  local reps=$1 lt=$2 ld=$3 lp=$4 t=$5 d=$6 p=$7 f="$work/prompt.txt" i
   printf '%s' "$p" > "$f"
   local spec_args=(-md "$d")
   [ "$d" = lookup ] && spec_args=(--lookup)
-  read -r bp bs acc same < <(brisk_pair "$t" "$f" "${spec_args[@]}")
-  local lp_=— ls_=—
-  lp_=$(lc_plain "$t" "$f" || true)
-  ls_=$(lc_spec "$t" "$d" "$f" || true)
-  local ratio=— vs=—
+  local bps=() bss=() accs=() sames=() lps=() lss=()
+  for ((i = 0; i < reps; i++)); do
+    read -r bp bs acc same < <(brisk_pair "$t" "$f" "${spec_args[@]}")
+    bps+=("$bp"); bss+=("$bs"); accs+=("${acc%\%}"); sames+=("$same")
+    lps+=("$(lc_plain "$t" "$f" || true)")
+    lss+=("$(lc_spec "$t" "$d" "$f" || true)")
+  done
+  local bp bs acc lp_ ls_ same=True
+  bp=$(median "${bps[@]}"); bs=$(median "${bss[@]}"); acc=$(median "${accs[@]}")
+  lp_=$(median "${lps[@]}"); ls_=$(median "${lss[@]}")
+  for x in "${sames[@]}"; do [ "$x" = True ] || same=$x; done
+  local ratio vs=—
   ratio=$(python3 -c "print('%.2f' % ($bs/$bp))")
   if [ -n "$ls_" ] && [ "$ls_" != — ]; then vs=$(python3 -c "print('%.2f' % ($bs/$ls_))"); fi
-  echo "| $lt | $ld | $lp | $bp | $bs | $ratio | $acc | $same | ${lp_:-—} | ${ls_:-—} | $vs |"
+  echo "| $lt | $ld | $lp | $bp | $bs | $ratio | $acc% | $same | ${lp_:-—} | ${ls_:-—} | $vs |"
 }
 
 Q05=$M/qwen2.5-coder-0.5b-instruct.gguf
 Q15=$M/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 Q15F=$M/qwen2.5-coder-1.5b-instruct-f16.gguf
 if [ -f "$Q05" ] && [ -f "$Q15F" ]; then
-  row "Qwen2.5-Coder-1.5B F16" "0.5B" "code (Python)" "$Q15F" "$Q05" "$CODE1"
-  row "Qwen2.5-Coder-1.5B F16" "0.5B" "code (C)" "$Q15F" "$Q05" "$CODE2"
-  row "Qwen2.5-Coder-1.5B F16" "lookup" "code edit" "$Q15F" lookup "$EDIT"
+  row 1 "Qwen2.5-Coder-1.5B F16" "0.5B" "code (Python)" "$Q15F" "$Q05" "$CODE1"
+  row 1 "Qwen2.5-Coder-1.5B F16" "0.5B" "code (C)" "$Q15F" "$Q05" "$CODE2"
+  row 1 "Qwen2.5-Coder-1.5B F16" "lookup" "code edit" "$Q15F" lookup "$EDIT"
 fi
 if [ -f "$Q05" ] && [ -f "$Q15" ]; then
-  row "Qwen2.5-Coder-1.5B Q4_K_M" "0.5B" "code (Python)" "$Q15" "$Q05" "$CODE1"
-  row "Qwen2.5-Coder-1.5B Q4_K_M" "0.5B" "code (C)" "$Q15" "$Q05" "$CODE2"
-  row "Qwen2.5-Coder-1.5B Q4_K_M" "lookup" "code edit" "$Q15" lookup "$EDIT"
+  row 1 "Qwen2.5-Coder-1.5B Q4_K_M" "0.5B" "code (Python)" "$Q15" "$Q05" "$CODE1"
+  row 1 "Qwen2.5-Coder-1.5B Q4_K_M" "0.5B" "code (C)" "$Q15" "$Q05" "$CODE2"
+  row 1 "Qwen2.5-Coder-1.5B Q4_K_M" "lookup" "code edit" "$Q15" lookup "$EDIT"
 fi
-row "stories260K" "llama2xs" "story" "$F/stories260K.gguf" "$F/llama2xs.gguf" "$STORY"
-row "prose-5m" "prose-0.5m" "story" "$F/prose-5m.gguf" "$F/prose-0.5m.gguf" "$STORY"
+N=$N_STORIES row 5 "stories260K" "llama2xs" "story" "$F/stories260K.gguf" "$F/llama2xs.gguf" "$STORY"
+N=$N_PROSE row 5 "prose-5m" "prose-0.5m" "story" "$F/prose-5m.gguf" "$F/prose-0.5m.gguf" "$STORY"
 # Low acceptance: a draft trained on other text.
-row "stories260K" "prose-0.5m" "story" "$F/stories260K.gguf" "$F/prose-0.5m.gguf" "$STORY"
+N=$N_STORIES row 5 "stories260K" "prose-0.5m" "story" "$F/stories260K.gguf" "$F/prose-0.5m.gguf" "$STORY"

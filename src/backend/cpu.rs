@@ -20,7 +20,7 @@ const TOKEN_BLOCK: usize = 64;
 pub struct Cpu {
     pub threads: usize,
     pub kernels: &'static Kernels,
-    pool: Pool,
+    pool: Arc<Pool>,
     /// Sees the activations of every matmul before it runs (`brisk imatrix`).
     observer: Option<Arc<dyn MatmulObserver>>,
 }
@@ -157,7 +157,7 @@ impl Cpu {
         Ok(Cpu {
             threads,
             kernels,
-            pool: Pool::new(threads)?,
+            pool: Arc::new(Pool::new(threads)?),
             observer: None,
         })
     }
@@ -165,6 +165,15 @@ impl Cpu {
     /// Show every later matmul's activations to `observer` (or to nobody again with `None`).
     pub fn set_observer(&mut self, observer: Option<Arc<dyn MatmulObserver>>) {
         self.observer = observer;
+    }
+
+    /// Run on `other`'s thread pool from now on (a draft model beside its target: one set of
+    /// workers, still spinning from the last forward when the next one starts). Only when
+    /// both have the same thread count.
+    pub fn share_pool_of(&mut self, other: &Cpu) {
+        if self.pool.threads() == other.pool.threads() {
+            self.pool = other.pool.clone();
+        }
     }
 
     /// Call `f(i)` for every `i < n` on the backend's thread pool (the caller included).

@@ -175,6 +175,15 @@ fn generate(a: RunArgs) -> CliResult {
         json: g.json,
         error: None,
     };
+    if a.compare && prompt.is_ok() {
+        // A few plain tokens first, untimed, so that neither measured decode pays the
+        // first-use costs (page faults, buffers) the other is spared.
+        let warm = DecodeOptions {
+            n_predict: 8,
+            ..opts.clone()
+        };
+        plain_decode(model, tok, &tokens, n_ctx, kv_types, &params, &warm, None)?;
+    }
     let t_gen = Instant::now();
     let out = match prompt {
         Ok(logits) => decode(

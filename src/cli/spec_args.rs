@@ -88,7 +88,7 @@ impl SpecArgs {
             threads: self.threads_draft.or(target.threads),
             ..target.clone()
         };
-        let (draft, _) = args
+        let (mut draft, _) = args
             .load()
             .map_err(|e| Exit::Runtime(anyhow!("draft model {}: {e:#}", path.display())))?;
         check_compatible(&target_model.tokenizer, &draft.tokenizer).map_err(|e| {
@@ -98,6 +98,11 @@ impl SpecArgs {
                 target_model.path.display()
             ))
         })?;
+        // Target and draft run in turn: one thread pool serves both.
+        draft
+            .model
+            .backend
+            .share_pool_of(&target_model.model.backend);
         Ok(Some(draft))
     }
 

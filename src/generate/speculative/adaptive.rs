@@ -8,16 +8,18 @@
 //!
 //! Model for k: each proposal is accepted with probability a, independently, until the first
 //! rejection; a round with k proposals then yields 1 + a(1 − a^k)/(1 − a) tokens and costs
-//! k·d + T(k + 1), with T(b) = T(1) + s·(b − 1) fitted from the forwards seen.
+//! k·d + T(k + 1) + o, with T(b) = T(1) + s·(b − 1) fitted from the forwards seen and o the
+//! measured rounds' cost beyond that (switching between the models, buffers).
 use super::Drafted;
 
 /// Weight of the past in the cost estimates (per observation).
 const DECAY: f64 = 0.85;
 /// Weight of the past in the measured speculative rate (per step): it must follow a change
-/// of text within a few steps.
-const RATE_DECAY: f64 = 0.7;
-/// Speculative steps measured before their rate can stop speculation.
-const MIN_RATE_STEPS: f64 = 2.0;
+/// of text within several steps.
+const RATE_DECAY: f64 = 0.85;
+/// Speculative steps measured (decayed count; 2.57 after three) before their rate can stop
+/// speculation.
+const MIN_RATE_STEPS: f64 = 2.5;
 /// Plain steps after the first probe that did not pay; doubled after each further one.
 const FIRST_BACKOFF: usize = 8;
 const MAX_BACKOFF: usize = 256;
@@ -56,6 +58,28 @@ impl Ema {
     }
 }
 
+/// Decayed sums of tokens and milliseconds: their ratio is the throughput (a mean of per-step
+/// rates would let one long accepted round hide many costly empty ones).
+#[derive(Clone, Copy, Debug, Default)]
+struct RateSum {
+    tokens: f64,
+    ms: f64,
+    /// Decayed step count.
+    steps: f64,
+}
+
+impl RateSum {
+    fn add(&mut self, tokens: usize, ms: f64) {
+        self.tokens = self.tokens * RATE_DECAY + tokens as f64;
+        self.ms = self.ms * RATE_DECAY + ms.max(0.0);
+        self.steps = self.steps * RATE_DECAY + 1.0;
+    }
+
+    fn rate(&self) -> Option<f64> {
+        (self.ms > 0.0).then(|| self.tokens / self.ms)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Controller {
     draft_max: usize,
@@ -65,8 +89,11 @@ pub struct Controller {
     slope: Ema,
     /// One draft forward (ms).
     d: Ema,
-    /// Tokens per ms of speculative steps, as measured.
-    spec_rate: Ema,
+    /// Tokens per ms of speculative steps, as measured: decayed sums of their tokens and ms.
+    spec_rate: RateSum,
+    /// What a round costs beyond the model's k·d + T(k + 1) (switching models, buffers): the
+    /// measured rounds' excess.
+    overhead: Ema,
     /// Decayed counts of accepted proposals and of rounds that ended in a rejection.
     accepted: f64,
     rejected: f64,
@@ -75,6 +102,8 @@ pub struct Controller {
     backoff: usize,
     /// The wait is over: draft once if an optimistic acceptance would pay, to measure again.
     probe: bool,
+    /// A probe's steps are being measured.
+    probing: bool,
     /// A draft forward's cost relative to a target forward, until one is measured.
     cost_prior: f64,
 }
@@ -86,12 +115,14 @@ impl Controller {
             t1: Ema::new(DECAY),
             slope: Ema::new(DECAY),
             d: Ema::new(DECAY),
-            spec_rate: Ema::new(RATE_DECAY),
+            spec_rate: RateSum::default(),
+            overhead: Ema::new(DECAY),
             accepted: 0.0,
             rejected: 0.0,
             plain_left: 0,
             backoff: FIRST_BACKOFF,
             probe: false,
+            probing: false,
             cost_prior: 0.0,
         }
     }
@@ -100,26 +131,27 @@ impl Controller {
         self.cost_prior = ratio.max(0.0);
     }
 
-    /// The per-proposal acceptance probability (optimistic before any round: try first).
+    /// The per-proposal acceptance probability: the decayed counts with a prior of 0.8 worth
+    /// two rounds, so that one rejection does not stop speculation and a few lucky rounds do
+    /// not promise certainty.
     pub fn acceptance(&self) -> f64 {
-        let n = self.accepted + self.rejected;
-        if n <= 0.0 {
-            0.8
-        } else {
-            // A small prior keeps a few lucky rounds from promising certainty.
-            (self.accepted + 0.5) / (n + 1.0)
-        }
+        (self.accepted + 1.6) / (self.accepted + self.rejected + 2.0)
     }
 
     /// Expected tokens per ms of a round with `k` proposals at acceptance `a`, by the model.
     fn model_rate(&self, k: usize, t1: f64, a: f64) -> f64 {
         let a = a.min(0.999);
         let tokens = 1.0 + a * (1.0 - a.powi(k as i32)) / (1.0 - a);
-        // Before any batched forward, assume a memory-bound target: a token more costs a
-        // tenth of a token's forward.
+        tokens / self.model_cost(k, t1)
+    }
+
+    /// The model's cost of a round with `k` proposals (ms). Before any batched forward, a
+    /// memory-bound target is assumed: a token more costs a tenth of a token's forward.
+    fn model_cost(&self, k: usize, t1: f64) -> f64 {
         let s = self.slope.get().unwrap_or(0.1 * t1);
         let d = self.d.get().unwrap_or(self.cost_prior * t1);
-        tokens / (k as f64 * d + t1 + s * k as f64)
+        let overhead = self.overhead.get().unwrap_or(0.0);
+        k as f64 * d + t1 + s * k as f64 + overhead
     }
 
     /// The best k and its rate at acceptance `a`.
@@ -129,7 +161,13 @@ impl Controller {
             .fold((0, 0.0), |b, x| if x.1 > b.1 { x } else { b })
     }
 
-    fn back_off(&mut self) -> usize {
+    /// Decode plainly for a while. After a productive stretch that turned bad (the text got
+    /// harder to draft) the wait is the first one; after a failed probe, or where the costs
+    /// cannot pay, it doubles.
+    fn back_off(&mut self, doubling: bool) -> usize {
+        if !doubling {
+            self.backoff = FIRST_BACKOFF;
+        }
         self.plain_left = self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         0
@@ -151,20 +189,30 @@ impl Controller {
             // after plain steps makes the draft catch up on all of them).
             let (k, rate) = self.best(t1, self.acceptance().max(PROBE_ACCEPTANCE));
             if rate < plain {
-                return self.back_off();
+                return self.back_off(true);
             }
             // Judge the probe by its own measurement.
-            self.spec_rate = Ema::new(RATE_DECAY);
+            self.spec_rate = RateSum::default();
+            self.probing = true;
             return k;
         }
         // (Against plain's own rate: an empty draft that cost nothing is no loss.)
-        let measured_loss = self.spec_rate.weight >= MIN_RATE_STEPS
-            && self.spec_rate.get().is_some_and(|r| r * t1 < 1.0 - 1e-9);
-        if best_k == 0 || best < plain || measured_loss {
-            return self.back_off();
+        let measured_loss = self.spec_rate.steps >= MIN_RATE_STEPS
+            && self.spec_rate.rate().is_some_and(|r| r * t1 < 1.0 - 1e-9);
+        if best_k == 0 || best < plain {
+            // Doubling only where even a good acceptance could not pay (the costs rule it out),
+            // not after a few rejections.
+            let cost_bound = self.best(t1, PROBE_ACCEPTANCE).1 < plain;
+            let failed_probe = std::mem::take(&mut self.probing);
+            return self.back_off(cost_bound || failed_probe);
         }
-        if self.spec_rate.weight >= MIN_RATE_STEPS {
+        if measured_loss {
+            let failed_probe = std::mem::take(&mut self.probing);
+            return self.back_off(failed_probe);
+        }
+        if self.spec_rate.steps >= MIN_RATE_STEPS {
             self.backoff = FIRST_BACKOFF;
+            self.probing = false;
         }
         best_k
     }
@@ -199,17 +247,20 @@ impl Controller {
         }
     }
 
-    /// A speculative step (draft, then the target forward) gave `tokens` in `ms`.
-    pub fn record_step(&mut self, tokens: usize, ms: f64) {
-        if ms > 0.0 {
-            self.spec_rate.add(tokens as f64 / ms);
+    /// A speculative step (a draft of `drafted` proposals, then the target forward) gave
+    /// `tokens` in `ms`.
+    pub fn record_step(&mut self, drafted: usize, tokens: usize, ms: f64) {
+        self.spec_rate.add(tokens, ms);
+        if let (Some(t1), true) = (self.t1.get(), drafted > 0) {
+            let excess = ms - (self.model_cost(drafted, t1) - self.overhead.get().unwrap_or(0.0));
+            self.overhead.add(excess.max(0.0));
         }
     }
 
     /// A draft came back empty after `ms`: the step was a plain forward plus that.
     pub fn record_empty(&mut self, ms: f64) {
         if let Some(t1) = self.t1.get() {
-            self.record_step(1, t1 + ms);
+            self.record_step(0, 1, t1 + ms);
         }
     }
 
@@ -253,7 +304,7 @@ mod tests {
             c.record_target(k + 1, verify);
             let accepted = (0..k).take_while(|_| rng.next_f64() < accept_rate).count();
             c.record_round(k, accepted);
-            c.record_step(accepted + 1, draft_ms + verify);
+            c.record_step(k, accepted + 1, draft_ms + verify);
             tokens += accepted + 1;
             ms += draft_ms + verify;
         }
@@ -297,7 +348,7 @@ mod tests {
         c.record_target(1, 10.0);
         assert!(c.plan() > 0);
         for _ in 0..3 {
-            c.record_step(1, 30.0);
+            c.record_step(0, 1, 30.0);
         }
         assert_eq!(c.plan(), 0);
     }
@@ -309,10 +360,10 @@ mod tests {
         for _ in 0..10 {
             c.record_round(4, 0);
         }
-        // A cheap draft that is never right: plain, with probes.
+        // A draft cheap enough to pay if it were right, but never right: plain, with probes.
         c.record_draft(&Drafted {
             catchup_tokens: 1,
-            catchup_ms: 0.5,
+            catchup_ms: 3.0,
             ..Default::default()
         });
         assert_eq!(c.plan(), 0);

@@ -238,7 +238,7 @@ impl<'d> Speculator<'d> {
     /// A verify round ended: `accepted` of `drafted` proposals were kept.
     pub(crate) fn record_round(&mut self, drafted: usize, accepted: usize) {
         if let Some(ms) = self.round_ms.take() {
-            self.controller.record_step(accepted + 1, ms);
+            self.controller.record_step(drafted, accepted + 1, ms);
         }
         self.stats.drafted += drafted;
         self.stats.accepted += accepted;
