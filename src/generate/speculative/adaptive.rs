@@ -25,6 +25,9 @@ const FIRST_BACKOFF: usize = 8;
 const MAX_BACKOFF: usize = 256;
 /// Speculation must beat plain decoding by this factor.
 const MARGIN: f64 = 1.02;
+/// Failed probes in a row that accepted nothing, after which the wait is `FRUITLESS_WAIT`.
+const FRUITLESS_PROBES: usize = 2;
+const FRUITLESS_WAIT: usize = 4096;
 /// The acceptance a probe assumes when deciding whether it could pay at all.
 const PROBE_ACCEPTANCE: f64 = 0.9;
 /// A catch-up of more tokens than this (after plain steps) is not a steady-state cost.
@@ -104,6 +107,9 @@ pub struct Controller {
     probe: bool,
     /// A probe's steps are being measured.
     probing: bool,
+    /// Proposals accepted since the probe began, and failed probes in a row that accepted none.
+    probe_accepted: usize,
+    fruitless_probes: usize,
     /// A draft forward's cost relative to a target forward, until one is measured.
     cost_prior: f64,
 }
@@ -123,8 +129,19 @@ impl Controller {
             backoff: FIRST_BACKOFF,
             probe: false,
             probing: false,
+            probe_accepted: 0,
+            fruitless_probes: 0,
             cost_prior: 0.0,
         }
+    }
+
+    /// A new prompt (a chat turn): what held for the old text may not hold now.
+    pub fn new_text(&mut self) {
+        self.plain_left = 0;
+        self.probe = false;
+        self.probing = false;
+        self.fruitless_probes = 0;
+        self.backoff = FIRST_BACKOFF;
     }
 
     pub fn set_cost_prior(&mut self, ratio: f64) {
@@ -169,8 +186,26 @@ impl Controller {
             self.backoff = FIRST_BACKOFF;
         }
         self.plain_left = self.backoff;
+        if self.fruitless_probes >= FRUITLESS_PROBES {
+            // The drafter has nothing right on this text: probing only costs catch-ups.
+            self.plain_left = FRUITLESS_WAIT;
+        }
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         0
+    }
+
+    /// A probe ended without paying: count it when nothing it proposed was accepted.
+    fn probe_failed(&mut self) -> bool {
+        if std::mem::take(&mut self.probing) {
+            if self.probe_accepted == 0 {
+                self.fruitless_probes += 1;
+            } else {
+                self.fruitless_probes = 0;
+            }
+            true
+        } else {
+            false
+        }
     }
 
     /// The draft length for the next forward (0: a plain step).
@@ -194,6 +229,7 @@ impl Controller {
             // Judge the probe by its own measurement.
             self.spec_rate = RateSum::default();
             self.probing = true;
+            self.probe_accepted = 0;
             return k;
         }
         // (Against plain's own rate: an empty draft that cost nothing is no loss.)
@@ -203,16 +239,17 @@ impl Controller {
             // Doubling only where even a good acceptance could not pay (the costs rule it out),
             // not after a few rejections.
             let cost_bound = self.best(t1, PROBE_ACCEPTANCE).1 < plain;
-            let failed_probe = std::mem::take(&mut self.probing);
+            let failed_probe = self.probe_failed();
             return self.back_off(cost_bound || failed_probe);
         }
         if measured_loss {
-            let failed_probe = std::mem::take(&mut self.probing);
+            let failed_probe = self.probe_failed();
             return self.back_off(failed_probe);
         }
         if self.spec_rate.steps >= MIN_RATE_STEPS {
             self.backoff = FIRST_BACKOFF;
             self.probing = false;
+            self.fruitless_probes = 0;
         }
         best_k
     }
@@ -266,6 +303,7 @@ impl Controller {
 
     /// A round ended with `accepted` of `drafted` proposals kept.
     pub fn record_round(&mut self, drafted: usize, accepted: usize) {
+        self.probe_accepted += accepted;
         self.accepted = self.accepted * DECAY + accepted as f64;
         self.rejected = self.rejected * DECAY + if accepted < drafted { 1.0 } else { 0.0 };
     }

@@ -184,6 +184,7 @@ impl<'d> Speculator<'d> {
     /// Evaluate the prompt the target holds in the draft model too (part of prompt
     /// processing: the first draft then needs no long catch-up).
     pub fn prefill(&mut self, context: &[u32]) -> Result<(), SessionError> {
+        self.controller.new_text();
         let t = Instant::now();
         self.drafter.prefill(context)?;
         self.stats.prefill_ms += t.elapsed().as_secs_f64() * 1e3;
