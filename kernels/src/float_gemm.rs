@@ -74,6 +74,60 @@ pub fn check(
     assert_eq!(out.len(), ntok * rows, "float_gemm: output length");
 }
 
+/// One block of a SIMD version's work: `nr` rows × `nt` tokens, the weights of its first row at
+/// `w` (`row_bytes` apart), its first token's activations at `x` (`cols` apart), its output at
+/// `out` (`out[t·out_stride + r]`).
+// Used by the x86 versions only (NEON has none yet).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct Block {
+    pub nr: usize,
+    pub nt: usize,
+    pub w: *const u8,
+    pub row_bytes: usize,
+    pub x: *const f32,
+    pub cols: usize,
+    pub out: *mut f32,
+    pub out_stride: usize,
+}
+
+/// What every SIMD version shares: checks the lengths, then cuts the product into blocks of at
+/// most `r` rows × `t` tokens, sweeping the rows once per tile of `token_tile` tokens (whose
+/// activations stay in L2), and hands each to `block`. Every block lies inside the checked
+/// slices.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn run_blocks(
+    ty: FloatType,
+    w: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    ntok: usize,
+    out: &mut [f32],
+    (r, t, token_tile): (usize, usize, usize),
+    mut block: impl FnMut(&Block),
+) {
+    check(ty, w, rows, cols, x, ntok, out);
+    let row_bytes = cols * ty.bytes();
+    for t0 in (0..ntok).step_by(token_tile) {
+        let t_end = (t0 + token_tile).min(ntok);
+        for r0 in (0..rows).step_by(r) {
+            for t1 in (t0..t_end).step_by(t) {
+                block(&Block {
+                    nr: r.min(rows - r0),
+                    nt: t.min(t_end - t1),
+                    w: w[r0 * row_bytes..].as_ptr(),
+                    row_bytes,
+                    x: x[t1 * cols..].as_ptr(),
+                    cols,
+                    out: out[t1 * rows + r0..].as_mut_ptr(),
+                    out_stride: rows,
+                });
+            }
+        }
+    }
+}
+
 /// Scalar reference: each output summed in f64, in column order.
 pub fn float_gemm(
     ty: FloatType,

@@ -191,9 +191,7 @@ pub fn decode(
                 if opts.n_predict >= 0 {
                     room = room.min((opts.n_predict as usize).saturating_sub(generated));
                 }
-                let mut context = session.tokens().to_vec();
-                context.push(next);
-                sp.propose(&context, room, n_vocab, sampler.params())?
+                sp.propose(session.tokens(), next, room, n_vocab, sampler.params())?
             }
         };
         let mut batch = Vec::with_capacity(1 + drafts.len());

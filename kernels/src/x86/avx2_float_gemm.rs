@@ -2,13 +2,12 @@
 //! columns per step, the rest through a zero-padded copy.
 
 // Index loops over the const-size accumulator arrays unroll into registers.
-// `dispatch` passes one block its eight operands.
-#![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+#![allow(clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
 use super::avx2::hsum_ps;
-use crate::float_gemm::{check, FloatType};
+use crate::float_gemm::{run_blocks, Block, FloatType};
 
 const R: usize = 4;
 const T: usize = 2;
@@ -17,6 +16,7 @@ const TOKEN_TILE: usize = 48;
 
 const F32: u8 = 0;
 const F16: u8 = 1;
+const BF16: u8 = 2;
 
 macro_rules! tf {
     ($($item:item)*) => {
@@ -42,14 +42,9 @@ tf! {
     }
 
     #[inline]
-    unsafe fn block<const K: u8, const NR: usize, const NT: usize>(
-        w: *const u8,
-        row_bytes: usize,
-        x: *const f32,
-        cols: usize,
-        out: *mut f32,
-        out_stride: usize,
-    ) {
+    unsafe fn block<const K: u8, const NR: usize, const NT: usize>(b: &Block) {
+        let (w, row_bytes, x, cols) = (b.w, b.row_bytes, b.x, b.cols);
+        let (out, out_stride) = (b.out, b.out_stride);
         let eb = if K == F32 { 4 } else { 2 };
         let mut acc = [[_mm256_setzero_ps(); NT]; NR];
         let full = cols / 8 * 8;
@@ -93,50 +88,18 @@ tf! {
     }
 
     #[inline]
-    unsafe fn dispatch<const K: u8>(
-        nr: usize,
-        nt: usize,
-        w: *const u8,
-        row_bytes: usize,
-        x: *const f32,
-        cols: usize,
-        out: *mut f32,
-        out_stride: usize,
-    ) {
+    unsafe fn dispatch<const K: u8>(b: &Block) {
+        let (nr, nt) = (b.nr, b.nt);
         match (nr, nt) {
-            (4, 2) => block::<K, 4, 2>(w, row_bytes, x, cols, out, out_stride),
-            (4, 1) => block::<K, 4, 1>(w, row_bytes, x, cols, out, out_stride),
-            (3, 2) => block::<K, 3, 2>(w, row_bytes, x, cols, out, out_stride),
-            (3, 1) => block::<K, 3, 1>(w, row_bytes, x, cols, out, out_stride),
-            (2, 2) => block::<K, 2, 2>(w, row_bytes, x, cols, out, out_stride),
-            (2, 1) => block::<K, 2, 1>(w, row_bytes, x, cols, out, out_stride),
-            (1, 2) => block::<K, 1, 2>(w, row_bytes, x, cols, out, out_stride),
-            (1, 1) => block::<K, 1, 1>(w, row_bytes, x, cols, out, out_stride),
+            (4, 2) => block::<K, 4, 2>(b),
+            (4, 1) => block::<K, 4, 1>(b),
+            (3, 2) => block::<K, 3, 2>(b),
+            (3, 1) => block::<K, 3, 1>(b),
+            (2, 2) => block::<K, 2, 2>(b),
+            (2, 1) => block::<K, 2, 1>(b),
+            (1, 2) => block::<K, 1, 2>(b),
+            (1, 1) => block::<K, 1, 1>(b),
             _ => unreachable!("block shape"),
-        }
-    }
-
-    unsafe fn gemm<const K: u8>(w: &[u8], rows: usize, cols: usize, x: &[f32], ntok: usize, out: &mut [f32]) {
-        let eb = if K == F32 { 4 } else { 2 };
-        let row_bytes = cols * eb;
-        for t0 in (0..ntok).step_by(TOKEN_TILE) {
-            let t_end = (t0 + TOKEN_TILE).min(ntok);
-            for r0 in (0..rows).step_by(R) {
-                let nr = R.min(rows - r0);
-                for t in (t0..t_end).step_by(T) {
-                    let nt = T.min(t_end - t);
-                    dispatch::<K>(
-                        nr,
-                        nt,
-                        w.as_ptr().add(r0 * row_bytes),
-                        row_bytes,
-                        x.as_ptr().add(t * cols),
-                        cols,
-                        out.as_mut_ptr().add(t * rows + r0),
-                        rows,
-                    );
-                }
-            }
         }
     }
 }
@@ -151,15 +114,16 @@ pub(crate) fn float_gemm(
     ntok: usize,
     out: &mut [f32],
 ) {
-    check(ty, w, rows, cols, x, ntok, out);
-    // SAFETY: reachable only through the AVX2 table (features checked at selection); the
-    // lengths were checked above, whole steps read columns < cols and the tail is copied
-    // with its exact length.
-    unsafe {
-        match ty {
-            FloatType::F32 => gemm::<F32>(w, rows, cols, x, ntok, out),
-            FloatType::F16 => gemm::<F16>(w, rows, cols, x, ntok, out),
-            FloatType::BF16 => gemm::<2>(w, rows, cols, x, ntok, out),
+    run_blocks(ty, w, rows, cols, x, ntok, out, (R, T, TOKEN_TILE), |b| {
+        // SAFETY: reachable only through the AVX2 table (features checked at selection);
+        // `run_blocks` checked the lengths and gives blocks inside them, whose columns the
+        // kernel reads up to `cols` only.
+        unsafe {
+            match ty {
+                FloatType::F32 => dispatch::<F32>(b),
+                FloatType::F16 => dispatch::<F16>(b),
+                FloatType::BF16 => dispatch::<BF16>(b),
+            }
         }
-    }
+    })
 }

@@ -2,12 +2,11 @@
 //! 16 columns per step, a masked final step for the rest.
 
 // Index loops over the const-size accumulator arrays unroll into registers.
-// `dispatch` passes one block its eight operands.
-#![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+#![allow(clippy::needless_range_loop)]
 
 use core::arch::x86_64::*;
 
-use crate::float_gemm::{check, FloatType};
+use crate::float_gemm::{run_blocks, Block, FloatType};
 
 /// Rows and tokens per block.
 const R: usize = 4;
@@ -55,14 +54,9 @@ tf! {
     /// `NR` rows (at `w`, `row_bytes` apart) × `NT` tokens (at `x`, `cols` apart) into
     /// `out[t·out_stride + r]`.
     #[inline]
-    unsafe fn block<const K: u8, const NR: usize, const NT: usize>(
-        w: *const u8,
-        row_bytes: usize,
-        x: *const f32,
-        cols: usize,
-        out: *mut f32,
-        out_stride: usize,
-    ) {
+    unsafe fn block<const K: u8, const NR: usize, const NT: usize>(b: &Block) {
+        let (w, row_bytes, x, cols) = (b.w, b.row_bytes, b.x, b.cols);
+        let (out, out_stride) = (b.out, b.out_stride);
         let eb = if K == F32 { 4 } else { 2 };
         let mut acc = [[_mm512_setzero_ps(); NT]; NR];
         let mut c = 0;
@@ -92,20 +86,12 @@ tf! {
 
     /// One row group of `nr ≤ R` rows × `nt ≤ T` tokens.
     #[inline]
-    unsafe fn dispatch<const K: u8>(
-        nr: usize,
-        nt: usize,
-        w: *const u8,
-        row_bytes: usize,
-        x: *const f32,
-        cols: usize,
-        out: *mut f32,
-        out_stride: usize,
-    ) {
+    unsafe fn dispatch<const K: u8>(b: &Block) {
+        let (nr, nt) = (b.nr, b.nt);
         macro_rules! arms {
             ($(($r:literal, $t:literal)),*) => {
                 match (nr, nt) {
-                    $(($r, $t) => block::<K, $r, $t>(w, row_bytes, x, cols, out, out_stride),)*
+                    $(($r, $t) => block::<K, $r, $t>(b),)*
                     _ => unreachable!("block shape"),
                 }
             };
@@ -117,33 +103,9 @@ tf! {
             (1, 6), (1, 5), (1, 4), (1, 3), (1, 2), (1, 1)
         )
     }
-
-    unsafe fn gemm<const K: u8>(w: &[u8], rows: usize, cols: usize, x: &[f32], ntok: usize, out: &mut [f32]) {
-        let eb = if K == F32 { 4 } else { 2 };
-        let row_bytes = cols * eb;
-        for t0 in (0..ntok).step_by(TOKEN_TILE) {
-            let t_end = (t0 + TOKEN_TILE).min(ntok);
-            for r0 in (0..rows).step_by(R) {
-                let nr = R.min(rows - r0);
-                for t in (t0..t_end).step_by(T) {
-                    let nt = T.min(t_end - t);
-                    dispatch::<K>(
-                        nr,
-                        nt,
-                        w.as_ptr().add(r0 * row_bytes),
-                        row_bytes,
-                        x.as_ptr().add(t * cols),
-                        cols,
-                        out.as_mut_ptr().add(t * rows + r0),
-                        rows,
-                    );
-                }
-            }
-        }
-    }
 }
 
-/// The AVX-512 table's [`crate::float_gemm::FloatGemmFn`].
+/// The AVX512 table's [`crate::float_gemm::FloatGemmFn`].
 pub(crate) fn float_gemm(
     ty: FloatType,
     w: &[u8],
@@ -153,15 +115,16 @@ pub(crate) fn float_gemm(
     ntok: usize,
     out: &mut [f32],
 ) {
-    check(ty, w, rows, cols, x, ntok, out);
-    // SAFETY: reachable only through the AVX512 table (features checked at selection); the
-    // lengths were checked above, and every block reads rows r0..r0+nr < rows, tokens
-    // t..t+nt < ntok and columns < cols (the last step masked), and writes out[t·rows + r].
-    unsafe {
-        match ty {
-            FloatType::F32 => gemm::<F32>(w, rows, cols, x, ntok, out),
-            FloatType::F16 => gemm::<F16>(w, rows, cols, x, ntok, out),
-            FloatType::BF16 => gemm::<BF16>(w, rows, cols, x, ntok, out),
+    run_blocks(ty, w, rows, cols, x, ntok, out, (R, T, TOKEN_TILE), |b| {
+        // SAFETY: reachable only through the AVX512 table (features checked at selection);
+        // `run_blocks` checked the lengths and gives blocks inside them, whose columns the
+        // kernel reads up to `cols` only.
+        unsafe {
+            match ty {
+                FloatType::F32 => dispatch::<F32>(b),
+                FloatType::F16 => dispatch::<F16>(b),
+                FloatType::BF16 => dispatch::<BF16>(b),
+            }
         }
-    }
+    })
 }

@@ -191,12 +191,13 @@ impl<'d> Speculator<'d> {
         Ok(())
     }
 
-    /// Drafts to verify together with the next token: `context` is the target's tokens and the
-    /// next one, `room` the most the context and `-n` leave for drafts, `n_vocab` the target's
+    /// Drafts to verify together with `next`, which follows the target's `held` tokens: `room`
+    /// is the most the context and `-n` leave for drafts, `n_vocab` the target's
     /// vocabulary (a draft token outside it ends the draft).
     pub(crate) fn propose(
         &mut self,
-        context: &[u32],
+        held: &[u32],
+        next: u32,
         room: usize,
         n_vocab: usize,
         params: &SamplerParams,
@@ -210,8 +211,14 @@ impl<'d> Speculator<'d> {
         if want == 0 || want < self.opts.draft_min {
             return Ok(Vec::new());
         }
+        // The context is copied only for a step that drafts.
+        let mut context = Vec::with_capacity(held.len() + 1);
+        context.extend_from_slice(held);
+        context.push(next);
         let t = Instant::now();
-        let mut d = self.drafter.draft(context, want, params, self.opts.p_min)?;
+        let mut d = self
+            .drafter
+            .draft(&context, want, params, self.opts.p_min)?;
         self.stats.draft_ms += t.elapsed().as_secs_f64() * 1e3;
         self.drafting = Some(self.controller.record_draft(&d));
         if let Some(bad) = d.proposals.iter().position(|p| p.token as usize >= n_vocab) {
