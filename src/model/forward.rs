@@ -78,23 +78,14 @@ impl Model {
     ) -> Option<Vec<f32>> {
         let c = &self.config;
         let w = &self.weights;
-        let be = &self.backend;
         let n = tokens.len();
-        let d = c.n_embd;
         let start = kv.kv_len();
         assert!(
             n > 0 && start + n <= kv.kv_n_ctx(),
             "forward: batch does not fit the context"
         );
 
-        let mut x = vec![0.0f32; n * d];
-        for (t, &tok) in tokens.iter().enumerate() {
-            w.token_embd
-                .dequantize_row(tok as usize, &mut x[t * d..(t + 1) * d]);
-        }
-        if c.arch.spec().embed_scale {
-            (be.kernels.scale)(&mut x, (d as f32).sqrt());
-        }
+        let mut x = self.embed(tokens);
         let mut bufs = Buffers::new(c, n);
         for (li, l) in w.layers.iter().enumerate() {
             if cancelled() {
@@ -105,6 +96,37 @@ impl Model {
         }
         kv.kv_advance(n).expect("checked against n_ctx above");
         Some(self.logits(&x, n, want))
+    }
+
+    /// The input rows of the first block for `tokens`: their embeddings (scaled by √d where
+    /// the family scales them).
+    pub fn embed(&self, tokens: &[u32]) -> Vec<f32> {
+        let d = self.config.n_embd;
+        let mut x = vec![0.0f32; tokens.len() * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            self.weights
+                .token_embd
+                .dequantize_row(tok as usize, &mut x[t * d..(t + 1) * d]);
+        }
+        if self.config.arch.spec().embed_scale {
+            (self.backend.kernels.scale)(&mut x, (d as f32).sqrt());
+        }
+        x
+    }
+
+    /// Block `li` alone over the rows `x` of one sequence at positions `start..`: its keys and
+    /// values are stored in `kv` (whose length is left as it was), `x` becomes the block's
+    /// output. Calibration runs a model this way, one block over every sample at a time.
+    pub fn forward_layer<C: KvStore>(&self, li: usize, x: &mut [f32], kv: &mut C, start: usize) {
+        let n = x.len() / self.config.n_embd;
+        assert!(
+            n > 0 && start + n <= kv.kv_n_ctx(),
+            "forward_layer: batch does not fit the context"
+        );
+        let mut bufs = Buffers::new(&self.config, n);
+        let l = &self.weights.layers[li];
+        self.attention_block(li, l, x, kv, start, &mut bufs);
+        self.ffn_block(l, x, &mut bufs);
     }
 
     /// `x += post_norm(Wo · attention(rope(norm(Q)), rope(norm(K)), V))` for one layer.

@@ -70,6 +70,12 @@ pub struct PlannedTensor {
     pub ty: QuantType,
     pub n_bytes: u64,
     pub importance: Option<Arc<Vec<f32>>>,
+    /// The tensor's output bytes, computed before writing (calibrated quantization, AWQ's
+    /// folded norms); written instead of converting the input.
+    pub prepared: Option<Arc<Vec<u8>>>,
+    /// The weights as AWQ rescaled them (f32, the input's shape), quantized instead of the
+    /// input's.
+    pub rescaled: Option<Arc<Vec<f32>>>,
 }
 
 impl PlannedTensor {
@@ -403,6 +409,8 @@ pub fn plan(req: &Request, g: &Source) -> Result<Plan> {
             ty,
             n_bytes,
             importance: imp,
+            prepared: None,
+            rescaled: None,
         });
     }
     notes.append(&mut rules.notes);

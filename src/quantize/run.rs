@@ -153,7 +153,10 @@ fn produce(
     for &i in &file.tensors {
         let t = &plan.tensors[i];
         let mapped = g.tensor_bytes(&t.source)?;
-        if t.converts() {
+        if let Some(bytes) = &t.prepared {
+            sink.send(Piece::Owned(bytes.as_ref().clone()))?;
+            mapped.release_pages();
+        } else if t.converts() {
             convert(t, mapped.as_bytes(), threads, max_buffer, sink, &|d| {
                 progress(i, done_bytes + d)
             })?;
@@ -176,7 +179,7 @@ fn produce(
 }
 
 /// Decodes one row of `ty` into f32 (F32 rows are read as little-endian floats).
-fn decode_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
+pub(crate) fn decode_row(ty: QuantType, src: &[u8], dst: &mut [f32]) {
     if ty == QuantType::F32 {
         for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
