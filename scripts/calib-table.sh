@@ -50,6 +50,11 @@ for s in heldout wiki; do
 done
 # llama-perplexity's numbers for one file and text: PPL, mean KLD, 99% KLD, same top p.
 judge() {
+  local try
+  for try in 1 2 3; do judge_once "$@" && return; done
+  return 1
+}
+judge_once() {
   "$anchor/llama-perplexity" -m "$1" -t 2 --kl-divergence-base "$work/base-$2.kld" \
     --kl-divergence 2>&1 | python3 -c '
 import re, sys
