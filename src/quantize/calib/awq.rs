@@ -16,7 +16,7 @@ use super::source_rows;
 use crate::model::weights::Ffn;
 use crate::model::Model;
 use crate::quantize::plan::Plan;
-use crate::quantize::run::Stop;
+use crate::quantize::run::{decode_row, Stop};
 use crate::quantize::source::Source;
 use anyhow::anyhow;
 use brisk_kernels::scalar::{dequantize_row, weighted::quantize_row_weighted};
@@ -61,26 +61,22 @@ fn members(plan: &Plan, g: &Source, names: &[String]) -> Result<Option<Vec<Membe
     Ok(Some(out))
 }
 
-/// Rows of `ty` quantized from `w·diag(s)` with importance `imp/s²`, decoded and divided by
-/// `s` again: what the scaled matrix computes on the unscaled input.
-fn scaled_roundtrip(ty: QuantType, w: &[f32], cols: usize, s: &[f32], imp: &[f32]) -> Vec<u8> {
-    let rows = w.len() / cols;
+/// `w − Ŵ` for the rows of `w` quantized as `ty` from `w·diag(s)` (importance `imp/s²`) and
+/// divided by `s` again: the error the scaled matrix makes on the unscaled input.
+fn scaled_residual(ty: QuantType, w: &[f32], cols: usize, s: &[f32], imp: &[f32]) -> Vec<f32> {
     let rb = ty.row_bytes(cols).expect("whole blocks");
     let imp: Vec<f32> = imp.iter().zip(s).map(|(&i, &s)| i / (s * s)).collect();
-    let mut q = vec![0u8; rows * rb];
+    let mut q = vec![0u8; rb];
     let mut row = vec![0.0f32; cols];
     let mut deq = vec![0.0f32; cols];
-    let mut out = vec![0u8; rows * cols * 4];
-    for r in 0..rows {
-        for ((x, &w), &s) in row.iter_mut().zip(&w[r * cols..(r + 1) * cols]).zip(s) {
+    let mut out = Vec::with_capacity(w.len());
+    for wr in w.chunks_exact(cols) {
+        for ((x, &w), &s) in row.iter_mut().zip(wr).zip(s) {
             *x = w * s;
         }
-        let dst = &mut q[r * rb..(r + 1) * rb];
-        quantize_row_weighted(ty, &row, Some(&imp), dst);
-        dequantize_row(ty, dst, &mut deq);
-        for (c, (&d, &s)) in deq.iter().zip(s).enumerate() {
-            out[(r * cols + c) * 4..(r * cols + c + 1) * 4].copy_from_slice(&(d / s).to_le_bytes());
-        }
+        quantize_row_weighted(ty, &row, Some(&imp), &mut q);
+        dequantize_row(ty, &q, &mut deq);
+        out.extend(wr.iter().zip(&deq).zip(s).map(|((&w, &d), &s)| w - d / s));
     }
     out
 }
@@ -106,12 +102,7 @@ fn search(be: &crate::backend::Cpu, group: &[Member], st: &Stats) -> (Vec<f32>, 
         let s: Vec<f32> = raw.iter().map(|&v| (v / norm) as f32).collect();
         let mut err = 0.0;
         for m in group {
-            let deq = scaled_roundtrip(m.ty, &m.w, cols, &s, &diag);
-            let approx: Vec<f32> = deq
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let d: Vec<f32> = m.w.iter().zip(&approx).map(|(a, b)| a - b).collect();
+            let d = scaled_residual(m.ty, &m.w, cols, &s, &diag);
             err += quad_form(be, &hm, &d, m.rows);
         }
         if k == 0 {
@@ -183,10 +174,11 @@ fn fold_vector(plan: &mut Plan, g: &Source, name: &str, s: &[f32]) -> Result<Vec
         )));
     }
     let mut v = match &t.prepared {
-        Some(b) => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect::<Vec<f32>>(),
+        Some(b) => {
+            let mut v = vec![0.0f32; b.len() / 4];
+            decode_row(QuantType::F32, b, &mut v);
+            v
+        }
         None => source_rows(plan, g, ti)?,
     };
     for (x, &s) in v.iter_mut().zip(s) {

@@ -60,7 +60,7 @@ pub struct Outcome {
 const TILE_ROWS: usize = 8;
 
 /// A float matrix as a backend matrix (for products on the thread pool).
-fn f32_matrix(name: &str, rows: usize, cols: usize, v: &[f32]) -> QTensor {
+pub(super) fn f32_matrix(name: &str, rows: usize, cols: usize, v: &[f32]) -> QTensor {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     QTensor {
         name: name.to_string(),
@@ -220,10 +220,7 @@ pub fn quantize(be: &Cpu, p: &Problem) -> Result<Outcome> {
         bytes.extend_from_slice(&t.into_inner().unwrap_or_else(|e| e.into_inner()).out);
     }
     // Judge against round-to-nearest with the same scale search, on the undamped H.
-    let mut rtn = vec![0u8; rows * row_bytes];
-    for (r, dst) in rtn.chunks_exact_mut(row_bytes).enumerate() {
-        quantize_row_weighted(ty, &p.w[r * n..(r + 1) * n], Some(&importance), dst);
-    }
+    let rtn = rtn_rows(ty, p.w, n, Some(&importance));
     let hm = hessian_matrix(p.h, n);
     let err_gptq = relative_error(be, &hm, ty, p.w, rows, n, &bytes);
     let err_rtn = relative_error(be, &hm, ty, p.w, rows, n, &rtn);
@@ -377,6 +374,16 @@ fn transcode(from: QuantType, to: QuantType, bytes: &[u8], rows: usize, cols: us
     for r in 0..rows {
         dequantize_row(from, &bytes[r * rf..(r + 1) * rf], &mut v);
         brisk_kernels::scalar::quantize_row(to, &v, &mut out[r * rt..(r + 1) * rt]);
+    }
+    out
+}
+
+/// Rows of `w` rounded to nearest as `ty` (importance-weighted when given).
+pub(super) fn rtn_rows(ty: QuantType, w: &[f32], cols: usize, imp: Option<&[f32]>) -> Vec<u8> {
+    let rb = ty.row_bytes(cols).expect("whole blocks");
+    let mut out = vec![0u8; w.len() / cols * rb];
+    for (r, dst) in out.chunks_exact_mut(rb).enumerate() {
+        quantize_row_weighted(ty, &w[r * cols..(r + 1) * cols], imp, dst);
     }
     out
 }

@@ -5,11 +5,9 @@
 //! per-column mean |x| AWQ scales by.
 use crate::backend::cpu::MatmulObserver;
 use crate::backend::Cpu;
-use crate::format::TensorBytes;
 use crate::model::weights::QTensor;
-use brisk_kernels::QuantType;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// The input group of the matrix bound as `name`: matrices that read the same activations
 /// share one (`attn_k`/`attn_v` → `attn_q`, `ffn_up` → `ffn_gate`, a fused tensor's parts →
@@ -119,15 +117,7 @@ pub fn add_gram(be: &Cpu, x: &[f32], n: usize, cols: usize, h: &mut [f32]) {
             xt[c * n + t] = v;
         }
     }
-    let bytes: Vec<u8> = xt.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let m = QTensor {
-        name: "calib.gram".into(),
-        ty: QuantType::F32,
-        rows: cols,
-        cols: n,
-        bytes: TensorBytes::Owned(Arc::new(bytes)),
-        packed: None,
-    };
+    let m = super::gptq::f32_matrix("calib.gram", cols, n, &xt);
     let mut out = vec![0.0f32; cols * cols];
     be.matmul(&m, &xt, cols, &mut out);
     for (a, b) in h.iter_mut().zip(&out) {

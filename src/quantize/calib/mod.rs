@@ -20,7 +20,6 @@ use crate::format::TensorBytes;
 use crate::interrupt;
 use crate::model::{LoadedModel, Model};
 use anyhow::anyhow;
-use brisk_kernels::scalar::weighted::quantize_row_weighted;
 use brisk_kernels::QuantType;
 use hessian::{group_of, Recorder, Stats};
 use std::collections::BTreeMap;
@@ -326,7 +325,7 @@ fn quantize_block(
                 .filter(|s| s.count > 0 && s.cols == cols && calibrates(ty));
             let Some(s) = s else {
                 // No inputs reached it (an unrouted expert), or a float type: as planned.
-                bytes.extend_from_slice(&rtn_rows(ty, slab, cols, imp));
+                bytes.extend_from_slice(&gptq::rtn_rows(ty, slab, cols, imp));
                 continue;
             };
             let diag: Vec<f32> = (0..cols).map(|j| s.h[j * cols + j]).collect();
@@ -348,7 +347,7 @@ fn quantize_block(
                 let note = if o.kept_rtn { "rtn kept" } else { "" };
                 (o.bytes, o.err_rtn, o.err_gptq.min(o.err_rtn), note)
             } else {
-                let rtn = rtn_rows(ty, slab, cols, Some(search_imp));
+                let rtn = gptq::rtn_rows(ty, slab, cols, Some(search_imp));
                 let mut clipped = vec![0u8; rows * rb];
                 awq::clipped_rows(ty, slab, cols, s, search_imp, &mut clipped);
                 let be = &model.backend;
@@ -380,16 +379,6 @@ fn quantize_block(
         done.push((plan.tensors[ti].source.name.clone(), ty, bytes));
     }
     Ok(done)
-}
-
-/// Rows of `w` rounded to nearest as `ty` (importance-weighted when given).
-fn rtn_rows(ty: QuantType, w: &[f32], cols: usize, imp: Option<&[f32]>) -> Vec<u8> {
-    let rb = ty.row_bytes(cols).expect("whole blocks");
-    let mut out = vec![0u8; w.len() / cols * rb];
-    for (r, dst) in out.chunks_exact_mut(rb).enumerate() {
-        quantize_row_weighted(ty, &w[r * cols..(r + 1) * cols], imp, dst);
-    }
-    out
 }
 
 /// Block `li`'s matrices that were quantized now read their quantized bytes (an expert its
