@@ -8,6 +8,7 @@ pub mod eval;
 pub mod format;
 pub mod generate;
 pub mod grammar;
+pub mod hub;
 pub mod interrupt;
 pub mod model;
 pub mod quantize;

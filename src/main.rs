@@ -19,7 +19,11 @@ fn main() {
         Err(Exit::Interrupted) => 130,
         Err(Exit::Runtime(e)) => {
             eprintln!("error: {e:#}");
-            1
+            // A download stopped by Ctrl-C (its partial file kept for the next run).
+            match e.root_cause().to_string() == brisk::hub::INTERRUPTED {
+                true => 130,
+                false => 1,
+            }
         }
     };
     std::process::exit(code);

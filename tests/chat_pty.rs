@@ -7,7 +7,6 @@ mod common;
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,28 +44,7 @@ fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 
 impl Pty {
     fn spawn(args: &[&str], data_home: &Path) -> Pty {
-        let (mut master, mut slave) = (0, 0);
-        let ws = libc::winsize {
-            ws_row: 40,
-            ws_col: 200,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: openpty writes two new descriptors into `master` and `slave`; the name and
-        // termios arguments may be null, and `ws` outlives the call.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &ws,
-            )
-        };
-        assert_eq!(rc, 0, "openpty failed");
-        // SAFETY: both descriptors were just returned by openpty and are owned by nobody else.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let (master, slave) = common::process::openpty();
         let slave = File::from(slave);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_brisk"));
         cmd.args(args)

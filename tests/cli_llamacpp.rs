@@ -64,8 +64,11 @@ fn llamacpp_flags_are_refused_in_one_line_never_split_or_helped() {
         (&["bench", "-ngl", "99"], "GPU"),
         (&["run", "--spec-type", "ngram-map-k"], "--lookup"),
         (&["run", "--draft-p-split", "0.1"], "speculative"),
-        (&["run", "-hf", "org/repo"], "download"),
-        (&["bench", "-hf", "org/repo"], "download"),
+        (
+            &["run", "-mu", "https://example.com/m.gguf"],
+            "-hf user/repo",
+        ),
+        (&["bench", "-hff", "m.gguf"], "brisk bench does not support"),
         (&["run", "-sys", "be kind"], "brisk chat does"),
         (&["run", "-dev", "CUDA0"], "GPU"),
         (&["run", "-ot", "x=CPU"], "--override-tensor"),

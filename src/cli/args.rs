@@ -358,9 +358,9 @@ mod tests {
         );
         let e = prep(&["brisk", "run", "-ngl", "99"]).unwrap_err();
         assert!(e.contains("GPU"), "{e}");
-        assert!(prep(&["brisk", "run", "-hf", "x/y"])
+        assert!(prep(&["brisk", "run", "-mu", "https://x/y.gguf"])
             .unwrap_err()
-            .contains("download"));
+            .contains("-hf"));
         assert!(prep(&["brisk", "run", "-cnv"]).is_err());
         assert!(prep(&["brisk", "run", "-sm", "row"]).is_err());
         let e = prep(&["brisk", "run", "-sys", "x"]).unwrap_err();

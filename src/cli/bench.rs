@@ -19,9 +19,14 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Model file (repeatable).
-    #[arg(short = 'm', long = "model", required = true)]
+    /// Model file or alias (repeatable).
+    #[arg(short = 'm', long = "model", required_unless_present = "hf_repo")]
     pub model: Vec<PathBuf>,
+    /// A model from Hugging Face (-hf user/repo[:QUANT]; repeatable), downloaded when needed.
+    #[arg(long = "hf-repo", value_name = "REPO[:QUANT]")]
+    pub hf_repo: Vec<String>,
+    #[command(flatten)]
+    pub hub: super::model_ref::HubArgs,
     /// Prompt lengths to test (list: 128,512 or ranges 1-4; 0 skips).
     #[arg(short = 'p', long = "n-prompt", default_value = "512")]
     pub n_prompt: String,
@@ -229,7 +234,20 @@ pub fn main(a: BenchArgs) -> CliResult {
     let mut printed_header = false;
     let mut failures = 0usize;
     let mut skipped = 0usize;
-    for path in &a.model {
+    let hub = a.hub.hub(false);
+    let mut models = Vec::new();
+    for m in &a.model {
+        models.push(
+            super::model_ref::resolve_path_or_alias(m, &hub).map_err(super::models::interrupted)?,
+        );
+    }
+    for spec in &a.hf_repo {
+        models.push(
+            super::model_ref::resolve(None, Some(spec), None, &hub)
+                .map_err(super::models::interrupted)?,
+        );
+    }
+    for path in &models {
         for &t in &threads {
             let mut one = || -> anyhow::Result<()> {
                 let lm = loader::load(path, t.max(1))

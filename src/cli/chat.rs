@@ -73,7 +73,7 @@ pub fn main(a: ChatArgs) -> CliResult {
     result
 }
 
-fn chat(a: ChatArgs) -> CliResult {
+fn chat(mut a: ChatArgs) -> CliResult {
     let g = &a.gen;
     let stops = g.stops()?;
     let grammar = g.grammar()?;
@@ -84,7 +84,7 @@ fn chat(a: ChatArgs) -> CliResult {
         (None, None) => None,
     };
     let log = a.model.log();
-    a.spec.check_draft_path()?;
+    a.spec.check_draft_path(&a.model)?;
     let (lm, _load_ms) = a.model.load()?;
     let draft = a.spec.load_draft(&a.model, &lm)?;
     let model = &lm.model;

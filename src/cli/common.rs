@@ -10,9 +10,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: a GGUF file (first part of a split model) or a safetensors directory.
-    #[arg(short = 'm', long = "model")]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub source: super::model_ref::ModelSource,
     /// Threads (default, and with 0 or -1: the number of physical cores; capped at the logical
     /// CPUs).
     #[arg(short = 't', long = "threads", value_parser = parse_threads)]
@@ -240,6 +239,11 @@ impl ModelArgs {
         }
     }
 
+    /// The model's local path (an alias or `-hf` repository downloaded first when needed).
+    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+        self.source.resolve(self.quiet)
+    }
+
     /// Load the model, logging what was loaded; returns it with the load time in ms.
     pub fn load(&self) -> anyhow::Result<(LoadedModel, f64)> {
         // A wrong kernel override is not the model's fault: say so before loading.
@@ -249,15 +253,12 @@ impl ModelArgs {
         crate::format::storage::set_mlock(
             self.mlock || matches!(mode, Some("mlock" | "mmap+mlock")),
         );
+        let path = self.resolve()?;
         let t0 = Instant::now();
-        let lm = loader::load(&self.model, self.threads()).context("cannot load model")?;
+        let lm = loader::load(&path, self.threads()).context("cannot load model")?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let log = self.log();
-        log.info(format!(
-            "brisk: {} — {}",
-            self.model.display(),
-            lm.description
-        ));
+        log.info(format!("brisk: {} — {}", path.display(), lm.description));
         let threads = lm.model.backend.threads;
         log.verbose(format!(
             "brisk: kernels {}, {threads} {}",

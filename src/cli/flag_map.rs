@@ -21,7 +21,8 @@ const GPU: &str = "brisk has no GPU backend yet; it runs on the CPU";
 const SPECULATIVE: &str =
     "brisk's speculative decoding is -md FILE or --lookup, with --draft-max, --draft-min, \
      --draft-p-min, -td, -ctkd and -ctvd; it has no such setting";
-const DOWNLOAD: &str = "brisk cannot download models yet; give a local file with -m";
+const DOWNLOAD: &str =
+    "brisk downloads from Hugging Face repositories (-hf user/repo[:QUANT]) or by alias (-m NAME)";
 const CPU_ONLY: &str = "every layer and the KV cache are on the CPU already";
 
 /// How brisk treats a llama.cpp common/cli flag given to subcommand `sub`, by any of its
@@ -117,13 +118,14 @@ fn handling(primary: &str) -> Handling {
         | "--n-cpu-ffn" => Ignored(CPU_ONLY),
         "--repack" => Ignored("brisk repacks the weight types it has packed kernels for"),
         "--defrag-thold" => Ignored("brisk's paged KV cache needs no defragmenting"),
-        "--offline" => Ignored("brisk never goes online"),
+        "--offline" => Brisk("--offline"),
 
         "--n-gpu-layers" | "--device" | "--list-devices" | "--split-mode" | "--tensor-split"
         | "--main-gpu" | "--fit" | "--fit-target" | "--fit-ctx" | "--rpc" => Later(GPU),
-        "--model-url" | "--docker-repo" | "--hf-repo" | "--hf-file" | "--hf-token" => {
-            Later(DOWNLOAD)
-        }
+        "--hf-repo" => Brisk("--hf-repo"),
+        "--hf-file" => Brisk("--hf-file"),
+        "--hf-token" => Brisk("--hf-token"),
+        "--model-url" | "--docker-repo" => Later(DOWNLOAD),
         "--model-draft" => Brisk("--model-draft"),
         "--draft-max" | "--spec-draft-n-max" => Brisk("--draft-max"),
         "--draft-n-min" | "--spec-draft-n-min" => Brisk("--draft-min"),
@@ -133,7 +135,7 @@ fn handling(primary: &str) -> Handling {
         "--cache-type-v-draft" => Brisk("--cache-type-v-draft"),
         "--threads-batch-draft" => Ignored("the draft model evaluates with its -td threads"),
         "--n-gpu-layers-draft" | "--device-draft" => Later(GPU),
-        "--hf-repo-draft" => Later(DOWNLOAD),
+        "--hf-repo-draft" => Brisk("--hf-repo-draft"),
         p if p.starts_with("--spec-") || p.starts_with("--draft") => Later(SPECULATIVE),
         _ => Unsupported,
     }
@@ -197,8 +199,8 @@ pub fn bench(name: &str) -> Option<Handling> {
         "--repack" => Ignored("brisk repacks the weight types it has packed kernels for"),
         "--n-gpu-layers" | "--split-mode" | "--main-gpu" | "--tensor-split" | "--device"
         | "--list-devices" | "--fit-target" | "--fit-ctx" => Later(GPU),
-        "--hf-repo" | "--hf-file" | "--hf-token" => Later(DOWNLOAD),
-        "--offline" => Ignored("brisk never goes online"),
+        "--hf-repo" | "--hf-token" | "--offline" => Brisk(primary),
+        "--hf-file" => Unsupported,
         _ => Unsupported,
     })
 }
@@ -264,7 +266,9 @@ mod tests {
         assert_eq!(common("--draft", "run"), Some(Brisk("--draft-max")));
         assert_eq!(common("-td", "chat"), Some(Brisk("--threads-draft")));
         assert_eq!(common("--spec-type", "run"), Some(Later(SPECULATIVE)));
-        assert_eq!(common("-hf", "run"), Some(Later(DOWNLOAD)));
+        assert_eq!(common("-hf", "run"), Some(Brisk("--hf-repo")));
+        assert_eq!(common("-hfd", "run"), Some(Brisk("--hf-repo-draft")));
+        assert_eq!(common("-mu", "run"), Some(Later(DOWNLOAD)));
         assert_eq!(common("-r", "run"), Some(Brisk("--stop")));
         assert_eq!(common("--temperature", "run"), Some(Brisk("--temp")));
         assert_eq!(common("--no-escape", "run"), Some(Brisk("--no-escape")));

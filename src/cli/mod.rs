@@ -12,6 +12,8 @@ pub mod gen_args;
 pub mod imatrix;
 pub use crate::interrupt;
 pub mod llama_flags;
+pub mod model_ref;
+pub mod models;
 pub mod output;
 pub mod perplexity;
 pub mod quantize;
@@ -80,6 +82,13 @@ enum Command {
     /// Convert a Hugging Face safetensors checkpoint to GGUF (as llama.cpp's
     /// convert_hf_to_gguf.py writes it), optionally quantizing on the way.
     Convert(convert::ConvertArgs),
+    /// Download a model into the Hugging Face cache (an alias or user/repo[:QUANT]) and
+    /// print its local path.
+    Pull(models::PullArgs),
+    /// List the models in the Hugging Face cache (repository, file, quant, size, last use).
+    Ls(models::LsArgs),
+    /// Remove a model from the Hugging Face cache, freeing the files no other model uses.
+    Rm(models::RmArgs),
 }
 
 /// The whole command line's definition (for `args::prepare` outside `main`: fuzzing, tests).
@@ -111,5 +120,8 @@ pub fn main(argv: Vec<OsString>) -> CliResult {
         Command::Perplexity(a) => perplexity::main(a),
         Command::Imatrix(a) => imatrix::main(a),
         Command::Bench(a) => bench::main(a),
+        Command::Pull(a) => models::pull(a),
+        Command::Ls(a) => models::ls(a),
+        Command::Rm(a) => models::rm(a),
     }
 }

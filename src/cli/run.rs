@@ -94,7 +94,7 @@ pub fn print_json_error(result: &CliResult) {
     }
 }
 
-fn generate(a: RunArgs) -> CliResult {
+fn generate(mut a: RunArgs) -> CliResult {
     let g = &a.gen;
     let stops = g.stops()?;
     let grammar = g.grammar()?;
@@ -110,7 +110,7 @@ fn generate(a: RunArgs) -> CliResult {
             "--compare measures speculative decoding: give -md FILE or --lookup".into(),
         ));
     }
-    a.spec.check_draft_path()?;
+    a.spec.check_draft_path(&a.model)?;
     let (lm, load_ms) = a.model.load()?;
     let draft = a.spec.load_draft(&a.model, &lm)?;
     let model = &lm.model;

@@ -17,8 +17,12 @@ pub struct SpecArgs {
     /// Speculative decoding with this draft model (-md): a small model with the target's
     /// vocabulary proposes tokens that the target verifies in one forward. The output is the
     /// target's own.
+    /// A path, or an alias from models.toml.
     #[arg(long = "model-draft", conflicts_with = "lookup")]
     pub model_draft: Option<PathBuf>,
+    /// The draft model from Hugging Face (-hfd user/repo[:QUANT]), downloaded when needed.
+    #[arg(long = "hf-repo-draft", value_name = "REPO[:QUANT]", conflicts_with_all = ["lookup", "model_draft"])]
+    pub hf_repo_draft: Option<String>,
     /// Speculative decoding without a draft model: propose what followed the latest earlier
     /// occurrence of the last few tokens (pays when the output copies the prompt: code edits,
     /// quotes).
@@ -50,7 +54,7 @@ pub struct SpecArgs {
 
 impl SpecArgs {
     pub fn enabled(&self) -> bool {
-        self.model_draft.is_some() || self.lookup
+        self.model_draft.is_some() || self.hf_repo_draft.is_some() || self.lookup
     }
 
     pub fn options(&self) -> SpecOptions {
@@ -62,8 +66,22 @@ impl SpecArgs {
         }
     }
 
-    /// A draft model that is not there is an error before the target is loaded.
-    pub fn check_draft_path(&self) -> Result<(), Exit> {
+    /// The draft model's local path (an alias or `-hfd` repository downloaded first); one that
+    /// is not there is an error before the target is loaded.
+    pub fn check_draft_path(&mut self, target: &ModelArgs) -> Result<(), Exit> {
+        let hub = target.source.hub.hub(target.quiet);
+        let draft_error = |e: anyhow::Error| match super::models::interrupted(e) {
+            Exit::Runtime(e) => Exit::Runtime(anyhow!("draft model: {e:#}")),
+            other => other,
+        };
+        if let Some(spec) = &self.hf_repo_draft {
+            let path =
+                super::model_ref::resolve(None, Some(spec), None, &hub).map_err(draft_error)?;
+            self.model_draft = Some(path);
+        } else if let Some(p) = &self.model_draft {
+            let path = super::model_ref::resolve_path_or_alias(p, &hub).map_err(draft_error)?;
+            self.model_draft = Some(path);
+        }
         match &self.model_draft {
             Some(p) if !p.exists() => Err(Exit::Runtime(anyhow!(
                 "draft model {}: no such file or directory",
@@ -84,7 +102,7 @@ impl SpecArgs {
             return Ok(None);
         };
         let args = ModelArgs {
-            model: path.clone(),
+            source: super::model_ref::ModelSource::local(path.clone(), target.source.hub.clone()),
             threads: self.threads_draft.or(target.threads),
             ..target.clone()
         };

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
-    /// Model or vocabulary-only GGUF file (or a safetensors directory).
-    #[arg(short = 'm', long = "model")]
-    pub model: PathBuf,
+    /// The model (or a vocabulary-only GGUF file) whose tokenizer to use.
+    #[command(flatten)]
+    pub source: super::model_ref::ModelSource,
     /// Text to tokenize.
     #[arg(short = 'p', long = "prompt", conflicts_with_all = ["file", "stdin"])]
     pub prompt: Option<String>,
@@ -71,7 +71,11 @@ pub fn main(a: TokenizeArgs) -> CliResult {
         quiet: a.quiet,
         verbose: false,
     };
-    let tok = open_tokenizer(&a.model)?;
+    let path = a
+        .source
+        .resolve(a.quiet)
+        .map_err(super::models::interrupted)?;
+    let tok = open_tokenizer(&path)?;
     log.info(format!("brisk: vocabulary of {} tokens", tok.n_vocab()));
     let ids = tok.encode(&text, !a.no_bos, !a.no_parse_special);
     let mut out = Out::new();
