@@ -30,15 +30,21 @@ pub struct ConvertArgs {
     pub quiet: bool,
 }
 
-/// The converter's `auto`: the first matrix's BF16 or F16; F16 when every matrix is F32.
+/// The converter's `auto`: the first matrix's BF16 or F16; F16 when every matrix is F32. A
+/// GPTQ/AWQ checkpoint (its layers read as Q4_1) is copied as it is: its 4-bit layers stay
+/// 4-bit, its other tensors keep their stored type.
 fn auto_type(g: &Source) -> &'static str {
-    let first = g
-        .tensors()
-        .iter()
-        .filter(|t| t.dims.iter().filter(|&&d| d > 1).count() >= 2)
-        .map(|t| t.ty)
-        .find(|&ty| ty == QuantType::BF16 || ty == QuantType::F16);
-    match first {
+    let matrices = || {
+        g.tensors()
+            .iter()
+            .filter(|t| t.dims.iter().filter(|&&d| d > 1).count() >= 2)
+            .map(|t| t.ty)
+    };
+    let float = |ty: QuantType| matches!(ty, QuantType::F32 | QuantType::F16 | QuantType::BF16);
+    if matrices().any(|ty| !float(ty)) {
+        return "COPY";
+    }
+    match matrices().find(|&ty| ty == QuantType::BF16 || ty == QuantType::F16) {
         Some(QuantType::BF16) => "BF16",
         _ => "F16",
     }

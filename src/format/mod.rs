@@ -2,6 +2,7 @@
 pub mod atomic_file;
 pub mod error;
 pub mod gguf;
+pub mod gptq_awq;
 pub mod hf_config;
 pub mod hf_names;
 pub mod safetensors;

@@ -8,6 +8,7 @@
 //! RoPE, rotating (x[i], x[i + d/2]), so a model built from these views must rotate that way.
 //! Views are byte ranges of the map; their start is only as aligned as the file makes it.
 use super::error::{FormatError, Result};
+use super::gptq_awq;
 use super::hf_config::HfConfig;
 use super::hf_names::gguf_tensor_name;
 use super::{TensorBytes, TensorView};
@@ -427,7 +428,9 @@ impl SafetensorsModel {
             };
             (dir, Some(dir_or_file))
         };
-        let config = HfConfig::from_file(&dir.join("config.json"))?;
+        let config_path = dir.join("config.json");
+        let config = HfConfig::from_file(&config_path)?;
+        let quant = quantization_of(&config_path)?;
         let files = match find_layout(&dir, file)? {
             Layout::Single(path) => vec![SafetensorsFile::open(path)?],
             Layout::Sharded(index_path) => open_shards(&index_path)?,
@@ -435,8 +438,21 @@ impl SafetensorsModel {
         let mut tensors = Vec::new();
         let mut skipped = Vec::new();
         let mut seen = HashMap::new();
+        let mut packed: BTreeMap<String, Vec<gptq_awq::Raw>> = BTreeMap::new();
         for f in &files {
             for t in f.tensors() {
+                if let Some(base) = quant.and_then(|_| gptq_awq::packed_base(&t.name)) {
+                    packed
+                        .entry(base.to_string())
+                        .or_default()
+                        .push(gptq_awq::Raw {
+                            name: t.name.clone(),
+                            dtype: t.dtype,
+                            shape: t.shape.clone(),
+                            bytes: f.bytes(t),
+                        });
+                    continue;
+                }
                 let Some(gguf) = gguf_tensor_name(&t.name, config.arch) else {
                     skipped.push(t.name.clone());
                     continue;
@@ -453,6 +469,23 @@ impl SafetensorsModel {
                 tensors.push(view);
             }
         }
+        if let Some(q) = quant {
+            for (base, parts) in packed {
+                let Some(gguf) = gguf_tensor_name(&format!("{base}.weight"), config.arch) else {
+                    skipped.extend(parts.into_iter().map(|p| p.name));
+                    continue;
+                };
+                let view = gptq_awq::layer(&q, &base, &parts, gguf.clone())
+                    .map_err(|msg| FormatError::invalid(&dir, msg))?;
+                if let Some(other) = seen.insert(gguf.clone(), base.clone()) {
+                    return Err(FormatError::invalid(
+                        &dir,
+                        format!("tensors '{other}' and '{base}' both map to '{gguf}'"),
+                    ));
+                }
+                tensors.push(view);
+            }
+        }
         Ok(SafetensorsModel {
             config,
             tensors,
@@ -466,6 +499,14 @@ impl SafetensorsModel {
     pub fn tensor(&self, gguf_name: &str) -> Option<&TensorView> {
         self.tensors.iter().find(|t| t.name == gguf_name)
     }
+}
+
+/// The GPTQ/AWQ packing `config.json` declares, if any.
+fn quantization_of(config_path: &Path) -> Result<Option<gptq_awq::QuantConfig>> {
+    let text = std::fs::read_to_string(config_path).map_err(|e| FormatError::io(config_path, e))?;
+    let raw: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| FormatError::invalid(config_path, e.to_string()))?;
+    gptq_awq::quant_config(&raw).map_err(|msg| FormatError::invalid(config_path, msg))
 }
 
 /// Open every shard an index names and check each tensor is where the index says.

@@ -280,6 +280,10 @@ impl<'a> Converter<'a> {
         }
         match obj.get("type") {
             Some(Value::Array(types)) => {
+                if types.is_empty() {
+                    // No type at all: no value could match, and an empty rule does not parse.
+                    return Err(format!("type at '{hint}' is an empty list"));
+                }
                 let mut alts = Vec::new();
                 for t in types {
                     let t = t.as_str().ok_or("type names must be strings")?;

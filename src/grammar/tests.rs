@@ -254,6 +254,19 @@ fn json_schema_outside_the_subset_is_an_error() {
     }
 }
 
+/// Found by the `grammar` fuzz target (in CI's short run): `"type": []` made an empty rule,
+/// and a grammar that does not parse; an empty type list is now refused at conversion.
+#[test]
+fn fuzz_schema_empty_type_list() {
+    let schema = serde_json::json!({"type": "object", "properties": {
+        "a": {"type": "string", "pattern": "^[a-z]{1,3}$"}, "b": {"$ref": "#/$defs/b"}},
+        "required": ["a"], "$defs": {"b": {"type": []}}});
+    let e = json_schema_to_gbnf(&schema).unwrap_err();
+    assert!(e.contains("empty list"), "{e}");
+    let ok = serde_json::json!({"type": ["string", "null"]});
+    assert!(Grammar::parse(&json_schema_to_gbnf(&ok).unwrap()).is_ok());
+}
+
 /// Found by the `grammar` fuzz target: a pattern's `{5,3}` went through to a GBNF grammar that
 /// did not parse; such patterns are now refused at conversion.
 #[test]
