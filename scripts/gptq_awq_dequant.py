@@ -3,7 +3,9 @@
 the way those libraries' own dequantizers unpack it, and check every layer against the float
 weights of a reference safetensors file: weight = scales[g_idx] * (q - zeros[g_idx]).
 
-    scripts/gptq_awq_dequant.py PACKED_DIR REFERENCE.safetensors
+    scripts/gptq_awq_dequant.py PACKED_DIR REFERENCE.safetensors [REL_TOL]
+
+Exact equality by default; with REL_TOL, |difference| <= REL_TOL * max|reference| per layer.
 
 Written from the formats' documentation and reference code (AutoGPTQ's `QuantLinear` unpacking
 with `wf = [0, 4, ..., 28]` and its zeros + 1; AutoAWQ's `unpack_awq` + `reverse_awq_order` with
@@ -73,6 +75,7 @@ def awq_dequant(t, base):
 
 def main():
     packed_dir, reference = sys.argv[1], sys.argv[2]
+    tol = float(sys.argv[3]) if len(sys.argv) > 3 else None
     q = json.load(open(f"{packed_dir}/config.json"))["quantization_config"]
     t = read_safetensors(f"{packed_dir}/model.safetensors")
     ref = read_safetensors(reference)
@@ -85,7 +88,12 @@ def main():
         else:
             w = awq_dequant(t, base)
         want = ref[base + ".weight"]
-        if w.shape != want.shape or not np.array_equal(w.astype(np.float32), want):
+        w = w.astype(np.float32)
+        if tol is not None and w.shape == want.shape:
+            same = np.abs(w - want).max() <= tol * max(np.abs(want).max(), 1e-30)
+        else:
+            same = w.shape == want.shape and np.array_equal(w, want)
+        if not same:
             diff = np.abs(w - want).max() if w.shape == want.shape else "shape"
             sys.exit(f"{base}: numpy's dequantization differs from the reference ({diff})")
     print(f"{len(bases)} layers equal")

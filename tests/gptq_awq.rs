@@ -336,6 +336,16 @@ fn numpy_check(packed: &Path, float: &Path) {
 
 /// Runs the numpy dequantizer: `None` without python3 + numpy, else (passed, its output).
 fn numpy_dequant(packed: &Path, float: &Path) -> Option<(bool, String)> {
+    numpy_run(packed, float, None)
+}
+
+/// The same with the reference compared within f16 rounding of `−scale · zero` (a GGUF's Q4_1
+/// `m`): `|Δ| ≤ 2⁻¹⁰ · max|w|` of each layer.
+fn numpy_dequant_tol(packed: &Path, reference: &Path) -> Option<(bool, String)> {
+    numpy_run(packed, reference, Some("0.0009765625"))
+}
+
+fn numpy_run(packed: &Path, float: &Path, tol: Option<&str>) -> Option<(bool, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gptq_awq_dequant.py");
     let has_numpy = std::process::Command::new("python3")
         .args(["-c", "import numpy"])
@@ -347,12 +357,16 @@ fn numpy_dequant(packed: &Path, float: &Path) -> Option<(bool, String)> {
         );
         return None;
     }
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(packed)
-        .arg(float.join("model.safetensors"))
-        .output()
-        .unwrap();
+    let reference = match float.is_dir() {
+        true => float.join("model.safetensors"),
+        false => float.to_path_buf(),
+    };
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(&script).arg(packed).arg(reference);
+    if let Some(t) = tol {
+        cmd.arg(t);
+    }
+    let out = cmd.output().unwrap();
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -383,21 +397,8 @@ fn a_gptq_checkpoint_converts_to_gguf() {
     let root = temp("convert");
     let (packed, _) = write_pair("rand-llama3", &root, Packing::Gptq { act_order: false }, 32);
     let gguf = root.join("out.gguf");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
-        .args([
-            "convert",
-            packed.to_str().unwrap(),
-            gguf.to_str().unwrap(),
-            "--outtype",
-            "auto",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (p, o) = (packed.to_str().unwrap(), gguf.to_str().unwrap());
+    brisk_ok("convert", &[p, o, "--outtype", "auto"]);
     let g = brisk::format::gguf::Gguf::open(&gguf).unwrap();
     let q = g
         .tensors()
@@ -491,6 +492,214 @@ fn unsupported_quantization_configs_are_one_line() {
             1,
             "{err}"
         );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A checkpoint of `fixture` to calibrate, and calibration text for it: the fixture's
+/// WordLevel tokenizer.json gets a whitespace pre-tokenizer, and the text is its vocabulary in
+/// a fixed shuffled order (so every sample is real token ids, not one unknown word).
+fn calibration_inputs(root: &Path, fixture: &str) -> Option<(PathBuf, PathBuf)> {
+    let hf = root.join("hf");
+    assert!(convert(
+        &common::arch_fixtures().join(format!("{fixture}.gguf")),
+        &hf
+    ));
+    let tok_path = hf.join("tokenizer.json");
+    let mut tok: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tok_path).unwrap()).unwrap();
+    tok["pre_tokenizer"] = serde_json::json!({"type": "WhitespaceSplit"});
+    std::fs::write(&tok_path, tok.to_string()).unwrap();
+    let vocab: Vec<String> = tok["model"]["vocab"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|w| !w.chars().any(char::is_whitespace) && !w.starts_with('<'))
+        .cloned()
+        .collect();
+    assert!(vocab.len() > 50, "{} usable tokens", vocab.len());
+    let mut x = 12345u64;
+    let words: Vec<&str> = (0..4096)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            vocab[(x >> 33) as usize % vocab.len()].as_str()
+        })
+        .collect();
+    let text = root.join("calib.txt");
+    std::fs::write(&text, words.join(" ")).unwrap();
+    Some((hf, text))
+}
+
+/// `brisk SUB ARGS`, which must succeed.
+fn brisk_ok(sub: &str, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+        .arg(sub)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sub} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn quantize(args: &[&str]) -> std::process::Output {
+    brisk_ok("quantize", args)
+}
+
+/// `--format gptq|awq` writes a checkpoint that loads back in brisk as exactly the weights the
+/// GGUF of the same calibration holds (grouped Q4_1), and that numpy dequantizes to them.
+fn export_round_trip(format: &str, method: &str, tag: &str) {
+    let root = temp(tag);
+    let Some((hf, text)) = calibration_inputs(&root, "rand-llama3") else {
+        return;
+    };
+    let calib = [
+        "--method",
+        method,
+        "--calib",
+        text.to_str().unwrap(),
+        "--calib-tokens",
+        "1024",
+        "--calib-ctx",
+        "64",
+        "--group-size",
+        "32",
+        "--quiet",
+    ];
+    let dir = root.join("export");
+    let gguf = root.join("same.gguf");
+    quantize(
+        &[
+            &calib[..],
+            &[
+                "--format",
+                format,
+                hf.to_str().unwrap(),
+                dir.to_str().unwrap(),
+                "2",
+            ],
+        ]
+        .concat(),
+    );
+    quantize(
+        &[
+            &calib[..],
+            &[
+                "--pure",
+                "--token-embedding-type",
+                "f32",
+                "--output-tensor-type",
+                "f32",
+            ],
+            &[hf.to_str().unwrap(), gguf.to_str().unwrap(), "Q4_1", "2"],
+        ]
+        .concat(),
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["quantization_config"]["quant_method"], format);
+    assert_eq!(config["quantization_config"]["group_size"], 32);
+    assert!(dir.join("tokenizer.json").is_file() || dir.join("tokenizer.model").is_file());
+    let (worst, scale) = logit_gap(&dir, &gguf);
+    assert!(
+        worst <= 1e-4 * scale.max(1.0),
+        "|Δlogit| {worst} of {scale}"
+    );
+    // The float weights the GGUF's Q4_1 rows hold, in HF names and row order, for numpy.
+    let reference = root.join("reference.safetensors");
+    write_safetensors(&reference, &gguf_linear_weights(&gguf, &hf));
+    if let Some((ok, report)) = numpy_dequant_tol(&dir, &reference) {
+        assert!(ok, "numpy dequantizer: {report}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The linear layers of a GGUF, dequantized, under the HF names of `hf`'s checkpoint (Llama's
+/// Q/K rows back in HF order).
+fn gguf_linear_weights(gguf: &Path, hf: &Path) -> Vec<Tensor> {
+    let g = brisk::format::gguf::Gguf::open(gguf).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    let n_head = config["num_attention_heads"].as_u64().unwrap() as usize;
+    let n_kv = config["num_key_value_heads"]
+        .as_u64()
+        .unwrap_or(n_head as u64) as usize;
+    let mut out = Vec::new();
+    for (name, _, _) in read_f32_safetensors(&hf.join("model.safetensors")) {
+        if !quantized_linear(&name) {
+            continue;
+        }
+        let gname = brisk::format::hf_names::gguf_tensor_name(
+            &name,
+            brisk::format::hf_config::HfArch::Llama,
+        )
+        .unwrap();
+        let t = g.tensors().iter().find(|t| t.name == gname).unwrap();
+        assert_eq!(t.ty, brisk_kernels::QuantType::Q4_1, "{gname}");
+        let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
+        let mut v = vec![0.0f32; rows * cols];
+        brisk_kernels::scalar::dequantize_row(t.ty, g.tensor_bytes(t).as_bytes(), &mut v);
+        let v = match gname.rsplit('.').nth(1) {
+            Some("attn_q") => common::hf_checkpoint::permute_qk_rows(&v, n_head, cols, false),
+            Some("attn_k") => common::hf_checkpoint::permute_qk_rows(&v, n_kv, cols, false),
+            _ => v,
+        };
+        out.push((name, vec![rows as u64, cols as u64], v));
+    }
+    out
+}
+
+#[test]
+fn gptq_export_round_trips() {
+    export_round_trip("gptq", "gptq", "export-gptq");
+}
+
+#[test]
+fn awq_export_round_trips() {
+    export_round_trip("awq", "awq+gptq", "export-awq");
+}
+
+#[test]
+fn exports_refuse_what_they_cannot_write_in_one_line() {
+    let root = temp("export-bad");
+    let Some((hf, text)) = calibration_inputs(&root, "rand-llama3") else {
+        return;
+    };
+    let out_dir = root.join("x");
+    let (h, t, o) = (
+        hf.to_str().unwrap(),
+        text.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+    );
+    let gguf = common::arch_fixtures().join("rand-llama3.gguf");
+    let gptq = ["--format", "gptq", "--method", "gptq", "--calib", t];
+    for (args, says) in [
+        (
+            [&gptq[..], &[gguf.to_str().unwrap(), o]].concat(),
+            "needs one as input",
+        ),
+        (vec!["--format", "awq", h, o], "--method"),
+        (
+            [&gptq[..], &["--group-size", "4096", h, o]].concat(),
+            "groups of 4096",
+        ),
+        (vec!["--format", "zip", h, o], "unknown format"),
+        (vec!["--group-size", "48", h, o, "Q4_1"], "multiple of 32"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_brisk"))
+            .arg("quantize")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!out_dir.exists(), "{args:?} left {}", out_dir.display());
     }
     let _ = std::fs::remove_dir_all(&root);
 }

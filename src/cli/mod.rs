@@ -17,6 +17,7 @@ pub mod models;
 pub mod output;
 pub mod perplexity;
 pub mod quantize;
+pub mod quantize_export;
 pub mod run;
 pub mod spec_args;
 pub mod tokenize;

@@ -1,10 +1,15 @@
 //! `brisk quantize [OPTIONS] IN [OUT] TYPE [NTHREADS]`, with llama-quantize's options and
 //! positional rules; the plan printed by `--dry-run`, a progress bar on a terminal, one summary
 //! line otherwise.
+use super::quantize_export::{
+    calib_group, checkpoint_dir, export_request, format_arg, group_arg, group_size,
+    keep_stored_types, OutFormat,
+};
 use super::{CliResult, Exit};
 use crate::format::gguf::Value;
 use crate::interrupt;
 use crate::quantize::calib::{self, Method};
+use crate::quantize::export;
 use crate::quantize::ftype::{parse_tensor_type, OPTIONS};
 use crate::quantize::run::{execute, Stop};
 use crate::quantize::{parse_target, plan, Plan, Request, Source};
@@ -103,6 +108,15 @@ pub struct QuantizeArgs {
     /// error-updated weights when its first column is reached.
     #[arg(long = "no-act-order")]
     pub no_act_order: bool,
+    /// What to write: gguf (the default), or gptq / awq — a Hugging Face checkpoint directory
+    /// in AutoGPTQ's or AutoAWQ's 4-bit layout for vLLM, TGI and SGLang (IN a checkpoint, OUT a
+    /// new directory, no TYPE; needs --method gptq, awq or awq+gptq).
+    #[arg(long = "format", value_name = "FORMAT", default_value = "gguf", value_parser = format_arg)]
+    pub format: OutFormat,
+    /// Round Q4_1 tensors in groups of N columns sharing one scale and an integer zero (the
+    /// GPTQ/AWQ grid; N a multiple of 32; default 128 with --format gptq|awq).
+    #[arg(long = "group-size", value_name = "N", value_parser = group_arg)]
+    pub group_size: Option<usize>,
 }
 
 fn method_arg(s: &str) -> Result<Method, String> {
@@ -210,6 +224,9 @@ fn tensor_type_file(path: &Path) -> Result<Vec<(String, brisk_kernels::QuantType
 
 /// Builds the request from the command line (positional rules as llama-quantize's).
 fn request(a: &QuantizeArgs) -> Result<Request, Exit> {
+    if let OutFormat::Export(f) = a.format {
+        return export_request(a, f);
+    }
     let mut pos = a.positional.iter();
     let missing = || Exit::Usage("usage: brisk quantize [OPTIONS] IN [OUT] TYPE [NTHREADS]".into());
     let input = PathBuf::from(pos.next().ok_or_else(missing)?);
@@ -369,8 +386,11 @@ fn check_patterns(req: &Request, g: &Source) -> Result<(), Exit> {
 }
 
 pub fn main(a: QuantizeArgs) -> CliResult {
-    let req = request(&a)?;
+    let mut req = request(&a)?;
     let g = Source::open(&req.input)?;
+    if matches!(a.format, OutFormat::Export(_)) {
+        keep_stored_types(&mut req, &g);
+    }
     check_patterns(&req, &g)?;
     let p = plan(&req, &g)?;
     for note in &p.notes {
@@ -403,11 +423,52 @@ pub fn main(a: QuantizeArgs) -> CliResult {
     if a.method != Method::Rtn {
         calibrate(&a, &req, &g, &mut p)?;
     }
-    write(&req, &g, &p, a.quiet, a.max_buffer_size, "quantized")
+    let OutFormat::Export(format) = a.format else {
+        return write(&req, &g, &p, a.quiet, a.max_buffer_size, "quantized");
+    };
+    let files = g.files();
+    export::write(
+        &p,
+        &export::Export {
+            input_dir: &checkpoint_dir(&req.input),
+            files: &files,
+            out_dir: &req.output,
+            format,
+            group: group_size(&a),
+            damp: a.gptq_damp,
+        },
+    )?;
+    if !a.quiet {
+        eprintln!(
+            "wrote {} ({} layout, groups of {})",
+            req.output.display(),
+            format.name(),
+            group_size(&a)
+        );
+    }
+    Ok(())
 }
 
 /// `--method` and `--calib` must come together, with something to calibrate.
 fn check_method(a: &QuantizeArgs, req: &Request, p: &Plan) -> Result<(), Exit> {
+    if let Some(group) = calib_group(a) {
+        if a.method == Method::Rtn {
+            return Err(Exit::Usage(
+                "--group-size applies to calibrated Q4_1: give --method gptq, awq or awq+gptq"
+                    .into(),
+            ));
+        }
+        for t in &p.tensors {
+            let cols = t.source.dims[0] as usize;
+            if t.ty == brisk_kernels::QuantType::Q4_1 && t.converts() && !cols.is_multiple_of(group)
+            {
+                return Err(Exit::Runtime(anyhow::anyhow!(
+                    "{}: rows of {cols} columns cannot be cut in groups of {group} (--group-size)",
+                    t.name
+                )));
+            }
+        }
+    }
     if a.method == Method::Rtn {
         if a.calib.is_some() {
             return Err(Exit::Usage(
@@ -487,6 +548,7 @@ fn calibrate(a: &QuantizeArgs, req: &Request, g: &Source, p: &mut Plan) -> Resul
         max_tokens: a.calib_tokens as usize,
         damp: a.gptq_damp,
         act_order: !a.no_act_order,
+        group: calib_group(a),
         quiet: a.quiet,
     };
     let reports = match calib::calibrate(p, g, &mut lm, &samples, &opts) {

@@ -32,7 +32,7 @@ pub struct HfGguf {
 }
 
 /// A per-expert tensor name, `blk.N.ffn_gate_exps.E.weight` → (`blk.N.ffn_gate_exps.weight`, E).
-fn expert_of(name: &str) -> Option<(String, usize)> {
+pub(crate) fn expert_of(name: &str) -> Option<(String, usize)> {
     let stem = name.strip_suffix(".weight")?;
     let (head, e) = stem.rsplit_once('.')?;
     if !head.ends_with("_exps") {

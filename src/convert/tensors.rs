@@ -66,6 +66,16 @@ fn to_f32(ty: QuantType, src: &[u8]) -> Vec<f32> {
 /// `rows` rows of `row_bytes` each, reordered within each of `n_head` heads so that output row
 /// `2i + j` of a head is input row `j·(hd/2) + i` (the converter's `permute`).
 pub fn permute_qk(src: &[u8], row_bytes: usize, n_head: usize) -> Result<Vec<u8>> {
+    reorder_heads(src, row_bytes, n_head, true)
+}
+
+/// The inverse of [`permute_qk`]: llama.cpp's adjacent RoPE pairs back to HF's halves (for a
+/// checkpoint written from GGUF-ordered rows).
+pub fn unpermute_qk(src: &[u8], row_bytes: usize, n_head: usize) -> Result<Vec<u8>> {
+    reorder_heads(src, row_bytes, n_head, false)
+}
+
+fn reorder_heads(src: &[u8], row_bytes: usize, n_head: usize, to_gguf: bool) -> Result<Vec<u8>> {
     let rows = src.len() / row_bytes.max(1);
     if n_head == 0 || !rows.is_multiple_of(n_head) || !(rows / n_head).is_multiple_of(2) {
         bail!("{rows} rows cannot be split into {n_head} heads of an even width");
@@ -75,8 +85,8 @@ pub fn permute_qk(src: &[u8], row_bytes: usize, n_head: usize) -> Result<Vec<u8>
     for h in 0..n_head {
         for i in 0..hd / 2 {
             for j in 0..2 {
-                let dst = h * hd + 2 * i + j;
-                let from = h * hd + j * (hd / 2) + i;
+                let (gguf, hf) = (h * hd + 2 * i + j, h * hd + j * (hd / 2) + i);
+                let (dst, from) = if to_gguf { (gguf, hf) } else { (hf, gguf) };
                 out[dst * row_bytes..(dst + 1) * row_bytes]
                     .copy_from_slice(&src[from * row_bytes..(from + 1) * row_bytes]);
             }
@@ -143,6 +153,7 @@ mod tests {
         let src: Vec<u8> = (0..8).collect();
         let out = permute_qk(&src, 1, 2).unwrap();
         assert_eq!(out, [0, 2, 1, 3, 4, 6, 5, 7]);
+        assert_eq!(unpermute_qk(&out, 1, 2).unwrap(), src);
         assert!(permute_qk(&src, 1, 3).is_err());
         assert!(permute_qk(&src[..6], 1, 2).is_err());
     }

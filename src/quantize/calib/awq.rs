@@ -13,13 +13,14 @@
 use super::gptq::{hessian_matrix, quad_form};
 use super::hessian::Stats;
 use super::source_rows;
+use super::target::Target;
 use crate::model::weights::Ffn;
 use crate::model::Model;
 use crate::quantize::plan::Plan;
 use crate::quantize::run::{decode_row, Stop};
 use crate::quantize::source::Source;
 use anyhow::anyhow;
-use brisk_kernels::scalar::{dequantize_row, weighted::quantize_row_weighted};
+use brisk_kernels::scalar::dequantize_row;
 use brisk_kernels::QuantType;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ const ALPHA_STEPS: usize = 20;
 /// One matrix of a scaled group: its plan index, type and current weights.
 struct Member {
     ti: usize,
-    ty: QuantType,
+    target: Target,
     w: Vec<f32>,
     rows: usize,
 }
@@ -40,7 +41,12 @@ fn index_of(plan: &Plan, name: &str) -> Option<usize> {
 }
 
 /// The group's members, its weights as they stand (after earlier scalings).
-fn members(plan: &Plan, g: &Source, names: &[String]) -> Result<Option<Vec<Member>>, Stop> {
+fn members(
+    plan: &Plan,
+    g: &Source,
+    names: &[String],
+    group: Option<usize>,
+) -> Result<Option<Vec<Member>>, Stop> {
     let mut out = Vec::new();
     for n in names {
         let Some(ti) = index_of(plan, n) else {
@@ -53,7 +59,7 @@ fn members(plan: &Plan, g: &Source, names: &[String]) -> Result<Option<Vec<Membe
         let w = source_rows(plan, g, ti)?;
         out.push(Member {
             ti,
-            ty: t.ty,
+            target: Target::of(t.ty, group),
             rows: t.source.dims[1] as usize,
             w,
         });
@@ -63,8 +69,8 @@ fn members(plan: &Plan, g: &Source, names: &[String]) -> Result<Option<Vec<Membe
 
 /// `w − Ŵ` for the rows of `w` quantized as `ty` from `w·diag(s)` (importance `imp/s²`) and
 /// divided by `s` again: the error the scaled matrix makes on the unscaled input.
-fn scaled_residual(ty: QuantType, w: &[f32], cols: usize, s: &[f32], imp: &[f32]) -> Vec<f32> {
-    let rb = ty.row_bytes(cols).expect("whole blocks");
+fn scaled_residual(t: Target, w: &[f32], cols: usize, s: &[f32], imp: &[f32]) -> Vec<f32> {
+    let rb = t.ty.row_bytes(cols).expect("whole blocks");
     let imp: Vec<f32> = imp.iter().zip(s).map(|(&i, &s)| i / (s * s)).collect();
     let mut q = vec![0u8; rb];
     let mut row = vec![0.0f32; cols];
@@ -74,8 +80,8 @@ fn scaled_residual(ty: QuantType, w: &[f32], cols: usize, s: &[f32], imp: &[f32]
         for ((x, &w), &s) in row.iter_mut().zip(wr).zip(s) {
             *x = w * s;
         }
-        quantize_row_weighted(ty, &row, Some(&imp), &mut q);
-        dequantize_row(ty, &q, &mut deq);
+        t.quantize_row(&row, Some(&imp), &mut q);
+        dequantize_row(t.ty, &q, &mut deq);
         out.extend(wr.iter().zip(&deq).zip(s).map(|((&w, &d), &s)| w - d / s));
     }
     out
@@ -102,7 +108,7 @@ fn search(be: &crate::backend::Cpu, group: &[Member], st: &Stats) -> (Vec<f32>, 
         let s: Vec<f32> = raw.iter().map(|&v| (v / norm) as f32).collect();
         let mut err = 0.0;
         for m in group {
-            let d = scaled_residual(m.ty, &m.w, cols, &s, &diag);
+            let d = scaled_residual(m.target, &m.w, cols, &s, &diag);
             err += quad_form(be, &hm, &d, m.rows);
         }
         if k == 0 {
@@ -197,6 +203,7 @@ pub fn scale_block(
     model: &mut Model,
     li: usize,
     stats: &mut BTreeMap<String, Stats>,
+    group: Option<usize>,
     quiet: bool,
 ) -> Result<(), Stop> {
     let n = |s: &str| format!("blk.{li}.{s}");
@@ -213,6 +220,7 @@ pub fn scale_block(
             plan,
             g,
             &[n("attn_q.weight"), n("attn_k.weight"), n("attn_v.weight")],
+            group,
         )?,
     ) {
         let (s, _, rel) = search(be, &group, st);
@@ -226,7 +234,7 @@ pub fn scale_block(
     if let (true, Some(st), Some(mut group)) = (
         mha,
         stats.get_mut(&key),
-        members(plan, g, &[n("attn_output.weight")])?,
+        members(plan, g, &[n("attn_output.weight")], group)?,
     ) {
         let (s, _, rel) = search(be, &group, st);
         scale_columns(plan, &mut group, &s, st);
@@ -242,7 +250,7 @@ pub fn scale_block(
         let key = n("ffn_gate.weight");
         if let (Some(st), Some(mut group)) = (
             stats.get_mut(&key),
-            members(plan, g, &[n("ffn_gate.weight"), n("ffn_up.weight")])?,
+            members(plan, g, &[n("ffn_gate.weight"), n("ffn_up.weight")], group)?,
         ) {
             let (s, _, rel) = search(be, &group, st);
             scale_columns(plan, &mut group, &s, st);
@@ -254,7 +262,7 @@ pub fn scale_block(
         let key = n("ffn_down.weight");
         if let (Some(st), Some(mut group)) = (
             stats.get_mut(&key),
-            members(plan, g, &[n("ffn_down.weight")])?,
+            members(plan, g, &[n("ffn_down.weight")], group)?,
         ) {
             let (s, _, rel) = search(be, &group, st);
             scale_columns(plan, &mut group, &s, st);
@@ -272,14 +280,15 @@ pub fn scale_block(
 /// of its largest magnitude (1, 0.95, …, 0.55) whose rounding reproduces the block's output
 /// contribution `d·H_bb·dᵀ` best.
 pub fn clipped_rows(
-    ty: QuantType,
+    target: Target,
     w: &[f32],
     cols: usize,
     st: &Stats,
     imp: &[f32],
     dst: &mut [u8],
 ) {
-    let tb = ty.block_len();
+    let ty = target.ty;
+    let tb = target.block_len();
     let bb = ty.row_bytes(tb).expect("whole blocks");
     let rb = ty.row_bytes(cols).expect("whole blocks");
     let mut clipped = vec![0.0f32; tb];
@@ -296,7 +305,7 @@ pub fn clipped_rows(
                 for (c, &v) in clipped.iter_mut().zip(x) {
                     *c = v.clamp(-lim, lim);
                 }
-                quantize_row_weighted(ty, &clipped, Some(&imp[b * tb..(b + 1) * tb]), &mut cand);
+                target.quantize_row(&clipped, Some(&imp[b * tb..(b + 1) * tb]), &mut cand);
                 dequantize_row(ty, &cand, &mut deq);
                 let d: Vec<f64> = x.iter().zip(&deq).map(|(a, q)| (a - q) as f64).collect();
                 let mut e = 0.0f64;

@@ -16,11 +16,12 @@
 //! blocks once per block as one matrix product on the backend.
 use super::grid::{Grid, Levels};
 use super::linalg::{reversed_cholesky, Upper};
+use super::target::Target;
 use crate::backend::Cpu;
 use crate::format::TensorBytes;
 use crate::model::weights::QTensor;
 use anyhow::{bail, Result};
-use brisk_kernels::scalar::{dequantize_row, weighted::quantize_row_weighted};
+use brisk_kernels::scalar::dequantize_row;
 use brisk_kernels::QuantType;
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,8 @@ pub struct Problem<'a> {
     /// Quantize columns in order of decreasing `h[j][j]` (scales from the original weights:
     /// "static groups"), where the type rounds element by element.
     pub act_order: bool,
+    /// Columns sharing one scale and zero (Q4_1 for a GPTQ/AWQ export; see [`Target`]).
+    pub group: Option<usize>,
 }
 
 /// What came out, and how well it reproduces the original outputs on the calibration data.
@@ -103,7 +106,8 @@ pub fn quantize(be: &Cpu, p: &Problem) -> Result<Outcome> {
         return Ok(o);
     }
     let (rows, n, ty) = (p.rows, p.cols, p.ty);
-    let tb = ty.block_len();
+    let target = Target { ty, group: p.group };
+    let tb = target.block_len();
     let row_bytes = ty
         .row_bytes(n)
         .ok_or_else(|| anyhow::anyhow!("{} cannot hold rows of {n} columns", ty.name()))?;
@@ -170,6 +174,7 @@ pub fn quantize(be: &Cpu, p: &Problem) -> Result<Outcome> {
     let du: Vec<f32> = (0..n).map(|j| upper.at(j, j) as f32).collect();
     let ctx = Ctx {
         ty,
+        target,
         tb,
         n,
         row_bytes,
@@ -220,7 +225,7 @@ pub fn quantize(be: &Cpu, p: &Problem) -> Result<Outcome> {
         bytes.extend_from_slice(&t.into_inner().unwrap_or_else(|e| e.into_inner()).out);
     }
     // Judge against round-to-nearest with the same scale search, on the undamped H.
-    let rtn = rtn_rows(ty, p.w, n, Some(&importance));
+    let rtn = rtn_rows(target, p.w, n, Some(&importance));
     let hm = hessian_matrix(p.h, n);
     let err_gptq = relative_error(be, &hm, ty, p.w, rows, n, &bytes);
     let err_rtn = relative_error(be, &hm, ty, p.w, rows, n, &rtn);
@@ -237,6 +242,7 @@ pub fn quantize(be: &Cpu, p: &Problem) -> Result<Outcome> {
 /// What every tile's column loop reads.
 struct Ctx<'a> {
     ty: QuantType,
+    target: Target,
     tb: usize,
     n: usize,
     row_bytes: usize,
@@ -255,7 +261,7 @@ impl Ctx<'_> {
         let at = r * self.row_bytes + b * bb;
         let block = &mut tile.out[at..at + bb];
         let imp = &self.importance[b * self.tb..(b + 1) * self.tb];
-        quantize_row_weighted(self.ty, values, Some(imp), block);
+        self.target.quantize_row(values, Some(imp), block);
         match &self.levels {
             Some(l) => Grid::of(l, block),
             None => {
@@ -378,12 +384,12 @@ fn transcode(from: QuantType, to: QuantType, bytes: &[u8], rows: usize, cols: us
     out
 }
 
-/// Rows of `w` rounded to nearest as `ty` (importance-weighted when given).
-pub(super) fn rtn_rows(ty: QuantType, w: &[f32], cols: usize, imp: Option<&[f32]>) -> Vec<u8> {
-    let rb = ty.row_bytes(cols).expect("whole blocks");
+/// Rows of `w` rounded to nearest as `t` (importance-weighted when given).
+pub(super) fn rtn_rows(t: Target, w: &[f32], cols: usize, imp: Option<&[f32]>) -> Vec<u8> {
+    let rb = t.ty.row_bytes(cols).expect("whole blocks");
     let mut out = vec![0u8; w.len() / cols * rb];
     for (r, dst) in out.chunks_exact_mut(rb).enumerate() {
-        quantize_row_weighted(ty, &w[r * cols..(r + 1) * cols], imp, dst);
+        t.quantize_row(&w[r * cols..(r + 1) * cols], imp, dst);
     }
     out
 }

@@ -144,6 +144,7 @@ fn gptq_computes_what_the_textbook_algorithm_computes() {
                 importance: None,
                 damp: 0.01,
                 act_order: false,
+                group: None,
             },
         )
         .unwrap();
@@ -204,6 +205,7 @@ fn gptq_reproduces_outputs_better_than_rounding_on_every_type() {
                     importance: None,
                     damp: 0.01,
                     act_order,
+                    group: None,
                 },
             )
             .unwrap();

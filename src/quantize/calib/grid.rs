@@ -118,8 +118,18 @@ impl Levels {
         }
     }
 
-    /// Element `e`'s level in `block`.
+    /// Element `e` of a run of blocks: the byte offset of its block and its index in it.
+    fn locate(&self, e: usize) -> (usize, usize) {
+        let n = self.ty.block_len();
+        let bytes = self.ty.row_bytes(n).unwrap_or(0);
+        (e / n * bytes, e % n)
+    }
+
+    /// Element `e`'s level in `block` (one block of the type, or several in a row: element
+    /// `e` is then element `e % n` of block `e / n`).
     pub fn get(&self, block: &[u8], e: usize) -> u32 {
+        let (at, e) = self.locate(e);
+        let block = &block[at..];
         let (parts, n) = self.parts(e);
         let mut u = 0u32;
         for q in &parts[..n] {
@@ -136,6 +146,8 @@ impl Levels {
     /// Sets element `e`'s level in `block` (`u ≤ max`).
     pub fn set(&self, block: &mut [u8], e: usize, u: u32) {
         let u = if self.signed8 { u ^ 0x80 } else { u };
+        let (at, e) = self.locate(e);
+        let block = &mut block[at..];
         let (parts, n) = self.parts(e);
         for q in &parts[..n] {
             let mask = (((1u32 << q.bits) - 1) << q.shift) as u8;
@@ -145,7 +157,7 @@ impl Levels {
     }
 }
 
-/// The values the elements of one block can take, its scales fixed.
+/// The values the elements of one block (or a run of blocks) can take, its scales fixed.
 pub enum Grid {
     /// Element j: `offset[j] + scale[j]·u`, u in `0..=max` (`min` the smallest level used).
     Affine {
@@ -165,7 +177,8 @@ impl Grid {
     /// found by decoding the block with every level 0 and then every level 1, so it follows
     /// the type's own dequantizer rather than a second description of it.
     pub fn of(levels: &Levels, block: &[u8]) -> Grid {
-        let n = levels.ty.block_len();
+        let per = levels.ty.block_len();
+        let n = block.len() / levels.ty.row_bytes(per).unwrap_or(usize::MAX).max(1) * per;
         let mut b = block.to_vec();
         let decode_all = |b: &mut Vec<u8>, u: u32| {
             for e in 0..n {

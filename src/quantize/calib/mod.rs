@@ -12,6 +12,7 @@ mod gptq_tests;
 pub mod grid;
 pub mod hessian;
 pub mod linalg;
+pub mod target;
 
 use super::plan::Plan;
 use super::run::{decode_row, Stop};
@@ -75,6 +76,9 @@ pub struct Options {
     pub max_tokens: usize,
     pub damp: f32,
     pub act_order: bool,
+    /// Q4_1 in groups of this many columns sharing one scale and an integer zero (the grid a
+    /// GPTQ/AWQ export stores; `--group-size`).
+    pub group: Option<usize>,
     pub quiet: bool,
 }
 
@@ -183,7 +187,7 @@ fn run_blocks(
         recorder.watch(None);
         // 2. Its matrices, quantized.
         if opts.method.scales() {
-            awq::scale_block(plan, g, model, li, &mut stats, opts.quiet)?;
+            awq::scale_block(plan, g, model, li, &mut stats, opts.group, opts.quiet)?;
         }
         let prefix = format!("blk.{li}.");
         let wanted = |name: &str| name.starts_with(&prefix);
@@ -302,6 +306,7 @@ fn quantize_block(
             continue;
         }
         let ty = t.ty;
+        let target = target::Target::of(ty, opts.group);
         let cols = t.source.dims[0] as usize;
         let rows = t.source.dims[1] as usize;
         let experts = t.source.dims.get(2).copied().unwrap_or(1) as usize;
@@ -325,7 +330,7 @@ fn quantize_block(
                 .filter(|s| s.count > 0 && s.cols == cols && calibrates(ty));
             let Some(s) = s else {
                 // No inputs reached it (an unrouted expert), or a float type: as planned.
-                bytes.extend_from_slice(&gptq::rtn_rows(ty, slab, cols, imp));
+                bytes.extend_from_slice(&gptq::rtn_rows(target, slab, cols, imp));
                 continue;
             };
             let diag: Vec<f32> = (0..cols).map(|j| s.h[j * cols + j]).collect();
@@ -342,14 +347,15 @@ fn quantize_block(
                         importance: imp,
                         damp: opts.damp,
                         act_order: opts.act_order,
+                        group: target.group,
                     },
                 )?;
                 let note = if o.kept_rtn { "rtn kept" } else { "" };
                 (o.bytes, o.err_rtn, o.err_gptq.min(o.err_rtn), note)
             } else {
-                let rtn = gptq::rtn_rows(ty, slab, cols, Some(search_imp));
+                let rtn = gptq::rtn_rows(target, slab, cols, Some(search_imp));
                 let mut clipped = vec![0u8; rows * rb];
-                awq::clipped_rows(ty, slab, cols, s, search_imp, &mut clipped);
+                awq::clipped_rows(target, slab, cols, s, search_imp, &mut clipped);
                 let be = &model.backend;
                 let e_rtn = gptq::relative_error_of(be, ty, slab, rows, cols, &s.h, &rtn);
                 let e_clip = gptq::relative_error_of(be, ty, slab, rows, cols, &s.h, &clipped);
