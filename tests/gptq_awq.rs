@@ -92,7 +92,9 @@ fn round_layer(w: &[f32], rows: usize, cols: usize, group: usize, act_order: boo
             let (lo, hi) = vals.fold((0.0f32, 0.0f32), |(a, b), x| (a.min(x), b.max(x)));
             let s = half::f16::from_f32(((hi - lo) / 15.0).max(1e-6)).to_f32();
             r.scale[j * groups + g] = s;
-            r.zero[j * groups + g] = (-lo / s).round().clamp(0.0, 15.0) as u8;
+            // Zeros of 1…15: a stored zero − 1 of −1 is read differently by AutoGPTQ's nibble
+            // arithmetic and GPTQModel's word arithmetic, and brisk's exports never make one.
+            r.zero[j * groups + g] = (-lo / s).round().clamp(1.0, 15.0) as u8;
         }
         for i in 0..cols {
             let k = j * groups + r.group_of[i];

@@ -427,6 +427,67 @@ fn a_safetensors_repository_is_fetched_whole() {
     assert_eq!(env.hub.sent("pytorch_model.bin"), 0);
 }
 
+/// A sharded checkpoint: its index decides which .safetensors files are the model (not
+/// Mistral's `consolidated.safetensors` copy), and a snapshot missing a shard is not cached.
+#[test]
+fn a_sharded_checkpoint_fetches_what_its_index_names_and_only_whole_is_cached() {
+    let env = Env::new("shards");
+    let repo = "org/sharded-hf";
+    let index = serde_json::json!({"metadata": {}, "weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}});
+    env.hub.put(repo, "config.json", b"{}".to_vec(), false);
+    env.hub.put(
+        repo,
+        "model.safetensors.index.json",
+        index.to_string().into_bytes(),
+        false,
+    );
+    env.hub.put(
+        repo,
+        "model-00001-of-00002.safetensors",
+        body(3000, 1),
+        true,
+    );
+    env.hub.put(
+        repo,
+        "model-00002-of-00002.safetensors",
+        body(3000, 2),
+        true,
+    );
+    env.hub
+        .put(repo, "consolidated.safetensors", body(6000, 3), true);
+    let dir = env.pull(repo, &[]);
+    assert!(dir.join("model-00002-of-00002.safetensors").is_file());
+    assert!(!dir.join("consolidated.safetensors").exists());
+    assert_eq!(env.hub.sent("consolidated.safetensors"), 0);
+    // As a Ctrl-C during the second shard would leave it.
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let out = env.brisk(&["pull", repo, "--offline"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an incomplete snapshot counted as cached"
+    );
+    let again = env.pull(repo, &[]);
+    assert!(again.join("model-00002-of-00002.safetensors").is_file());
+}
+
+/// A signed download link that expires mid-transfer is replaced by a new one from the hub.
+#[test]
+fn an_expired_download_link_is_renewed() {
+    let env = Env::new("expired");
+    env.hub.faults(|f| f.expired = 1);
+    let path = env.pull(REPO, &[]);
+    assert_eq!(std::fs::read(&path).unwrap(), body(300_000, 1));
+    let heads = env
+        .hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("HEAD") && r.contains("tiny-Q4_K_M"))
+        .count();
+    assert_eq!(heads, 2, "{:?}", env.hub.requests());
+}
+
 #[test]
 fn aliases_from_the_users_models_toml() {
     let env = Env::new("alias");

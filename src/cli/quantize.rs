@@ -458,12 +458,22 @@ fn check_method(a: &QuantizeArgs, req: &Request, p: &Plan) -> Result<(), Exit> {
                     .into(),
             ));
         }
+        let export = matches!(a.format, OutFormat::Export(_));
         for t in &p.tensors {
+            if t.ty != brisk_kernels::QuantType::Q4_1 || !t.converts() {
+                continue;
+            }
             let cols = t.source.dims[0] as usize;
-            if t.ty == brisk_kernels::QuantType::Q4_1 && t.converts() && !cols.is_multiple_of(group)
-            {
+            let rows = t.source.dims.get(1).copied().unwrap_or(1) as usize;
+            if !cols.is_multiple_of(group) {
                 return Err(Exit::Runtime(anyhow::anyhow!(
                     "{}: rows of {cols} columns cannot be cut in groups of {group} (--group-size)",
+                    t.name
+                )));
+            }
+            if export && !rows.is_multiple_of(8) {
+                return Err(Exit::Runtime(anyhow::anyhow!(
+                    "{}: {rows} outputs; the packed layout needs a multiple of 8",
                     t.name
                 )));
             }

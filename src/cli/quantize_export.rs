@@ -61,6 +61,17 @@ pub fn export_request(a: &QuantizeArgs, f: export::Format) -> Result<Request, Ex
             f.name()
         )));
     }
+    let config = checkpoint_dir(&input).join("config.json");
+    let packed = std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|c| c.get("quantization_config").is_some());
+    if packed {
+        return Err(Exit::Usage(format!(
+            "{} is already a quantized checkpoint (quantization_config); export from its float original",
+            input.display()
+        )));
+    }
     let threads = match threads {
         Some(n) => n
             .parse::<usize>()

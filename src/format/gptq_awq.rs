@@ -222,13 +222,14 @@ pub fn unpack(cfg: &QuantConfig, l: &PackedLinear) -> Result<Unpacked, String> {
                     }
                 }
             }
-            let bump = u8::from(!v2);
+            // v1 stores zero − 1 (GPTQModel: the v2 word minus 0x11111111, whose borrows reach
+            // the next nibble): adding 0x11111111 to the word gives the zeros back either way.
+            let bump = if v2 { 0 } else { 0x1111_1111u32 };
             for g in 0..groups {
                 for c in 0..rows / 8 {
-                    let w = qz[g * (rows / 8) + c];
+                    let w = qz[g * (rows / 8) + c].wrapping_add(bump);
                     for k in 0..8 {
-                        // v1 stores zero − 1; a stored 15 wraps to 0, as AutoGPTQ's kernels do.
-                        zero[(c * 8 + k) * groups + g] = (nib(w, k) + bump) & 15;
+                        zero[(c * 8 + k) * groups + g] = nib(w, k);
                     }
                 }
             }
@@ -358,4 +359,50 @@ pub fn layer(
         g_idx: part(".g_idx"),
     };
     Ok(repack(gguf, &unpack(cfg, &linear)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(name: &str, dtype: Dtype, shape: Vec<u64>, bytes: Vec<u8>) -> Raw {
+        Raw {
+            name: name.into(),
+            dtype,
+            shape,
+            bytes: TensorBytes::Owned(Arc::new(bytes)),
+        }
+    }
+
+    /// GPTQModel writes v1 zeros as the v2 word minus 0x11111111: a zero of 0 borrows from
+    /// the next nibble. Reading the word back through +0x11111111 gives every zero exactly.
+    #[test]
+    fn v1_zeros_survive_a_borrow() {
+        let zeros: [u32; 8] = [0, 3, 15, 1, 0, 0, 8, 2];
+        let v2 = zeros
+            .iter()
+            .enumerate()
+            .fold(0u32, |w, (k, &z)| w | (z << (4 * k)));
+        let v1 = v2.wrapping_sub(0x1111_1111);
+        let (rows, cols) = (8usize, 8usize);
+        let l = PackedLinear {
+            name: "x",
+            qweight: &raw("x.qweight", Dtype::I32, vec![1, 8], vec![0; 32]),
+            qzeros: &raw(
+                "x.qzeros",
+                Dtype::I32,
+                vec![1, 1],
+                v1.to_le_bytes().to_vec(),
+            ),
+            scales: &raw("x.scales", Dtype::F16, vec![1, 8], vec![0; 16]),
+            g_idx: None,
+        };
+        let cfg = QuantConfig {
+            scheme: Scheme::Gptq { v2: false },
+            group_size: Some(cols),
+        };
+        let u = unpack(&cfg, &l).unwrap();
+        assert_eq!((u.rows, u.cols, u.groups), (rows, cols, 1));
+        assert_eq!(u.zero, zeros.map(|z| z as u8));
+    }
 }

@@ -13,6 +13,10 @@ pub enum HubError {
     Transient(String),
     #[error("{0}")]
     Fatal(String),
+    /// A download URL off the hub refused the request (a signed link that expired): worth a
+    /// new URL from the hub.
+    #[error("{0}")]
+    Expired(String),
 }
 
 /// One file of a repository's listing.
@@ -195,14 +199,14 @@ impl Client {
         }
         for _ in 0..MAX_REDIRECTS {
             let resp = self.send(self.request("HEAD", &url), &what)?;
-            let location = resp
-                .header("Location")
-                .and_then(|l| url.join(l).ok())
-                .filter(|_| (300..400).contains(&resp.status()));
-            // Redirects within the hub (a renamed repository) are followed; one to another
-            // host is where the bytes are, and this response carries the file's metadata.
-            if let Some(next) = &location {
-                if next.origin() == url.origin() {
+            let redirect = (300..400).contains(&resp.status());
+            let raw = resp.header("Location").filter(|_| redirect);
+            let location = raw.and_then(|l| url.join(l).ok());
+            // A relative redirect stays within the hub (a renamed repository) and is followed,
+            // as huggingface_hub does; an absolute one is where the bytes are, and this
+            // response carries the file's metadata.
+            if let (Some(next), Some(l)) = (&location, raw) {
+                if Url::parse(l).is_err() {
                     url = next.clone();
                     continue;
                 }
@@ -251,6 +255,13 @@ impl Client {
                         total: Some(from),
                         reader: Box::new(std::io::empty()),
                     })
+                }
+                Err(ureq::Error::Status(code @ (401 | 403), _))
+                    if url.origin() != self.endpoint.origin() =>
+                {
+                    return Err(HubError::Expired(format!(
+                        "{what}: the download link was refused ({code})"
+                    )))
                 }
                 Err(ureq::Error::Status(code, r)) => return Err(self.status_error(code, &r, what)),
                 Err(ureq::Error::Transport(t)) => {

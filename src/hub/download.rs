@@ -22,19 +22,22 @@ pub struct Retry {
 
 /// What to fetch and how to check it.
 pub struct Wanted<'a> {
-    pub url: &'a Url,
+    pub url: Url,
     pub what: &'a str,
     pub size: Option<u64>,
     pub sha256: Option<&'a str>,
 }
 
-/// Download `want` to `blob` (nothing is there until it is complete and verified).
+/// Download `want` to `blob` unless a blob of its size is there already (nothing is there
+/// until it is complete and verified). `refresh` gives a new download URL when the one in use
+/// is refused (a signed link that expired).
 pub fn fetch(
     client: &Client,
     want: &Wanted,
     blob: &Path,
     retry: &Retry,
     progress: &mut Progress,
+    refresh: &dyn Fn() -> Result<Url>,
 ) -> Result<()> {
     let mut partial = blob.as_os_str().to_owned();
     partial.push(".incomplete");
@@ -42,16 +45,29 @@ pub fn fetch(
     let dir = blob.parent().context("blob path has no parent")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _lock = lock(&partial)?;
-    if blob.is_file() {
-        return Ok(()); // another process finished it while this one waited for the lock
+    // Checked under the lock: another process may have finished (or be replacing) it.
+    if let Ok(m) = std::fs::metadata(blob) {
+        if m.is_file() && want.size.is_none_or(|s| m.len() == s) {
+            return Ok(());
+        }
+        std::fs::remove_file(blob).with_context(|| format!("cannot replace {}", blob.display()))?;
     }
     let mut failures = 0u32;
     let mut hash = Streamed::default();
+    let mut url = want.url.clone();
     loop {
-        match attempt(client, want, &partial, &mut hash, progress) {
+        match attempt(client, want, &url, &partial, &mut hash, progress) {
             Ok(()) => break,
             Err(Step::Interrupted) => return Err(anyhow!(super::INTERRUPTED)),
             Err(Step::Fatal(e)) => return Err(e),
+            Err(Step::Expired(why)) => {
+                failures += 1;
+                if failures >= retry.attempts {
+                    bail!("{why}");
+                }
+                progress.note(&format!("{why}; asking the hub for a new download link"));
+                url = refresh()?;
+            }
             Err(Step::Transient { error, progressed }) => {
                 failures = if progressed { 1 } else { failures + 1 };
                 if failures >= retry.attempts {
@@ -131,7 +147,12 @@ impl Streamed {
 }
 
 enum Step {
-    Transient { error: String, progressed: bool },
+    Transient {
+        error: String,
+        progressed: bool,
+    },
+    /// The download URL was refused (401/403 off the hub: a signed link that expired).
+    Expired(String),
     Fatal(anyhow::Error),
     Interrupted,
 }
@@ -144,6 +165,7 @@ fn file_len(p: &Path) -> u64 {
 fn attempt(
     client: &Client,
     want: &Wanted,
+    url: &Url,
     partial: &Path,
     hash: &mut Streamed,
     progress: &mut Progress,
@@ -152,16 +174,17 @@ fn attempt(
     let have = file_len(partial);
     if want.size.is_some_and(|s| have > s) {
         std::fs::remove_file(partial).map_err(|e| fatal(e.into()))?;
-        return attempt(client, want, partial, hash, progress);
+        return attempt(client, want, url, partial, hash, progress);
     }
     if have > 0 && want.size == Some(have) {
         return Ok(());
     }
-    let body = client.get(want.url, have, want.what).map_err(|e| match e {
+    let body = client.get(url, have, want.what).map_err(|e| match e {
         HubError::Transient(error) => Step::Transient {
             error,
             progressed: false,
         },
+        HubError::Expired(m) => Step::Expired(m),
         HubError::Fatal(m) => Step::Fatal(anyhow!(m)),
     })?;
     let total = body.total.or(want.size);

@@ -107,7 +107,7 @@ impl Hub {
                 }
                 None => bail!("{e}"),
             },
-            Err(HubError::Fatal(e)) => bail!("{e}"),
+            Err(HubError::Fatal(e) | HubError::Expired(e)) => bail!("{e}"),
         };
         for f in &tree {
             check_repo_path(&f.path)?;
@@ -117,12 +117,26 @@ impl Hub {
         let mut progress = Progress::new(self.quiet);
         let mut commit: Option<String> = None;
         let mut first = None;
-        for name in selection.files() {
+        // A checkpoint's small files come first: its shard index then says which of the
+        // repository's .safetensors files are the model (Mistral's repositories also hold a
+        // consolidated copy of every weight).
+        let (small, shards): (Vec<&String>, Vec<&String>) = match &selection {
+            Selection::Gguf(f) => (f.iter().collect(), Vec::new()),
+            Selection::Checkpoint(f) => f.iter().partition(|n| !n.ends_with(".safetensors")),
+        };
+        for name in small {
             let listed = tree.iter().find(|f| &f.path == name);
             let (c, path) =
                 self.fetch_file(&client, r, commit.as_deref(), name, listed, &mut progress)?;
             commit.get_or_insert(c);
             first.get_or_insert(path);
+        }
+        let snapshot = commit.as_ref().map(|c| self.cache.snapshot(&r.repo, c));
+        for name in model_shards(snapshot.as_deref(), &shards)? {
+            let listed = tree.iter().find(|f| &f.path == name);
+            let (c, _) =
+                self.fetch_file(&client, r, commit.as_deref(), name, listed, &mut progress)?;
+            commit.get_or_insert(c);
         }
         let commit = commit.ok_or_else(|| anyhow!("{}: nothing to fetch", describe(r)))?;
         self.cache.write_ref(&r.repo, &r.revision, &commit)?;
@@ -158,21 +172,21 @@ impl Hub {
         let blob = blob_name(sha256.as_deref().unwrap_or(&meta.etag));
         let blob_path = self.cache.blob(&r.repo, &blob);
         let size = listed.map(|f| f.size).filter(|s| *s > 0).or(meta.size);
-        let complete = std::fs::metadata(&blob_path)
-            .is_ok_and(|m| m.is_file() && size.is_none_or(|s| m.len() == s));
-        if !complete {
-            let what = format!("{}/{name}", r.repo);
-            let want = Wanted {
-                url: &meta.url,
-                what: &what,
-                size,
-                sha256: sha256.as_deref(),
-            };
-            if blob_path.exists() {
-                std::fs::remove_file(&blob_path).ok();
-            }
-            download::fetch(client, &want, &blob_path, &self.retry, progress)?;
-        }
+        let what = format!("{}/{name}", r.repo);
+        let want = Wanted {
+            url: meta.url.clone(),
+            what: &what,
+            size,
+            sha256: sha256.as_deref(),
+        };
+        // A signed download link can expire during a long transfer: ask the hub for a new one.
+        let refresh = || {
+            client
+                .head(&r.repo, &meta.commit, name)
+                .map(|m| m.url)
+                .map_err(|e| anyhow!("{e}"))
+        };
+        download::fetch(client, &want, &blob_path, &self.retry, progress, &refresh)?;
         let path = self.cache.link(&r.repo, &meta.commit, name, &blob)?;
         Ok((meta.commit, path))
     }
@@ -204,10 +218,19 @@ impl Hub {
         let files = self.cache.snapshot_files(&r.repo, &commit);
         let selection = pick::select(r, &files).ok()?;
         let snapshot = self.cache.snapshot(&r.repo, &commit);
-        let all_there = selection
-            .files()
-            .iter()
-            .all(|f| std::fs::metadata(snapshot.join(f)).is_ok_and(|m| m.is_file()));
+        let there = |f: &str| std::fs::metadata(snapshot.join(f)).is_ok_and(|m| m.is_file());
+        let all_there = match &selection {
+            Selection::Gguf(f) => f.iter().all(|f| there(f)),
+            // A checkpoint is whole when its config and every shard its index names (or its
+            // single file) are there — not merely some of what an interrupted fetch left.
+            Selection::Checkpoint(f) => {
+                let shards: Vec<&String> =
+                    f.iter().filter(|n| n.ends_with(".safetensors")).collect();
+                there("config.json")
+                    && model_shards(Some(&snapshot), &shards)
+                        .is_ok_and(|s| !s.is_empty() && s.iter().all(|f| there(f)))
+            }
+        };
         if !all_there {
             return None;
         }
@@ -216,6 +239,37 @@ impl Hub {
             Selection::Checkpoint(_) => snapshot,
         })
     }
+}
+
+/// The .safetensors files that make up a checkpoint among `shards` (what the repository lists
+/// or the snapshot holds): those its index in `snapshot` names, else `model.safetensors`, else
+/// every one. An index naming a file that is not there is an error.
+fn model_shards<'a>(
+    snapshot: Option<&std::path::Path>,
+    shards: &[&'a String],
+) -> Result<Vec<&'a String>> {
+    let index = snapshot
+        .map(|s| s.join(crate::format::safetensors::INDEX_FILE))
+        .filter(|p| p.is_file());
+    if let Some(index) = index {
+        let (named, _) = crate::format::safetensors::read_index(&index)?;
+        let mut out = Vec::new();
+        for n in &named {
+            match shards.iter().find(|s| s.as_str() == n) {
+                Some(s) => out.push(*s),
+                None => bail!(
+                    "{}: names shard {n}, which the repository does not have",
+                    index.display()
+                ),
+            }
+        }
+        return Ok(out);
+    }
+    let single = crate::format::safetensors::SINGLE_FILE;
+    if let Some(s) = shards.iter().find(|s| s.as_str() == single) {
+        return Ok(vec![*s]);
+    }
+    Ok(shards.to_vec())
 }
 
 /// `HF_TOKEN`, `HUGGING_FACE_HUB_TOKEN`, or the token file huggingface_hub's login writes.

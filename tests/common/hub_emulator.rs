@@ -39,6 +39,8 @@ pub struct Faults {
     pub corrupt: Vec<String>,
     /// Announce this ETag for every file instead of its own.
     pub etag: Option<String>,
+    /// Refuse this many CDN requests with 403, as an expired signed link is refused.
+    pub expired: usize,
 }
 
 #[derive(Default)]
@@ -336,6 +338,11 @@ fn git_oid(body: &[u8]) -> String {
 
 fn serve_cdn(mut conn: TcpStream, state: &Mutex<State>, req: &Request, path: &str) {
     let mut s = state.lock().unwrap();
+    if s.faults.expired > 0 {
+        s.faults.expired -= 1;
+        drop(s);
+        return respond(&mut conn, "403 Forbidden", &[], b"expired");
+    }
     let key = decode(path.trim_start_matches("/cdn/"));
     let Some((repo, file)) = key.split_once('/').and_then(|(org, rest)| {
         let (name, file) = rest.split_once('/')?;

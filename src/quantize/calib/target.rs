@@ -52,14 +52,27 @@ impl Target {
 }
 
 /// A group's scale and zero for a range shrunk by `f`: the f16 scale and the integer zero
-/// GPTQ's quantizer picks (0 kept inside the range, as it does).
+/// GPTQ's quantizer picks (0 kept inside the range, as it does), but never a zero of 0:
+/// AutoGPTQ's `gptq` format stores zero − 1, and readers (vLLM's kernels, GPTQModel's
+/// v1 → v2 conversion) add the 1 back without wrapping, so a stored −1 would be misread. A
+/// group that needs no negative level gets one level of room below 0 instead.
 fn scale_zero(lo: f32, hi: f32, f: f32) -> (f32, f32) {
     let (lo, hi) = (lo.min(0.0) * f, hi.max(0.0) * f);
-    let s = f16::from_f32((hi - lo) / 15.0).to_f32();
+    let z0 = if lo < 0.0 {
+        (-lo * 15.0 / (hi - lo)).round()
+    } else {
+        0.0
+    };
+    let (lo, steps) = match z0 >= 1.0 {
+        true => (lo, 15.0),
+        // One level below 0: the top of the range takes the other 14.
+        false => (0.0, 14.0),
+    };
+    let s = f16::from_f32((hi - lo) / steps).to_f32();
     if s == 0.0 || !s.is_finite() {
-        return (0.0, 0.0);
+        return (0.0, 1.0);
     }
-    (s, (-lo / s).round().clamp(0.0, 15.0))
+    (s, (-lo / s).round().clamp(1.0, 15.0))
 }
 
 /// The level of `x` on the grid `d·q + m` (d > 0), and its value.
@@ -109,13 +122,13 @@ fn quantize_group(vals: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
-/// A group's scale and integer zero, read back from its first Q4_1 block.
+/// A group's scale and integer zero (1…15), read back from its first Q4_1 block.
 pub fn group_scale_zero(block: &[u8]) -> (f16, u8) {
     let d = f16::from_le_bytes([block[0], block[1]]);
     let m = f16::from_le_bytes([block[2], block[3]]).to_f32();
     let z = match d.to_f32() {
-        0.0 => 0.0,
-        d => (-m / d).round().clamp(0.0, 15.0),
+        0.0 => 1.0,
+        d => (-m / d).round().clamp(1.0, 15.0),
     };
     (d, z as u8)
 }
@@ -124,6 +137,20 @@ pub fn group_scale_zero(block: &[u8]) -> (f16, u8) {
 mod tests {
     use super::*;
     use brisk_kernels::scalar::dequantize_row;
+
+    #[test]
+    fn an_all_positive_group_keeps_a_zero_of_one() {
+        let w: Vec<f32> = (0..32).map(|i| 0.1 + i as f32 * 0.03).collect();
+        let mut out = vec![0u8; Q4_1_BYTES];
+        Target::of(QuantType::Q4_1, Some(32)).quantize_row(&w, None, &mut out);
+        let (d, z) = group_scale_zero(&out);
+        assert_eq!(z, 1);
+        let mut back = vec![0.0f32; 32];
+        dequantize_row(QuantType::Q4_1, &out, &mut back);
+        for (a, b) in w.iter().zip(&back) {
+            assert!((a - b).abs() <= d.to_f32() * 0.51, "{a} vs {b}");
+        }
+    }
 
     #[test]
     fn groups_share_one_scale_and_an_integer_zero() {
@@ -145,6 +172,10 @@ mod tests {
         for g in 0..2 {
             let blocks = &out[g * 4 * Q4_1_BYTES..(g + 1) * 4 * Q4_1_BYTES];
             let (d, z) = group_scale_zero(blocks);
+            assert!(
+                z >= 1,
+                "a zero of 0 would be stored as −1 in AutoGPTQ's format"
+            );
             for b in blocks.chunks(Q4_1_BYTES) {
                 assert_eq!(&b[0..4], &blocks[0..4], "blocks of a group share d and m");
             }
