@@ -10,11 +10,8 @@ mod common;
 use brisk::generate::Session;
 use brisk::model::{loader, Logits};
 use common::arch_checkpoint::{convert, f32s};
-use common::hf_checkpoint::{write_safetensors, Tensor};
+use common::hf_checkpoint::{write_raw_safetensors, write_safetensors, RawTensor as Raw, Tensor};
 use std::path::{Path, PathBuf};
-
-/// One stored tensor: name, dtype, shape, bytes.
-type Raw = (String, &'static str, Vec<u64>, Vec<u8>);
 
 fn read_f32_safetensors(path: &Path) -> Vec<Tensor> {
     let bytes = std::fs::read(path).unwrap();
@@ -32,27 +29,6 @@ fn read_f32_safetensors(path: &Path) -> Vec<Tensor> {
         out.push((name, shape, f32s(&bytes[8 + n + a..8 + n + b])));
     }
     out
-}
-
-fn write_raw_safetensors(path: &Path, tensors: &[Raw]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, dtype, shape, bytes) in tensors {
-        let start = data.len();
-        data.extend_from_slice(bytes);
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}),
-        );
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    out.extend(data);
-    std::fs::write(path, out).unwrap();
 }
 
 /// A layer rounded to 4 bits: levels `q[j][i]`, and per row and group a scale (f16-exact)
@@ -150,30 +126,21 @@ fn pack_gptq(base: &str, r: &Rounded, with_g_idx: bool) -> Vec<Raw> {
             qzeros[g * r.rows / 8 + j / 8] |= z << (4 * (j % 8));
         }
     }
-    let (rows, cols, groups) = (r.rows as u64, r.cols as u64, r.groups as u64);
-    let mut out = vec![
-        (
-            format!("{base}.qweight"),
-            "I32",
-            vec![cols / 8, rows],
-            i32_bytes(&qweight),
-        ),
-        (
-            format!("{base}.qzeros"),
-            "I32",
-            vec![groups, rows / 8],
-            i32_bytes(&qzeros),
-        ),
-        (
-            format!("{base}.scales"),
-            "F16",
-            vec![groups, rows],
-            r.scales_f16(),
-        ),
-    ];
+    let mut out = packed_tensors(
+        base,
+        r,
+        [r.cols as u64 / 8, r.rows as u64],
+        &qweight,
+        &qzeros,
+    );
     if with_g_idx {
         let g: Vec<u32> = r.group_of.iter().map(|&g| g as u32).collect();
-        out.push((format!("{base}.g_idx"), "I32", vec![cols], i32_bytes(&g)));
+        out.push((
+            format!("{base}.g_idx"),
+            "I32",
+            vec![r.cols as u64],
+            i32_bytes(&g),
+        ));
     }
     out
 }
@@ -198,26 +165,31 @@ fn pack_awq(base: &str, r: &Rounded, order: [usize; 8]) -> Vec<Raw> {
             }
         }
     }
-    let (rows, cols, groups) = (r.rows as u64, r.cols as u64, r.groups as u64);
+    packed_tensors(
+        base,
+        r,
+        [r.cols as u64, r.rows as u64 / 8],
+        &qweight,
+        &qzeros,
+    )
+}
+
+/// `qweight` (of shape `qweight_shape`), `qzeros` and `scales` as stored tensors.
+fn packed_tensors(
+    base: &str,
+    r: &Rounded,
+    qweight_shape: [u64; 2],
+    qw: &[u32],
+    qz: &[u32],
+) -> Vec<Raw> {
+    let (rows, groups) = (r.rows as u64, r.groups as u64);
+    let t = |suffix: &str, dtype, shape: Vec<u64>, bytes| {
+        (format!("{base}.{suffix}"), dtype, shape, bytes)
+    };
     vec![
-        (
-            format!("{base}.qweight"),
-            "I32",
-            vec![cols, rows / 8],
-            i32_bytes(&qweight),
-        ),
-        (
-            format!("{base}.qzeros"),
-            "I32",
-            vec![groups, rows / 8],
-            i32_bytes(&qzeros),
-        ),
-        (
-            format!("{base}.scales"),
-            "F16",
-            vec![groups, rows],
-            r.scales_f16(),
-        ),
+        t("qweight", "I32", qweight_shape.to_vec(), i32_bytes(qw)),
+        t("qzeros", "I32", vec![groups, rows / 8], i32_bytes(qz)),
+        t("scales", "F16", vec![groups, rows], r.scales_f16()),
     ]
 }
 

@@ -141,22 +141,24 @@ fn int32s(v: &Raw) -> Result<Vec<u32>, String> {
 }
 
 fn floats(v: &Raw) -> Result<Vec<f32>, String> {
+    let ty = v
+        .dtype
+        .quant_type()
+        .ok_or_else(|| format!("{} must be F16, not {}", v.name, v.dtype.name()))?;
     let b = v.bytes.as_bytes();
-    Ok(match v.dtype {
-        Dtype::F16 => b
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::BF16 => b
-            .chunks_exact(2)
-            .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
-            .collect(),
-        t => return Err(format!("{} must be F16, not {}", v.name, t.name())),
-    })
+    let mut out = vec![0.0f32; b.len() / ty.block_bytes()];
+    brisk_kernels::scalar::dequantize_row(ty, b, &mut out);
+    Ok(out)
+}
+
+/// One Q4_1 block (20 bytes): `d`, `m` as f16, then the 32 levels as ggml packs them (element
+/// e < 16 in the low nibble of byte e, element 16 + e in its high nibble).
+pub fn write_q4_1_block(d: f32, m: f32, q: &[u8], block: &mut [u8]) {
+    block[0..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+    block[2..4].copy_from_slice(&f16::from_f32(m).to_le_bytes());
+    for e in 0..16 {
+        block[4 + e] = q[e] | (q[e + 16] << 4);
+    }
 }
 
 /// AWQ's packing order: nibble `k` of a word holds output `8c + AWQ_ORDER[k]`.
@@ -299,12 +301,7 @@ pub fn repack(name: String, u: &Unpacked) -> TensorView {
                 let k = j * u.groups + g;
                 let (s, z) = (u.scale[k], u.zero[k] as f32);
                 let block = &mut out[(j * blocks + b) * 20..][..20];
-                block[0..2].copy_from_slice(&f16::from_f32(s).to_le_bytes());
-                block[2..4].copy_from_slice(&f16::from_f32(-s * z).to_le_bytes());
-                let q = &u.q[j * u.cols + b * 32..][..32];
-                for e in 0..16 {
-                    block[4 + e] = q[e] | (q[e + 16] << 4);
-                }
+                write_q4_1_block(s, -s * z, &u.q[j * u.cols + b * 32..][..32], block);
             }
         }
         return TensorView {

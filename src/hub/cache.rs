@@ -141,18 +141,18 @@ pub fn check_repo_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename.
+/// Write `bytes` to `path` through a temporary file and a rename (its folder made first).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let parent = path.parent().context("path has no parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.brisk-tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    let mut f = crate::format::atomic_file::AtomicFile::create(path)
+        .and_then(|mut f| f.write_all(bytes).map(|()| f))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.flush()?;
+    f.commit()
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(unix)]

@@ -76,9 +76,7 @@ impl Hub {
     pub fn resolve(&self, r: &RepoRef, pin: Option<&str>) -> Result<PathBuf> {
         if self.offline || is_commit(&r.revision) {
             if let Some(path) = self.cached(r) {
-                check_pin(&path, pin)?;
-                touch(&path);
-                return Ok(path);
+                return use_path(path, pin);
             }
             if self.offline {
                 bail!(
@@ -101,9 +99,7 @@ impl Hub {
                     if !self.quiet {
                         eprintln!("brisk: the hub cannot be reached ({e}); using the cached copy");
                     }
-                    check_pin(&path, pin)?;
-                    touch(&path);
-                    return Ok(path);
+                    return use_path(path, pin);
                 }
                 None => bail!("{e}"),
             },
@@ -144,9 +140,7 @@ impl Hub {
             Selection::Gguf(_) => first.ok_or_else(|| anyhow!("nothing fetched"))?,
             Selection::Checkpoint(_) => self.cache.snapshot(&r.repo, &commit),
         };
-        check_pin(&path, pin)?;
-        touch(&path);
-        Ok(path)
+        use_path(path, pin)
     }
 
     /// One file into the snapshot of its commit (downloaded unless its blob is here).
@@ -294,6 +288,13 @@ fn describe(r: &RepoRef) -> String {
         (None, Some(q)) => format!("{}:{q}", r.repo),
         (None, None) => r.repo.clone(),
     }
+}
+
+/// The path a reference resolved to, checked against its pin and marked as used.
+fn use_path(path: PathBuf, pin: Option<&str>) -> Result<PathBuf> {
+    check_pin(&path, pin)?;
+    touch(&path);
+    Ok(path)
 }
 
 /// A pinned sha256 (from an alias) that the file does not have is an error before it runs.

@@ -5,6 +5,7 @@
 //! Q4_1 rows (groups sharing one scale and an integer zero, [`super::calib::target`]; Llama's
 //! Q/K rows put back in HF order, experts split again); tensors AWQ folded scales into (norms,
 //! biases) are written in their stored dtype; everything else is copied from the input.
+use super::calib::grid::Levels;
 use super::calib::target::group_scale_zero;
 use super::plan::{Plan, PlannedTensor};
 use crate::convert::tensors::unpermute_qk;
@@ -14,7 +15,6 @@ use crate::format::safetensors::{Dtype, SafetensorsFile};
 use crate::format::TensorBytes;
 use anyhow::{anyhow, bail, Context, Result};
 use brisk_kernels::QuantType;
-use half::f16;
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,11 +75,8 @@ const AWQ_ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
 fn pack(base: &str, q4: &[u8], rows: usize, cols: usize, group: usize, f: Format) -> Vec<Out> {
     let blocks = cols / 32;
     let groups = cols / group;
-    let level = |j: usize, i: usize| -> u32 {
-        let b = &q4[(j * blocks + i / 32) * 20..][..20];
-        let e = i % 32;
-        u32::from((b[4 + e % 16] >> (4 * (e / 16))) & 15)
-    };
+    let levels = Levels::of(QuantType::Q4_1).expect("Q4_1 has per-element levels");
+    let level = |j: usize, i: usize| levels.get(&q4[j * blocks * 20..(j + 1) * blocks * 20], i);
     let mut scales = Vec::with_capacity(groups * rows * 2);
     let mut zeros = vec![0u8; groups * rows];
     for g in 0..groups {
@@ -147,20 +144,14 @@ fn pack(base: &str, q4: &[u8], rows: usize, cols: usize, group: usize, f: Format
     }
 }
 
-/// F32 values in a stored float dtype.
+/// F32 values in a stored float dtype (the kernels' F32/F16/BF16 encoders).
 fn encode(values: &[f32], dtype: Dtype) -> Result<Vec<u8>> {
-    Ok(match dtype {
-        Dtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Dtype::F16 => values
-            .iter()
-            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-            .collect(),
-        Dtype::BF16 => values
-            .iter()
-            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
-            .collect(),
-        d => bail!("cannot write a {} tensor", d.name()),
-    })
+    let ty = dtype
+        .quant_type()
+        .ok_or_else(|| anyhow!("cannot write a {} tensor", dtype.name()))?;
+    let mut out = vec![0u8; ty.row_bytes(values.len()).context("row size")?];
+    brisk_kernels::scalar::quantize_row(ty, values, &mut out);
+    Ok(out)
 }
 
 /// The output tensors for one stored tensor of the input.

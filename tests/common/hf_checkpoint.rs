@@ -5,16 +5,31 @@ use std::path::Path;
 /// A tensor as HF stores it: name, shape (row-major, outermost first), values.
 pub type Tensor = (String, Vec<u64>, Vec<f32>);
 
+/// A stored tensor of any dtype: name, dtype, shape, bytes.
+pub type RawTensor = (String, &'static str, Vec<u64>, Vec<u8>);
+
 /// Writes `tensors` as one F32 safetensors file.
 pub fn write_safetensors(path: &Path, tensors: &[Tensor]) {
+    let raw: Vec<RawTensor> = tensors
+        .iter()
+        .map(|(n, shape, v)| {
+            let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (n.clone(), "F32", shape.clone(), bytes)
+        })
+        .collect();
+    write_raw_safetensors(path, &raw);
+}
+
+/// Writes `tensors` (each in its own dtype) as one safetensors file.
+pub fn write_raw_safetensors(path: &Path, tensors: &[RawTensor]) {
     let mut header = serde_json::Map::new();
     let mut data = Vec::new();
-    for (name, shape, values) in tensors {
+    for (name, dtype, shape, bytes) in tensors {
         let start = data.len();
-        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        data.extend_from_slice(bytes);
         header.insert(
             name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}),
         );
     }
     let mut h = serde_json::to_vec(&header).unwrap();

@@ -3,6 +3,7 @@
 //! columns, one f16 scale and an integer zero: the asymmetric 4-bit grid of AutoGPTQ and AutoAWQ
 //! checkpoints (`w = scale · (q − zero)`), held in ggml blocks (`d = scale`, `m = −scale · zero`)
 //! so the model runs on it while the next blocks calibrate, and a GGUF can hold it as it is.
+use crate::format::gptq_awq::write_q4_1_block;
 use brisk_kernels::scalar::weighted::quantize_row_weighted;
 use brisk_kernels::QuantType;
 use half::f16;
@@ -110,15 +111,11 @@ fn quantize_group(vals: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
     let (_, d, m) = best;
     for (vals, block) in vals.chunks(32).zip(out.chunks_mut(Q4_1_BYTES)) {
-        block[0..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
-        block[2..4].copy_from_slice(&f16::from_f32(m).to_le_bytes());
         let q: Vec<u8> = vals
             .iter()
             .map(|&x| if d == 0.0 { 0 } else { level(x, d, m).0 })
             .collect();
-        for e in 0..16 {
-            block[4 + e] = q[e] | (q[e + 16] << 4);
-        }
+        write_q4_1_block(d, m, &q, block);
     }
 }
 
