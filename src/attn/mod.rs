@@ -44,40 +44,7 @@ pub trait KvStore {
     fn kv_advance(&mut self, n: usize) -> Result<(), paged::KvError>;
 }
 
-/// Shapes and score rules of one attention call.
-#[derive(Clone, Copy, Debug)]
-pub struct AttnShape {
-    pub n_head: usize,
-    pub n_head_kv: usize,
-    pub head_dim: usize,
-    pub head_dim_v: usize,
-    /// Multiplies every score (1/√head_dim for most models).
-    pub scale: f32,
-    /// Scores become `cap · tanh(s / cap)` before the softmax (Gemma 2).
-    pub softcap: Option<f32>,
-    /// The query at `p` sees keys `p − window + 1 ..= p` only.
-    pub window: Option<usize>,
-}
-
-impl AttnShape {
-    /// Plain causal attention scaled by 1/√head_dim.
-    pub fn causal(n_head: usize, n_head_kv: usize, head_dim: usize, head_dim_v: usize) -> Self {
-        AttnShape {
-            n_head,
-            n_head_kv,
-            head_dim,
-            head_dim_v,
-            scale: 1.0 / (head_dim as f32).sqrt(),
-            softcap: None,
-            window: None,
-        }
-    }
-
-    /// The first key position the query at `pos` sees.
-    pub fn first_visible(&self, pos: usize) -> usize {
-        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
-    }
-}
+pub use crate::backend::AttnShape;
 
 /// Attention for one query token at absolute position `pos` in `layer`: attends to cached
 /// positions `0..=pos`. `q` is `n_head × head_dim`, `out` is `n_head × head_dim_v`.
@@ -159,5 +126,42 @@ pub fn attend_one(
                 *o += p * x;
             }
         }
+    }
+}
+
+/// The CPU's attention: the sequence's cache is any [`KvStore`] (the paged cache, or the
+/// contiguous reference in tests).
+impl crate::backend::Attention for crate::backend::Cpu {
+    type Kv = dyn KvStore;
+
+    fn kv_store(
+        &self,
+        kv: &mut Self::Kv,
+        layer: usize,
+        start: usize,
+        n: usize,
+        k: &Vec<f32>,
+        v: &Vec<f32>,
+    ) {
+        let (kd, vd) = (k.len() / n, v.len() / n);
+        for (t, (kt, vt)) in k.chunks_exact(kd).zip(v.chunks_exact(vd)).enumerate() {
+            kv.kv_store(layer, start + t, kt, vt)
+                .expect("positions below n_ctx are always storable");
+        }
+    }
+
+    fn attend(
+        &self,
+        kv: &Self::Kv,
+        layer: usize,
+        shape: AttnShape,
+        q: &Vec<f32>,
+        start: usize,
+        out: &mut Vec<f32>,
+    ) {
+        let n = q.len() / (shape.n_head * shape.head_dim);
+        out.resize(n * shape.n_head * shape.head_dim_v, 0.0);
+        kv.kv_attend(self, layer, shape, q, start, out)
+            .expect("the batch's keys and values were stored before attending");
     }
 }

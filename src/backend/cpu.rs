@@ -3,7 +3,7 @@
 //! dot products run in integers.
 use super::packed::{AlignedBytes, PackedMatrix};
 use super::pool::Pool;
-use crate::model::weights::QTensor;
+use super::tensor::QTensor;
 use brisk_kernels::float_gemm::FloatType;
 use brisk_kernels::packed::{ActLayout, PackedGemmFn, MAX_TOKENS, ROWS};
 use brisk_kernels::{Kernels, QuantType};
@@ -184,14 +184,14 @@ impl Cpu {
     /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for `n` token rows of `x` (each `w.cols` long);
     /// `out` is `n × w.rows`.
     pub fn matmul(&self, w: &QTensor, x: &[f32], n: usize, out: &mut [f32]) {
-        self.matmuls(x, n, &mut [(w, out)]);
+        self.matmul_slices(x, n, &mut [(w, out)]);
     }
 
     /// Several matmuls of the same activations (Q/K/V, gate/up, routed experts): the
     /// activations are quantized and packed once for every run of matrices that wants them
     /// alike, and a run of packed matrices is one dispatch to the thread pool (their row groups
     /// split across the threads together), not one per matrix.
-    pub fn matmuls(&self, x: &[f32], n: usize, jobs: &mut [(&QTensor, &mut [f32])]) {
+    pub fn matmul_slices(&self, x: &[f32], n: usize, jobs: &mut [(&QTensor, &mut [f32])]) {
         if let Some(o) = &self.observer {
             for (w, _) in jobs.iter() {
                 o.observe(w, x, n);

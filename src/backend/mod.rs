@@ -1,10 +1,17 @@
-//! The few verbs the model calls (matmul, norms, RoPE, attention, activations). The CPU backend
-//! implements them on the kernel table `brisk-kernels` selects; GPU backends come later.
+//! The verbs the model calls (`verbs`: matmul, norms, RoPE, attention, activations) and the
+//! backends that implement them: the CPU on the kernel table `brisk-kernels` selects.
+pub mod attn_shape;
 pub mod cpu;
+mod cpu_verbs;
 pub mod ops;
 pub mod packed;
 pub mod pool;
 pub mod roofline;
 pub mod rope;
+pub mod tensor;
+pub mod verbs;
 
+pub use attn_shape::AttnShape;
 pub use cpu::Cpu;
+pub use tensor::QTensor;
+pub use verbs::{Attention, Backend, Glu};

@@ -26,13 +26,7 @@ pub enum Arch {
 }
 
 /// The feed-forward gate's activation: `act(gate) · up`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// SwiGLU (Shazeer 2020).
-    Silu,
-    /// GeGLU with the tanh approximation of GELU (Gemma).
-    GeluTanh,
-}
+pub use crate::backend::Glu as Activation;
 
 /// Which layers attend within a sliding window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! weights (`weights`), the one forward pass (`forward`), and loading a model from a file
 //! (`loader`).
 pub mod arch;
+pub mod blocks;
 pub mod config;
 pub mod forward;
 pub mod loader;

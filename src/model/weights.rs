@@ -4,78 +4,37 @@
 //! the model does not use is an error, never silently ignored.
 use super::config::Config;
 use super::ModelError;
-use crate::backend::packed::PackedMatrix;
 use crate::backend::rope::{LayerRope, Rope, RopeSpec};
-use crate::format::{TensorBytes, TensorView};
+use crate::backend::{Backend, Cpu};
+use crate::format::TensorView;
 use brisk_kernels::QuantType;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// A 2-D weight matrix of any ggml type: `rows` output features, each `cols` elements long.
-#[derive(Clone, Debug)]
-pub struct QTensor {
-    pub name: String,
-    pub ty: QuantType,
-    pub rows: usize,
-    pub cols: usize,
-    pub bytes: TensorBytes,
-    /// The same matrix repacked for the kernel table's microkernels (see `model::repack`);
-    /// when present, matmuls read it instead of `bytes`.
-    pub packed: Option<Arc<PackedMatrix>>,
-}
+pub use crate::backend::QTensor;
 
-impl QTensor {
-    /// Bytes of one row.
-    pub fn row_bytes(&self) -> usize {
-        self.bytes.len() / self.rows
-    }
-
-    /// The encoded bytes of row `r`.
-    pub fn row(&self, r: usize) -> &[u8] {
-        let rb = self.row_bytes();
-        &self.bytes.as_bytes()[r * rb..(r + 1) * rb]
-    }
-
-    /// Rows `start..start + n` as their own matrix (a part of a fused tensor), zero-copy.
-    fn rows_part(&self, name: &str, start: usize, n: usize) -> QTensor {
-        let rb = self.row_bytes();
-        QTensor {
-            name: name.to_string(),
-            ty: self.ty,
-            rows: n,
-            cols: self.cols,
-            bytes: self.bytes.slice(start * rb..(start + n) * rb),
-            packed: None,
-        }
-    }
-
-    /// Row `r` decoded to f32 (used for embedding lookup).
-    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        brisk_kernels::scalar::dequantize_row(self.ty, self.row(r), &mut out[..self.cols]);
-    }
-}
-
-/// One transformer block. Shapes: d = n_embd, q = n_head·head_dim, kv = n_head_kv·head_dim,
+/// One transformer block, its matrices and vectors held by backend `B` (the CPU's are the
+/// file's zero-copy views). Shapes: d = n_embd, q = n_head·head_dim, kv = n_head_kv·head_dim,
 /// f = n_ff.
-pub struct Layer {
-    pub attn_norm: Vec<f32>,  // [d]
-    pub wq: QTensor,          // q × d
-    pub wk: QTensor,          // kv × d
-    pub wv: QTensor,          // kv_v × d
-    pub wo: QTensor,          // d × q
-    pub bq: Option<Vec<f32>>, // [q] (qwen2)
-    pub bk: Option<Vec<f32>>, // [kv] (qwen2)
-    pub bv: Option<Vec<f32>>, // [kv_v] (qwen2)
+pub struct Layer<B: Backend = Cpu> {
+    pub attn_norm: B::Vector,  // [d]
+    pub wq: B::Weight,         // q × d
+    pub wk: B::Weight,         // kv × d
+    pub wv: B::Weight,         // kv_v × d
+    pub wo: B::Weight,         // d × q
+    pub bq: Option<B::Vector>, // [q] (qwen2)
+    pub bk: Option<B::Vector>, // [kv] (qwen2)
+    pub bv: Option<B::Vector>, // [kv_v] (qwen2)
     /// Per-head RMSNorm weights of Q and K, `[head_dim]` (qwen3, gemma3).
-    pub q_norm: Option<Vec<f32>>,
-    pub k_norm: Option<Vec<f32>>,
+    pub q_norm: Option<B::Vector>,
+    pub k_norm: Option<B::Vector>,
     /// RMSNorm of the attention output before the residual add (gemma2/3).
-    pub post_attn_norm: Option<Vec<f32>>,
-    pub ffn_norm: Vec<f32>, // [d]
-    pub ffn: Ffn,
+    pub post_attn_norm: Option<B::Vector>,
+    pub ffn_norm: B::Vector, // [d]
+    pub ffn: Ffn<B>,
     /// RMSNorm of the feed-forward output before the residual add (gemma2/3).
-    pub post_ffn_norm: Option<Vec<f32>>,
+    pub post_ffn_norm: Option<B::Vector>,
     /// This layer's RoPE (local layers may differ from global ones).
     pub rope: Arc<LayerRope>,
     /// Sliding-window span for local layers.
@@ -83,25 +42,77 @@ pub struct Layer {
 }
 
 /// A gated feed-forward: `down · (act(gate · x) ⊙ up · x)`.
-pub struct Mlp {
-    pub gate: QTensor, // f × d
-    pub up: QTensor,   // f × d
-    pub down: QTensor, // d × f
+pub struct Mlp<B: Backend = Cpu> {
+    pub gate: B::Weight, // f × d
+    pub up: B::Weight,   // f × d
+    pub down: B::Weight, // d × f
 }
 
 /// Mixture of experts (Mixtral, Qwen3-MoE): a router picks `n_used` of the experts per token
 /// (softmax over all, top-k, weights renormalised to sum 1, as llama.cpp's `build_moe_ffn`).
-pub struct Moe {
+pub struct Moe<B: Backend = Cpu> {
     /// `n_expert × d`: the router logits.
-    pub router: QTensor,
-    pub experts: Vec<Mlp>,
+    pub router: B::Weight,
+    pub experts: Vec<Mlp<B>>,
     pub n_used: usize,
 }
 
 /// A layer's feed-forward block.
-pub enum Ffn {
-    Dense(Mlp),
-    Moe(Moe),
+pub enum Ffn<B: Backend = Cpu> {
+    Dense(Mlp<B>),
+    Moe(Moe<B>),
+}
+
+/// How to move a layer's tensors to another backend: one function for matrices, one for
+/// vectors (they may fail: a device out of memory).
+pub trait Upload<B: Backend> {
+    type Error;
+    fn weight(&mut self, w: &QTensor) -> Result<B::Weight, Self::Error>;
+    fn vector(&mut self, v: &[f32]) -> Result<B::Vector, Self::Error>;
+}
+
+impl Layer<Cpu> {
+    /// The same layer with every tensor moved by `up` (the GPU's copy of a CPU layer).
+    pub fn upload<B: Backend, U: Upload<B>>(&self, up: &mut U) -> Result<Layer<B>, U::Error> {
+        let mut opt = |v: &Option<Vec<f32>>| v.as_deref().map(|v| up.vector(v)).transpose();
+        let (bq, bk, bv) = (opt(&self.bq)?, opt(&self.bk)?, opt(&self.bv)?);
+        let (q_norm, k_norm) = (opt(&self.q_norm)?, opt(&self.k_norm)?);
+        let (post_attn_norm, post_ffn_norm) =
+            (opt(&self.post_attn_norm)?, opt(&self.post_ffn_norm)?);
+        let mut mlp = |m: &Mlp| -> Result<Mlp<B>, U::Error> {
+            Ok(Mlp {
+                gate: up.weight(&m.gate)?,
+                up: up.weight(&m.up)?,
+                down: up.weight(&m.down)?,
+            })
+        };
+        let ffn = match &self.ffn {
+            Ffn::Dense(m) => Ffn::Dense(mlp(m)?),
+            Ffn::Moe(moe) => Ffn::Moe(Moe {
+                experts: moe.experts.iter().map(&mut mlp).collect::<Result<_, _>>()?,
+                router: up.weight(&moe.router)?,
+                n_used: moe.n_used,
+            }),
+        };
+        Ok(Layer {
+            attn_norm: up.vector(&self.attn_norm)?,
+            wq: up.weight(&self.wq)?,
+            wk: up.weight(&self.wk)?,
+            wv: up.weight(&self.wv)?,
+            wo: up.weight(&self.wo)?,
+            bq,
+            bk,
+            bv,
+            q_norm,
+            k_norm,
+            post_attn_norm,
+            ffn_norm: up.vector(&self.ffn_norm)?,
+            ffn,
+            post_ffn_norm,
+            rope: self.rope.clone(),
+            window: self.window,
+        })
+    }
 }
 
 impl Layer {
