@@ -59,9 +59,9 @@ fn llamacpp_flags_are_refused_in_one_line_never_split_or_helped() {
             "-mli is llama.cpp's --multiline-input, which brisk run does not support",
         ),
         (&["run", "-sm", "row"], "GPU"),
-        (&["run", "-ngl", "99"], "GPU"),
-        (&["chat", "-ngl", "99"], "GPU"),
-        (&["bench", "-ngl", "99"], "GPU"),
+        (&["run", "-ts", "3,1"], "GPU"),
+        (&["chat", "-mg", "1"], "GPU"),
+        (&["bench", "-sm", "row"], "GPU"),
         (&["run", "--spec-type", "ngram-map-k"], "--lookup"),
         (&["run", "--draft-p-split", "0.1"], "speculative"),
         (
@@ -70,7 +70,7 @@ fn llamacpp_flags_are_refused_in_one_line_never_split_or_helped() {
         ),
         (&["bench", "-hff", "m.gguf"], "brisk bench does not support"),
         (&["run", "-sys", "be kind"], "brisk chat does"),
-        (&["run", "-dev", "CUDA0"], "GPU"),
+        (&["run", "-ts", "1,1"], "GPU"),
         (&["run", "-ot", "x=CPU"], "--override-tensor"),
         (&["run", "-xyz"], "unknown option '-xyz'"),
         (&["run", "--mirostat", "2"], "--mirostat"),
@@ -117,7 +117,7 @@ fn harmless_llamacpp_flags_are_accepted_with_a_note_under_verbose() {
     let o = brisk(&args, b"");
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     let notes = o.stderr.lines().filter(|l| l.contains("ignoring")).count();
-    assert_eq!(notes, 11, "{}", o.stderr);
+    assert_eq!(notes, 10, "{}", o.stderr);
     // llama.cpp's names for brisk's own options.
     let o = brisk(
         &[

@@ -254,6 +254,9 @@ pub struct PagedSeqCache {
     cache: PagedKvCache,
     seq: SeqId,
     n_ctx: usize,
+    /// The keys and values of the layers a GPU runs (`-ngl`), on that device.
+    #[cfg(feature = "wgpu")]
+    device: Option<crate::backend::gpu::GpuKv>,
 }
 
 impl super::KvStore for PagedSeqCache {
@@ -279,6 +282,10 @@ impl super::KvStore for PagedSeqCache {
     }
     fn kv_advance(&mut self, n: usize) -> Result<(), KvError> {
         self.advance(n)
+    }
+    #[cfg(feature = "wgpu")]
+    fn device_kv(&mut self) -> Option<&mut crate::backend::gpu::GpuKv> {
+        self.device.as_mut()
     }
 }
 
@@ -306,7 +313,19 @@ impl PagedSeqCache {
             kv_types,
         )?;
         let seq = cache.new_seq();
-        Ok(PagedSeqCache { cache, seq, n_ctx })
+        Ok(PagedSeqCache {
+            cache,
+            seq,
+            n_ctx,
+            #[cfg(feature = "wgpu")]
+            device: None,
+        })
+    }
+
+    /// Keep the GPU layers' keys and values in `kv` (same positions as this cache).
+    #[cfg(feature = "wgpu")]
+    pub fn set_device_kv(&mut self, kv: crate::backend::gpu::GpuKv) {
+        self.device = Some(kv);
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -342,7 +361,8 @@ impl PagedSeqCache {
         self.cache.store(self.seq, layer, pos, k, v)
     }
 
-    /// Mark `n` more positions valid.
+    /// Mark `n` more positions valid (their blocks reserved if no store made them: when a GPU
+    /// holds every layer, the host part stores nothing).
     pub fn advance(&mut self, n: usize) -> Result<(), KvError> {
         let len = self.len();
         if len + n > self.n_ctx {
@@ -351,6 +371,7 @@ impl PagedSeqCache {
                 cap: self.n_ctx,
             });
         }
+        self.cache.reserve(self.seq, n)?;
         self.cache.advance(self.seq, n)
     }
 

@@ -42,6 +42,11 @@ pub trait KvStore {
     ) -> Result<(), paged::KvError>;
     /// Mark `n` more positions valid.
     fn kv_advance(&mut self, n: usize) -> Result<(), paged::KvError>;
+    /// The same positions of the layers a GPU runs, kept on that device (`-ngl`).
+    #[cfg(feature = "wgpu")]
+    fn device_kv(&mut self) -> Option<&mut crate::backend::gpu::GpuKv> {
+        None
+    }
 }
 
 pub use crate::backend::AttnShape;

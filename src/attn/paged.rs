@@ -124,6 +124,9 @@ pub enum KvError {
     EmptyShape,
     #[error("a KV cache of {0} blocks is too large to address")]
     TooLarge(usize),
+    /// The GPU part of the cache (`-ngl`) could not be made.
+    #[error("{0}")]
+    Device(String),
 }
 
 const Q8_BLOCK: usize = 32;

@@ -197,6 +197,23 @@ impl Rope {
         }
     }
 
+    /// Whether pairs are half-split (NeoX) rather than adjacent.
+    pub fn is_neox(&self) -> bool {
+        self.style == RopeStyle::NeoX
+    }
+
+    /// The `(cos, sin)` pairs of positions `start..start + n`, flattened (`n × dim / 2 × 2`):
+    /// what a GPU kernel applies, computed exactly as [`Rope::apply`] computes them.
+    pub fn table_rows(&self, start: usize, n: usize) -> Vec<f32> {
+        let mut cs = Vec::with_capacity(self.dim / 2);
+        let mut out = Vec::with_capacity(n * self.dim);
+        for t in 0..n {
+            self.table((start + t) as f64, self.mscale, &mut cs);
+            out.extend(cs.iter().flat_map(|&(c, s)| [c, s]));
+        }
+        out
+    }
+
     /// Rotate one already-rotated head by `delta` positions (negative: back). The magnitude is
     /// left as it is: the key already carries `mscale` once.
     pub fn rerotate(&self, head: &mut [f32], delta: f64) {

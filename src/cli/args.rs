@@ -272,6 +272,7 @@ mod tests {
                             .action(ArgAction::Append),
                     )
                     .arg(Arg::new("temp").long("temp"))
+                    .arg(Arg::new("ngl").long("n-gpu-layers"))
                     .arg(Arg::new("ctk").long("cache-type-k"))
                     .arg(
                         Arg::new("special")
@@ -356,8 +357,12 @@ mod tests {
             e,
             "-mli is llama.cpp's --multiline-input, which brisk run does not support"
         );
-        let e = prep(&["brisk", "run", "-ngl", "99"]).unwrap_err();
+        let e = prep(&["brisk", "run", "-ts", "1,1"]).unwrap_err();
         assert!(e.contains("GPU"), "{e}");
+        assert_eq!(
+            prep(&["brisk", "run", "-ngl", "99"]).unwrap(),
+            ["brisk", "run", "--n-gpu-layers=99"]
+        );
         assert!(prep(&["brisk", "run", "-mu", "https://x/y.gguf"])
             .unwrap_err()
             .contains("-hf"));
@@ -390,8 +395,8 @@ mod tests {
             &cli(),
         )
         .unwrap();
-        assert_eq!(p.argv, ["brisk", "run", "--prompt=x"]);
-        assert_eq!(p.notes.len(), 5, "{:?}", p.notes);
+        assert_eq!(p.argv, ["brisk", "run", "--n-gpu-layers=0", "--prompt=x"]);
+        assert_eq!(p.notes.len(), 4, "{:?}", p.notes);
         assert_eq!(
             prep(&["brisk", "run", "-fa", "on", "-p", "x"]).unwrap(),
             ["brisk", "run", "--prompt=x"]

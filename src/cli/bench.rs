@@ -58,6 +58,40 @@ pub struct BenchArgs {
     /// bandwidth as a fraction of it (roofline_gbs, roofline_pct).
     #[arg(long = "roofline")]
     pub roofline: bool,
+    /// Layers on the GPU (list, as llama-bench's -ngl: `0,99`); 0 runs on the CPU only.
+    #[arg(long = "n-gpu-layers", default_value = "0")]
+    pub n_gpu_layers: String,
+    /// The GPU for -ngl (see --list-devices).
+    #[arg(long = "device", value_name = "NAME")]
+    pub device: Option<String>,
+    /// Print the GPUs -ngl can use and exit.
+    #[arg(long = "list-devices")]
+    pub list_devices: bool,
+}
+
+/// Move `ngl` layers of `lm` to the GPU; the backends as the results name them.
+fn offload(lm: &mut LoadedModel, ngl: usize, device: Option<&str>) -> anyhow::Result<String> {
+    let cpu = format!("CPU ({})", lm.model.backend.kernels.name);
+    if ngl == 0 {
+        return Ok(cpu);
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        let gpu = crate::backend::gpu::open(device)
+            .map_err(|e| anyhow::anyhow!("cannot use -ngl {ngl}: {e}"))?;
+        let name = format!("{} ({})", gpu.info.id, gpu.info.name);
+        lm.model.offload(gpu, ngl)?;
+        Ok(if lm.model.cpu_layers() == 0 {
+            name
+        } else {
+            format!("{name} + {cpu}")
+        })
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = device;
+        anyhow::bail!("this brisk was built without the GPU backend (the wgpu feature): use -ngl 0")
+    }
 }
 
 /// Parse `f16,q8_0` into KV cache types.
@@ -108,6 +142,7 @@ struct Record {
     build: String,
     cpu_info: String,
     backends: String,
+    n_gpu_layers: usize,
     model_filename: String,
     model_type: String,
     model_size: u64,
@@ -247,11 +282,17 @@ pub fn main(a: BenchArgs) -> CliResult {
                 .map_err(super::models::interrupted)?,
         );
     }
+    let ngls = parse_list("-ngl", &a.n_gpu_layers)?;
     for path in &models {
-        for &t in &threads {
+        for (&t, &ngl) in threads
+            .iter()
+            .flat_map(|t| ngls.iter().map(move |n| (t, n)))
+        {
             let mut one = || -> anyhow::Result<()> {
-                let lm = loader::load(path, t.max(1))
+                #[allow(unused_mut)]
+                let mut lm = loader::load(path, t.max(1))
                     .with_context(|| format!("cannot load model {}", path.display()))?;
+                let backends = offload(&mut lm, ngl, a.device.as_deref())?;
                 let bytes_per_token = lm.model.weights.bytes_per_token() as f64;
                 let roof = a.roofline.then(|| {
                 let min = (lm.size_bytes as usize).max(bytes_per_token as usize);
@@ -304,7 +345,8 @@ pub fn main(a: BenchArgs) -> CliResult {
                             let rec = Record {
                                 build: env!("CARGO_PKG_VERSION").to_string(),
                                 cpu_info: std::env::consts::ARCH.to_string(),
-                                backends: format!("CPU ({})", lm.model.backend.kernels.name),
+                                backends: backends.clone(),
+                                n_gpu_layers: ngl,
                                 model_filename: path.display().to_string(),
                                 model_type: lm.description.clone(),
                                 model_size: lm.size_bytes,

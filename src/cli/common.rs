@@ -33,6 +33,26 @@ pub struct ModelArgs {
     /// mlock and mmap+mlock lock it (--mlock).
     #[arg(long = "load-mode", value_parser = ["auto", "none", "mmap", "mlock", "mmap+mlock"])]
     pub load_mode: Option<String>,
+    /// Layers on the GPU (llama.cpp's -ngl): the last N; more than the model has (99, or
+    /// `all`) puts every layer and the output there. 0: the CPU only.
+    #[arg(long = "n-gpu-layers", visible_alias = "gpu-layers", value_name = "N", value_parser = parse_gpu_layers)]
+    pub n_gpu_layers: Option<usize>,
+    /// The GPU for -ngl, by the name --list-devices shows (`none`: the CPU).
+    #[arg(long = "device", value_name = "NAME")]
+    pub device: Option<String>,
+    /// Print the GPUs -ngl can use and exit.
+    #[arg(long = "list-devices")]
+    pub list_devices: bool,
+}
+
+/// `-ngl N`: a count, or `all` (every layer and the output).
+pub fn parse_gpu_layers(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "all" => Ok(usize::MAX),
+        t => t
+            .parse::<usize>()
+            .map_err(|_| format!("'{s}' is not a layer count (a number, or all)")),
+    }
 }
 
 /// `-t N`: 0 and -1 mean the default (llama.cpp's convention), other negatives are refused.
@@ -255,10 +275,12 @@ impl ModelArgs {
         );
         let path = self.resolve()?;
         let t0 = Instant::now();
-        let lm = loader::load(&path, self.threads()).context("cannot load model")?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        #[allow(unused_mut)]
+        let mut lm = loader::load(&path, self.threads()).context("cannot load model")?;
         let log = self.log();
         log.info(format!("brisk: {} — {}", path.display(), lm.description));
+        self.offload(&mut lm, log)?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
         let threads = lm.model.backend.threads;
         log.verbose(format!(
             "brisk: kernels {}, {threads} {}",
@@ -267,6 +289,75 @@ impl ModelArgs {
         ));
         Ok((lm, ms))
     }
+}
+
+impl ModelArgs {
+    /// The layers `-ngl` asks for: 0 without it or with `--device none`; all when only
+    /// `--device NAME` is given (as llama.cpp offloads to the device it is told to use).
+    pub fn gpu_layers(&self) -> usize {
+        match (&self.device, self.n_gpu_layers) {
+            (Some(d), _) if d.eq_ignore_ascii_case("none") => 0,
+            (Some(_), None) => usize::MAX,
+            (_, n) => n.unwrap_or(0),
+        }
+    }
+
+    /// Move `-ngl` layers to the GPU: an error when there is none (never a silent CPU run).
+    #[cfg(feature = "wgpu")]
+    fn offload(&self, lm: &mut LoadedModel, log: Log) -> anyhow::Result<()> {
+        let n = self.gpu_layers();
+        if n == 0 {
+            return Ok(());
+        }
+        let gpu = crate::backend::gpu::open(self.device.as_deref())
+            .map_err(|e| anyhow::anyhow!("cannot use -ngl {}: {e}", gpu_layers_shown(n)))?;
+        let device = format!("{} ({})", gpu.info.id, gpu.info.name);
+        lm.model
+            .offload(gpu, n)
+            .map_err(|e| anyhow::anyhow!("cannot offload to {device}: {e}"))?;
+        let n_layer = lm.model.weights.layers.len();
+        let on_gpu = n_layer - lm.model.cpu_layers();
+        let output = lm
+            .model
+            .offload
+            .as_ref()
+            .is_some_and(|o| o.output.is_some());
+        log.info(format!(
+            "brisk: {on_gpu}/{n_layer} {}{} on {device}",
+            plural(n_layer, "layer", "layers"),
+            if output { " and the output" } else { "" }
+        ));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    fn offload(&self, _lm: &mut LoadedModel, _log: Log) -> anyhow::Result<()> {
+        if self.gpu_layers() == 0 {
+            return Ok(());
+        }
+        anyhow::bail!("this brisk was built without the GPU backend (the wgpu feature): use -ngl 0")
+    }
+}
+
+fn gpu_layers_shown(n: usize) -> String {
+    if n == usize::MAX {
+        "all".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// The GPU adapters, one per line as `--list-devices` prints them.
+pub fn device_lines() -> Vec<String> {
+    #[cfg(feature = "wgpu")]
+    {
+        crate::backend::gpu::list_devices()
+            .into_iter()
+            .map(|d| format!("  {}: {} ({})", d.id, d.name, d.kind))
+            .collect()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    Vec::new()
 }
 
 /// The context when `-c` is not given (capped at the model's without a notice).

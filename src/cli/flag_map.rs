@@ -17,7 +17,7 @@ pub enum Handling {
 
 use Handling::*;
 
-const GPU: &str = "brisk has no GPU backend yet; it runs on the CPU";
+const GPU: &str = "brisk runs on one GPU (-ngl N, --device NAME, --list-devices)";
 const SPECULATIVE: &str =
     "brisk's speculative decoding is -md FILE or --lookup, with --draft-max, --draft-min, \
      --draft-p-min, -td, -ctkd and -ctvd; it has no such setting";
@@ -120,8 +120,11 @@ fn handling(primary: &str) -> Handling {
         "--defrag-thold" => Ignored("brisk's paged KV cache needs no defragmenting"),
         "--offline" => Brisk("--offline"),
 
-        "--n-gpu-layers" | "--device" | "--list-devices" | "--split-mode" | "--tensor-split"
-        | "--main-gpu" | "--fit" | "--fit-target" | "--fit-ctx" | "--rpc" => Later(GPU),
+        "--n-gpu-layers" => Brisk("--n-gpu-layers"),
+        "--device" => Brisk("--device"),
+        "--list-devices" => Brisk("--list-devices"),
+        "--split-mode" | "--tensor-split" | "--main-gpu" | "--fit" | "--fit-target"
+        | "--fit-ctx" | "--rpc" => Later(GPU),
         "--hf-repo" => Brisk("--hf-repo"),
         "--hf-file" => Brisk("--hf-file"),
         "--hf-token" => Brisk("--hf-token"),
@@ -197,8 +200,10 @@ pub fn bench(name: &str) -> Option<Handling> {
         "--prio" | "--poll" => Ignored("brisk's thread pool sets its own scheduling"),
         "--no-kv-offload" | "--no-op-offload" | "--no-host" | "--n-cpu-moe" => Ignored(CPU_ONLY),
         "--repack" => Ignored("brisk repacks the weight types it has packed kernels for"),
-        "--n-gpu-layers" | "--split-mode" | "--main-gpu" | "--tensor-split" | "--device"
-        | "--list-devices" | "--fit-target" | "--fit-ctx" => Later(GPU),
+        "--n-gpu-layers" | "--device" | "--list-devices" => Brisk(primary),
+        "--split-mode" | "--main-gpu" | "--tensor-split" | "--fit-target" | "--fit-ctx" => {
+            Later(GPU)
+        }
         "--hf-repo" | "--hf-token" | "--offline" => Brisk(primary),
         "--hf-file" => Unsupported,
         _ => Unsupported,
@@ -261,7 +266,10 @@ mod tests {
         assert!(matches!(common("-cnv", "run"), Some(Later(_))));
         assert!(matches!(common("-cnv", "chat"), Some(Ignored(_))));
         assert!(matches!(common("-no-cnv", "run"), Some(Ignored(_))));
-        assert_eq!(common("-ngl", "run"), Some(Later(GPU)));
+        assert_eq!(common("-ngl", "run"), Some(Brisk("--n-gpu-layers")));
+        assert_eq!(common("-dev", "chat"), Some(Brisk("--device")));
+        assert_eq!(common("-ts", "run"), Some(Later(GPU)));
+        assert_eq!(bench("-ngl"), Some(Brisk("--n-gpu-layers")));
         assert_eq!(common("-md", "run"), Some(Brisk("--model-draft")));
         assert_eq!(common("--draft", "run"), Some(Brisk("--draft-max")));
         assert_eq!(common("-td", "chat"), Some(Brisk("--threads-draft")));

@@ -100,6 +100,20 @@ pub fn command() -> clap::Command {
 pub fn main(argv: Vec<OsString>) -> CliResult {
     let prepared = args::prepare(argv, &Cli::command()).map_err(Exit::Usage)?;
     let verbose = prepared.argv.iter().any(|a| a == "--verbose" || a == "-v");
+    if prepared.argv.iter().skip(2).any(|a| a == "--list-devices") {
+        // As llama.cpp: list and exit, whatever else the line asks (no model needed).
+        let lines = common::device_lines();
+        let mut out = std::io::stdout().lock();
+        use std::io::Write;
+        let _ = writeln!(out, "Available devices:");
+        if lines.is_empty() {
+            let _ = writeln!(out, "  (none: brisk runs on the CPU)");
+        }
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        return Ok(());
+    }
     // As in llama.cpp, a repeated option's last value wins (`-n 8 ... -n 16`).
     let command = Cli::command().mut_subcommands(|s| s.args_override_self(true));
     let matches = command

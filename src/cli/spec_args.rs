@@ -104,6 +104,7 @@ impl SpecArgs {
         let args = ModelArgs {
             source: super::model_ref::ModelSource::local(path.clone(), target.source.hub.clone()),
             threads: self.threads_draft.or(target.threads),
+            n_gpu_layers: None,
             ..target.clone()
         };
         let (mut draft, _) = args

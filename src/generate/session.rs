@@ -134,6 +134,8 @@ impl<'m> Session<'m> {
             return;
         }
         let n_ctx = self.kv.n_ctx();
+        #[cfg(feature = "wgpu")]
+        self.model.shift_device_kv(&mut self.kv, start, n);
         let layers = &self.model.weights.layers;
         if self
             .kv

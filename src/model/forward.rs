@@ -24,6 +24,9 @@ pub struct Model {
     pub config: Config,
     pub weights: Weights,
     pub backend: Cpu,
+    /// The last layers (and maybe the output) on a GPU (`-ngl`).
+    #[cfg(feature = "wgpu")]
+    pub offload: Option<super::offload::Offload>,
 }
 
 impl Model {
@@ -41,14 +44,21 @@ impl Model {
         types: KvTypes,
     ) -> Result<PagedSeqCache, KvError> {
         let c = &self.config;
-        PagedSeqCache::new(
+        #[allow(unused_mut)]
+        // The host part holds the CPU's layers (one, unused, when the GPU has them all).
+        let mut kv = PagedSeqCache::new(
             n_ctx,
-            c.n_layer,
+            self.cpu_layers().max(1),
             c.n_head_kv,
             c.head_dim,
             c.head_dim_v,
             types,
-        )
+        )?;
+        #[cfg(feature = "wgpu")]
+        if let Some(off) = &self.offload {
+            kv.set_device_kv(off.new_kv(c, n_ctx, types)?);
+        }
+        Ok(kv)
     }
 
     /// Run `tokens` (at positions `kv.len()..`) through the model, appending to the cache.
@@ -85,15 +95,37 @@ impl Model {
         let cpu = self.cpu_blocks();
         let mut x = self.embed(tokens);
         let mut bufs = Buffers::new(&self.backend, &self.config, n);
-        for (li, l) in self.weights.layers.iter().enumerate() {
+        let on_cpu = self.cpu_layers();
+        for (li, l) in self.weights.layers[..on_cpu].iter().enumerate() {
             if cancelled() {
                 return None;
             }
             cpu.layer(li, l, &mut x, kv, n_ctx, start, &mut bufs);
         }
+        #[cfg(feature = "wgpu")]
+        if let Some(off) = &self.offload {
+            let dkv = kv
+                .device_kv()
+                .expect("caches of an offloaded model have a device part");
+            let logits = off.forward(&self.config, x, dkv, n_ctx, start, want, cancelled)?;
+            kv.kv_advance(n).expect("checked against n_ctx above");
+            return Some(match logits {
+                Ok(logits) => logits,
+                Err(x) => cpu.logits(&self.weights.output_norm, &self.weights.output, &x, n, want),
+            });
+        }
         kv.kv_advance(n).expect("checked against n_ctx above");
         let w = &self.weights;
         Some(cpu.logits(&w.output_norm, &w.output, &x, n, want))
+    }
+
+    /// Layers run on the CPU: all of them, or those before the GPU's.
+    pub fn cpu_layers(&self) -> usize {
+        #[cfg(feature = "wgpu")]
+        if let Some(off) = &self.offload {
+            return off.first;
+        }
+        self.weights.layers.len()
     }
 
     fn cpu_blocks(&self) -> Blocks<'_, Cpu> {

@@ -191,6 +191,8 @@ fn finish(
             config,
             weights,
             backend: Cpu::new(threads, kernels).map_err(ModelError::Threads)?,
+            #[cfg(feature = "wgpu")]
+            offload: None,
         },
         tokenizer,
         path: path.to_path_buf(),

@@ -6,6 +6,8 @@ pub mod blocks;
 pub mod config;
 pub mod forward;
 pub mod loader;
+#[cfg(feature = "wgpu")]
+pub mod offload;
 pub mod repack;
 pub mod weights;
 
@@ -33,4 +35,7 @@ pub enum ModelError {
     Threads(std::io::Error),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The GPU (`-ngl`) cannot be used.
+    #[error("{0}")]
+    Gpu(String),
 }
