@@ -171,3 +171,40 @@ fn real_qwen_coder_on_the_gpu_writes_the_cpus_greedy_text() {
     assert_eq!(a, b, "CPU and -ngl 99 greedy texts differ");
     assert!(a.contains("prime"), "{a}");
 }
+
+/// A prompt larger than the device takes at once runs as sub-batches with the same logits.
+#[test]
+fn batches_beyond_the_device_limits_run_in_sub_batches() {
+    let path = common::arch_fixtures().join("rand-qwen3moe.gguf");
+    let (Ok(g1), Ok(g2)) = (
+        brisk::backend::gpu::open(None),
+        brisk::backend::gpu::open(None),
+    ) else {
+        eprintln!("SKIP: no GPU adapter");
+        return;
+    };
+    let mut whole = loader::load(&path, 1).expect("load");
+    whole.model.offload(g1, 999).expect("offload");
+    let mut split = loader::load(&path, 1).expect("load");
+    split.model.offload(g2, 999).expect("offload");
+    let n_vocab = split.model.config.n_vocab;
+    let off = split.model.offload.as_ref().expect("offloaded");
+    let toks: Vec<u32> = (0..37u32).map(|i| 1 + (i * 29) % 400).collect();
+    for want in [Logits::All, Logits::Last, Logits::From(20)] {
+        let a = Session::new(&whole.model, 64)
+            .eval(&toks, want)
+            .expect("eval");
+        let mut s = Session::new(&split.model, 64);
+        // Room for 7 rows of logits per binding: 37 tokens run as 6 sub-batches.
+        off.gpu.cap_binding_for_tests(7 * 4 * n_vocab);
+        let b = s.eval(&toks, want).expect("eval");
+        off.gpu.cap_binding_for_tests(0);
+        assert_eq!(a.len(), b.len(), "{want:?}");
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-3, "{want:?}: sub-batches differ by {worst}");
+    }
+}

@@ -57,6 +57,13 @@ pub fn main(a: ImatrixArgs) -> CliResult {
     if a.output_frequency == 0 {
         return Err(Exit::Usage("--output-frequency must be at least 1".into()));
     }
+    if a.model.gpu_layers() > 0 {
+        // The collector watches the CPU's matmuls; GPU layers would go unrecorded.
+        return Err(Exit::Usage(
+            "brisk imatrix runs on the CPU (it records every matmul's activations): drop -ngl"
+                .into(),
+        ));
+    }
     let Some(text) = a.text.read_text()? else {
         return Err(Exit::Usage("no calibration text: give -f FILE".into()));
     };

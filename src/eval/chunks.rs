@@ -3,6 +3,7 @@
 //! by BOS when the vocabulary adds one; positions n_ctx/2 … n_ctx−2 predict the next token, so
 //! n_ctx − 1 − n_ctx/2 tokens of each chunk are scored.
 use super::EvalError;
+use crate::attn::paged::KvType;
 use crate::generate::{Session, SessionError};
 use crate::model::{Logits, Model};
 
@@ -75,7 +76,7 @@ impl Chunks {
         cancel: Option<fn() -> bool>,
         from: usize,
     ) -> Result<Vec<f32>, SessionError> {
-        let mut s = Session::new(model, self.n_ctx);
+        let mut s = Session::with_kv_types(model, self.n_ctx, KvType::F16.into())?;
         s.set_batch(n_batch);
         if let Some(f) = cancel {
             s.set_cancel(f);

@@ -122,9 +122,28 @@ impl Offload {
             .map_err(|e| KvError::Device(e.to_string()))
     }
 
+    /// Token rows one pass of the GPU layers takes: every activation (the logits rows
+    /// included) must fit one binding, and the attention grid has a row per token.
+    fn max_batch(&self, c: &Config) -> usize {
+        let widest = [
+            c.n_embd,
+            c.q_dim(),
+            c.n_head * c.head_dim_v,
+            c.n_ff,
+            c.moe.map_or(0, |m| m.n_ff_exp.max(m.n_expert)),
+            if self.output.is_some() { c.n_vocab } else { 0 },
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+        (self.gpu.max_binding() / (4 * widest)).clamp(1, self.gpu.max_workgroups())
+    }
+
     /// The GPU layers over the rows `x` (the CPU layers' output), then the logits when the
     /// GPU holds the output (`Ok`), or the last layer's rows for the CPU's output (`Err`).
-    /// `None` when `cancelled` said stop.
+    /// Batches larger than the device takes run as consecutive sub-batches (causal: each sees
+    /// the keys the earlier ones stored). `None` when `cancelled` said stop.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn forward(
         &self,
@@ -137,20 +156,42 @@ impl Offload {
         cancelled: &dyn Fn() -> bool,
     ) -> Option<Result<Vec<f32>, Vec<f32>>> {
         let g = &self.gpu;
-        let n = x.len() / c.n_embd;
+        let d = c.n_embd;
+        let n = x.len() / d;
+        let step = self.max_batch(c);
         let blocks = Blocks { be: g, c };
         let mut gx = g.act(0);
-        g.write(&mut gx, &x);
-        let mut bufs = Buffers::new(g, c, n);
-        for (i, l) in self.layers.iter().enumerate() {
-            if cancelled() {
-                return None;
+        let mut bufs = Buffers::new(g, c, n.min(step));
+        let mut out = Vec::new();
+        for a in (0..n).step_by(step) {
+            let b = (a + step).min(n);
+            g.write(&mut gx, &x[a * d..b * d]);
+            if bufs.n != b - a {
+                bufs = Buffers::new(g, c, b - a);
             }
-            blocks.layer(self.first + i, l, &mut gx, kv, n_ctx, start, &mut bufs);
+            for (i, l) in self.layers.iter().enumerate() {
+                if cancelled() {
+                    return None;
+                }
+                blocks.layer(self.first + i, l, &mut gx, kv, n_ctx, start + a, &mut bufs);
+            }
+            match &self.output {
+                Some((norm, w)) => {
+                    let part = match want {
+                        Logits::Last if b < n => continue,
+                        Logits::Last => Logits::Last,
+                        Logits::All => Logits::All,
+                        Logits::From(k) => Logits::From(k.saturating_sub(a)),
+                    };
+                    out.extend(blocks.logits(norm, w, &gx, b - a, part));
+                }
+                None => out.extend(g.read(&gx)),
+            }
         }
-        Some(match &self.output {
-            Some((norm, out)) => Ok(blocks.logits(norm, out, &gx, n, want)),
-            None => Err(g.read(&gx)),
+        Some(if self.output.is_some() {
+            Ok(out)
+        } else {
+            Err(out)
         })
     }
 }

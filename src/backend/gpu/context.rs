@@ -60,10 +60,15 @@ impl GpuBuf {
     }
 }
 
+/// Buffers the pool keeps for reuse; more are freed.
+const POOL_MAX: usize = 64;
+
 impl Drop for GpuBuf {
     fn drop(&mut self) {
         if let (Some(b), Ok(mut pool)) = (self.buf.take(), self.pool.lock()) {
-            pool.push(b);
+            if pool.len() < POOL_MAX {
+                pool.push(b);
+            }
         }
     }
 }
@@ -127,12 +132,14 @@ impl Gpu {
     }
 
     /// The largest buffer one binding may hold.
-    pub(super) fn max_binding(&self) -> usize {
+    pub fn max_binding(&self) -> usize {
         let cap = self.binding_cap.load(std::sync::atomic::Ordering::Relaxed);
+        // The kernels address bytes in u32: no binding past 2 GiB (Metal reports more).
         let max = self
             .limits
             .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+            .min(self.limits.max_buffer_size)
+            .min(1 << 31);
         if cap > 0 {
             cap.min(max as usize)
         } else {
@@ -161,6 +168,11 @@ impl Gpu {
             Some(e) => Err(GpuError::Device(format!("out of device memory: {e}"))),
             None => out,
         }
+    }
+
+    /// Work-groups one dispatch dimension may have.
+    pub fn max_workgroups(&self) -> usize {
+        self.limits.max_compute_workgroups_per_dimension as usize
     }
 
     /// A raw device buffer of `bytes` (rounded up to 16) for storage and copies.
@@ -231,6 +243,8 @@ impl Gpu {
             tail[..bytes.len() - n].copy_from_slice(&bytes[n..]);
             self.queue.write_buffer(dst, offset + n as u64, &tail);
         }
+        // Hand the write to the device now, so its staging memory is freed as it completes.
+        self.queue.submit([]);
     }
 
     /// The first `len` floats of `src`, on the host: everything recorded is submitted and
@@ -308,7 +322,7 @@ impl Gpu {
         let host: usize = res
             .iter()
             .map(|r| match r {
-                Res::Host(b) => b.len().next_multiple_of(align.max(4)),
+                Res::Host(b) => b.len().max(4).next_multiple_of(align.max(4)),
                 Res::Buf(_) => 0,
             })
             .sum();
@@ -338,7 +352,7 @@ impl Gpu {
             if let Res::Host(b) = r {
                 let at = rec.aux.len();
                 rec.aux.extend_from_slice(b);
-                let padded = at + b.len().next_multiple_of(align.max(4));
+                let padded = at + b.len().max(4).next_multiple_of(align.max(4));
                 rec.aux.resize(padded, 0);
                 host_at.push((at as u64, b.len().max(4) as u64));
             }

@@ -115,8 +115,8 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: ve
     ))
 }
 
-/// The element-wise kernels: name, bindings (`r` read, `w` read-write, in order), body over
-/// index `i < prm(0)` (the length).
+/// The element-wise kernels: name, bindings (`r` read, `w` read-write f32s, `u` read u32s, in
+/// order), body over index `i < prm(0)` (the length).
 pub const ELEMENTWISE: &[(&str, &str, &str)] = &[
     ("add", "a:w b:r", "a[i] += b[i];"),
     ("add_bias", "a:w b:r", "a[i] += b[i % prm(1u)];"),
@@ -138,13 +138,13 @@ pub const ELEMENTWISE: &[(&str, &str, &str)] = &[
     ),
     (
         "gather_rows",
-        "x:r idx:r o:w",
-        "let wd = prm(1u); o[i] = x[bitcast<u32>(idx[i / wd]) * wd + i % wd];",
+        "x:r idx:u o:w",
+        "let wd = prm(1u); o[i] = x[idx[i / wd] * wd + i % wd];",
     ),
     (
         "add_rows_scaled",
-        "o:w y:r idx:r",
-        "let wd = prm(1u); let r = i / wd; o[bitcast<u32>(idx[2u * r]) * wd + i % wd] += idx[2u * r + 1u] * y[i];",
+        "o:w y:r idx:u",
+        "let wd = prm(1u); let r = i / wd; o[idx[2u * r] * wd + i % wd] += bitcast<f32>(idx[2u * r + 1u]) * y[i];",
     ),
 ];
 
@@ -159,8 +159,12 @@ pub fn elementwise(name: &str) -> String {
     let mut count = 0;
     for (b, spec) in binds.split(' ').enumerate() {
         let (var, mode) = spec.split_once(':').expect("name:mode");
-        let access = if mode == "w" { "read_write" } else { "read" };
-        src += &format!("@group(0) @binding({b}) var<storage, {access}> {var}: array<f32>;\n");
+        let (access, ty) = match mode {
+            "w" => ("read_write", "f32"),
+            "u" => ("read", "u32"),
+            _ => ("read", "f32"),
+        };
+        src += &format!("@group(0) @binding({b}) var<storage, {access}> {var}: array<{ty}>;\n");
         count += 1;
     }
     src += &uniform(count);
