@@ -6,7 +6,7 @@
 //! shader is also translated by naga to MSL and HLSL.
 #![cfg(feature = "wgpu")]
 use brisk::attn::flash::PagedSeqCache;
-use brisk::attn::paged::KvType;
+use brisk::attn::paged::{KvType, KvTypes};
 use brisk::attn::KvStore;
 use brisk::backend::gpu::{self, Gpu};
 use brisk::backend::rope::{Rope, RopeSpec, RopeStyle};
@@ -353,7 +353,7 @@ fn attention_over_the_device_cache_matches_the_paged_cpu_cache() {
     let c = cpu();
     let mut rng = Rng(13);
     // (heads, kv heads, head_dim, head_dim_v, window, softcap, batches)
-    for (nh, nkv, hd, hdv, window, softcap, batches) in [
+    let shapes = [
         (
             4usize,
             4usize,
@@ -366,43 +366,53 @@ fn attention_over_the_device_cache_matches_the_paged_cpu_cache() {
         (8, 2, 128, 128, None, None, vec![70, 3, 1]),
         (4, 1, 256, 256, Some(40), Some(50.0f32), vec![90, 1, 20]),
         (2, 2, 32, 16, None, None, vec![1, 1, 130]),
-    ] {
-        let n_ctx = 256;
-        let mut host = PagedSeqCache::new(n_ctx, 1, nkv, hd, hdv, KvType::F16).expect("cache");
-        let mut dev = g
-            .new_kv(n_ctx, 0, 1, (nkv * hd, hd), nkv * hdv)
-            .expect("device cache");
-        let shape = AttnShape {
-            window,
-            softcap,
-            ..AttnShape::causal(nh, nkv, hd, hdv)
-        };
-        let mut start = 0;
-        for n in batches {
-            let q = rng.vec(n * nh * hd, 2.0);
-            let k = rng.vec(n * nkv * hd, 2.0);
-            let v = rng.vec(n * nkv * hdv, 2.0);
-            let kv: &mut dyn KvStore = &mut host;
-            c.kv_store(kv, 0, start, n, &k, &v);
-            let mut want = Vec::new();
-            c.attend(kv, 0, shape, &q, start, &mut want);
-            kv.kv_advance(n).expect("fits");
-            let up = |h: &[f32]| {
-                let mut b = g.act(0);
-                g.write(&mut b, h);
-                b
+    ];
+    let all_types = [
+        (KvType::F16, KvType::F16),
+        (KvType::Q8_0, KvType::Q8_0),
+        (KvType::F16, KvType::Q8_0),
+        (KvType::Q8_0, KvType::F16),
+    ];
+    for (nh, nkv, hd, hdv, window, softcap, batches) in shapes {
+        for (kt, vt) in all_types {
+            if (kt == KvType::Q8_0 && hd % 32 != 0) || (vt == KvType::Q8_0 && hdv % 32 != 0) {
+                continue;
+            }
+            let n_ctx = 256;
+            let types = KvTypes { k: kt, v: vt };
+            let mut host = PagedSeqCache::new(n_ctx, 1, nkv, hd, hdv, types).expect("cache");
+            let q8 = (kt == KvType::Q8_0, vt == KvType::Q8_0);
+            let mut dev = g
+                .new_kv(n_ctx, 0, 1, (nkv * hd, hd), nkv * hdv, q8)
+                .expect("device cache");
+            let shape = AttnShape {
+                window,
+                softcap,
+                ..AttnShape::causal(nh, nkv, hd, hdv)
             };
-            let (gq, gk, gv) = (up(&q), up(&k), up(&v));
-            g.kv_store(&mut dev, 0, start, n, &gk, &gv);
-            let mut out = g.act(0);
-            g.attend(&dev, 0, shape, &gq, start, &mut out);
-            close(
-                &format!("attention {nh}/{nkv}x{hd} at {start}+{n}"),
-                &g.read(&out),
-                &want,
-                2e-3,
-            );
-            start += n;
+            let mut start = 0;
+            for &n in &batches {
+                let q = rng.vec(n * nh * hd, 2.0);
+                let k = rng.vec(n * nkv * hd, 2.0);
+                let v = rng.vec(n * nkv * hdv, 2.0);
+                let kv: &mut dyn KvStore = &mut host;
+                c.kv_store(kv, 0, start, n, &k, &v);
+                let mut want = Vec::new();
+                c.attend(kv, 0, shape, &q, start, &mut want);
+                kv.kv_advance(n).expect("fits");
+                let up = |h: &[f32]| {
+                    let mut b = g.act(0);
+                    g.write(&mut b, h);
+                    b
+                };
+                let (gq, gk, gv) = (up(&q), up(&k), up(&v));
+                g.kv_store(&mut dev, 0, start, n, &gk, &gv);
+                let mut out = g.act(0);
+                g.attend(&dev, 0, shape, &gq, start, &mut out);
+                let what = format!("attention {kt:?}/{vt:?} {nh}/{nkv}x{hd} at {start}+{n}");
+                close(&what, &g.read(&out), &want, 2e-3);
+                start += n;
+            }
         }
     }
 }

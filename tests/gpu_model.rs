@@ -208,3 +208,38 @@ fn batches_beyond_the_device_limits_run_in_sub_batches() {
         assert!(worst < 1e-3, "{want:?}: sub-batches differ by {worst}");
     }
 }
+
+/// A Q8_0 KV cache (`-ctk q8_0 -ctv q8_0`) on the GPU quantizes as the CPU's: a split F32 model
+/// gives the CPU's logits, also after a context shift re-rotated the quantized keys.
+#[test]
+fn q8_0_kv_cache_on_the_gpu_matches_the_cpus() {
+    use brisk::attn::paged::{KvType, KvTypes};
+    let path = common::arch_fixtures().join("rand-llama3.gguf");
+    let Ok(gpu) = brisk::backend::gpu::open(None) else {
+        eprintln!("SKIP: no GPU adapter");
+        return;
+    };
+    let cpu = loader::load(&path, 1).expect("load");
+    let mut split = loader::load(&path, 1).expect("load");
+    let n_layer = split.model.config.n_layer;
+    split.model.offload(gpu, n_layer / 2 + 1).expect("offload");
+    let types = KvTypes {
+        k: KvType::Q8_0,
+        v: KvType::Q8_0,
+    };
+    let toks: Vec<u32> = (0..40u32).map(|i| 3 + (i * 41) % 300).collect();
+    let run = |m: &brisk::model::Model| {
+        let mut s = Session::with_kv_types(m, 64, types).expect("q8_0 cache");
+        let mut out = s.eval(&toks[..30], Logits::All).expect("eval");
+        s.shift(2, 6);
+        out.extend(s.eval(&toks[30..], Logits::All).expect("eval"));
+        out
+    };
+    let (a, b) = (run(&cpu.model), run(&split.model));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 0.02, "q8_0 KV: CPU and -ngl differ by {worst}");
+}

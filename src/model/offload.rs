@@ -105,12 +105,6 @@ impl Model {
 impl Offload {
     /// The device part of a cache of `n_ctx` positions.
     pub fn new_kv(&self, c: &Config, n_ctx: usize, types: KvTypes) -> Result<GpuKv, KvError> {
-        if types != KvTypes::from(KvType::F16) {
-            return Err(KvError::Device(
-                "with -ngl the KV cache is F16 (a q8_0 cache on the GPU is not supported yet)"
-                    .into(),
-            ));
-        }
         self.gpu
             .new_kv(
                 n_ctx,
@@ -118,6 +112,7 @@ impl Offload {
                 self.layers.len(),
                 (c.n_head_kv * c.head_dim, c.head_dim),
                 c.n_head_kv * c.head_dim_v,
+                (types.k == KvType::Q8_0, types.v == KvType::Q8_0),
             )
             .map_err(|e| KvError::Device(e.to_string()))
     }
@@ -214,8 +209,11 @@ impl Gpu {
         let first = kv.first_layer();
         for (i, (kb, vb)) in kv.buffers().iter().enumerate() {
             let r = rope(first + i);
-            for (buf, width, rotate) in [(kb, kv.k_width(), true), (vb, kv.v_width(), false)] {
-                let mut rows = self.read_halves(buf, len * width);
+            let (kq, vq) = kv.q8();
+            for (buf, width, rotate, q8) in
+                [(kb, kv.k_width(), true, kq), (vb, kv.v_width(), false, vq)]
+            {
+                let mut rows = self.read_cache(buf, len * width, q8);
                 let hd = kv.head_dim();
                 for src in start + n_drop..len {
                     let dst = src - n_drop;
@@ -227,7 +225,7 @@ impl Gpu {
                     }
                     rows[dst * width..(dst + 1) * width].copy_from_slice(&row);
                 }
-                self.write_halves(buf, &rows[..(len - n_drop) * width]);
+                self.write_cache(buf, &rows[..(len - n_drop) * width], q8);
             }
         }
     }

@@ -31,7 +31,10 @@ pub fn all() -> Vec<(String, String)> {
     out.push(("rms_norm".into(), rms_norm()));
     out.push(("rope".into(), rope()));
     out.push(("kv_store".into(), kv_store()));
-    out.push(("attention".into(), attention()));
+    out.push(("kv_store_q8".into(), kv_store_q8()));
+    for (k, v) in [(false, false), (true, true), (false, true), (true, false)] {
+        out.push((attention_key(k, v), attention(k, v)));
+    }
     for ty in QuantType::ALL {
         for threads in [TOKEN_TILE, WG] {
             if let Some(src) = matmul(ty, threads) {
@@ -271,11 +274,73 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: ve
     )
 }
 
+/// Words of one Q8_0 block in the device cache: the f16 scale (low half of word 0), then 32
+/// signed bytes in 8 words.
+pub const Q8_WORDS: usize = 9;
+
+/// Store f32 rows as Q8_0 blocks at positions `start..`, quantized as the CPU's paged cache
+/// does (`amax / 127`, round half away from zero, f16 scale): one thread per block. Params:
+/// blocks total, blocks per row, start, grid_x (word 15).
+pub fn kv_store_q8() -> String {
+    format!(
+        r#"
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+{uni}
+@compute @workgroup_size({EW})
+fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {{
+    let i = (g.y * prm(15u) + g.x) * {EW}u + l.x;
+    if (i >= prm(0u)) {{ return; }}
+    var amax = 0.0;
+    for (var e = 0u; e < 32u; e++) {{ amax = max(amax, abs(src[32u * i + e])); }}
+    let scale = amax / 127.0;
+    var inv = 0.0;
+    if (scale > 0.0) {{ inv = 1.0 / scale; }}
+    let o = (prm(2u) * prm(1u) + i) * {Q8_WORDS}u;
+    dst[o] = pack2x16float(vec2<f32>(scale, 0.0)) & 0xffffu;
+    for (var w = 0u; w < 8u; w++) {{
+        var word = 0u;
+        for (var b = 0u; b < 4u; b++) {{
+            let v = src[32u * i + 4u * w + b] * inv;
+            let q = clamp(sign(v) * floor(abs(v) + 0.5), -127.0, 127.0);
+            word |= (u32(i32(q)) & 0xffu) << (8u * b);
+        }}
+        dst[o + 1u + w] = word;
+    }}
+}}
+"#,
+        uni = uniform(2)
+    )
+}
+
+/// The pipeline name of the attention kernel for K and V stored as Q8_0 (`true`) or F16.
+pub fn attention_key(k_q8: bool, v_q8: bool) -> String {
+    let t = |q| if q { "q8" } else { "f16" };
+    format!("attention_{}_{}", t(k_q8), t(v_q8))
+}
+
+/// Reads element `o` of cache `buf` (F16 pairs, or Q8_0 blocks of [`Q8_WORDS`] words).
+fn cache_reader(name: &str, buf: &str, q8: bool) -> String {
+    if q8 {
+        format!(
+            "fn {name}(o: u32) -> f32 {{ let w = (o / 32u) * {Q8_WORDS}u; let e = o % 32u; \
+             let q = (i32({buf}[w + 1u + e / 4u] >> (8u * (e % 4u))) << 24u) >> 24u; \
+             return f32(q) * unpack2x16float({buf}[w]).x; }}\n"
+        )
+    } else {
+        format!(
+            "fn {name}(o: u32) -> f32 {{ let p = unpack2x16float({buf}[o / 2u]); \
+             if ((o & 1u) == 0u) {{ return p.x; }} return p.y; }}\n"
+        )
+    }
+}
+
 /// Flash attention (tiled, online softmax, no score matrix): one work-group per (query head,
 /// token); keys in tiles of `WG`, one per thread; each thread owns output dims `l, l + WG, …`.
-/// K and V are packed f16 pairs. Params: n_head, n_head_kv, head_dim, head_dim_v, start,
-/// scale (f32), softcap (f32, 0 = none), window (0 = none), kv row pairs (K), kv row pairs (V).
-pub fn attention() -> String {
+/// K and V are packed f16 pairs or Q8_0 blocks. Params: n_head, n_head_kv, head_dim,
+/// head_dim_v, start, scale (f32), softcap (f32, 0 = none), window (0 = none), K and V row
+/// widths in values / 2.
+pub fn attention(k_q8: bool, v_q8: bool) -> String {
     format!(
         r#"
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -288,9 +353,7 @@ const DV: u32 = 256u / {WG}u;
 var<workgroup> red: array<f32, {WG}>;
 var<workgroup> pr: array<f32, {WG}>;
 
-fn kval(o: u32) -> f32 {{ let p = unpack2x16float(kc[o / 2u]); if ((o & 1u) == 0u) {{ return p.x; }} return p.y; }}
-fn vval(o: u32) -> f32 {{ let p = unpack2x16float(vc[o / 2u]); if ((o & 1u) == 0u) {{ return p.x; }} return p.y; }}
-
+{kval}{vval}
 @compute @workgroup_size({WG})
 fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {{
     let h = g.x;
@@ -361,6 +424,8 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: ve
     }}
 }}
 "#,
-        uni = uniform(4)
+        uni = uniform(4),
+        kval = cache_reader("kval", "kc", k_q8),
+        vval = cache_reader("vval", "vc", v_q8),
     )
 }

@@ -294,19 +294,20 @@ impl Attention for Gpu {
         v: &GpuBuf,
     ) {
         let (kb, vb) = &kv.layers[layer - kv.first_layer];
-        for (src, dst, width) in [(k, kb, kv.k_width), (v, vb, kv.v_width)] {
-            let pairs = n * width / 2;
-            let (gx, gy, grid_x) = self.grid(pairs, k::EW as usize);
+        for (src, dst, width, q8) in [(k, kb, kv.k_width, kv.q8.0), (v, vb, kv.v_width, kv.q8.1)] {
+            // Threads: one per f16 pair, or one per Q8_0 block.
+            let per = if q8 { 32 } else { 2 };
+            let items = n * width / per;
+            let (gx, gy, grid_x) = self.grid(items, k::EW as usize);
             let mut p = [0u32; 16];
-            p[..3].copy_from_slice(&[pairs as u32, (width / 2) as u32, start as u32]);
+            p[..3].copy_from_slice(&[items as u32, (width / per) as u32, start as u32]);
             p[15] = grid_x;
-            self.dispatch(
-                "kv_store",
-                k::kv_store,
-                &[Res::Buf(src.buffer()), Res::Buf(dst)],
-                &p,
-                (gx, gy, 1),
-            );
+            let res = [Res::Buf(src.buffer()), Res::Buf(dst)];
+            if q8 {
+                self.dispatch("kv_store_q8", k::kv_store_q8, &res, &p, (gx, gy, 1));
+            } else {
+                self.dispatch("kv_store", k::kv_store, &res, &p, (gx, gy, 1));
+            }
         }
     }
 
@@ -334,9 +335,10 @@ impl Attention for Gpu {
             (kv.k_width / 2) as u32,
             (kv.v_width / 2) as u32,
         ];
+        let (kq, vq) = kv.q8;
         self.dispatch(
-            "attention",
-            k::attention,
+            &k::attention_key(kq, vq),
+            || k::attention(kq, vq),
             &[
                 Res::Buf(q.buffer()),
                 Res::Buf(kb),
