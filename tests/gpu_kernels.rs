@@ -137,6 +137,16 @@ fn float_matmuls_take_odd_widths_and_extreme_scales() {
         let w = matrix(ty, 6, 256, &mut rng, 1e3);
         check_matmul(g, &w, 3, &mut rng, 1e-3, 1e-5);
     }
+    // Block scales below f16's normal range (subnormal d): decoded, not flushed to zero.
+    for ty in [
+        QuantType::Q8_0,
+        QuantType::Q4_0,
+        QuantType::Q4_K,
+        QuantType::Q6_K,
+    ] {
+        let w = matrix(ty, 4, 256, &mut rng, 1e-3);
+        check_matmul(g, &w, 2, &mut rng, 1.0, 1e-5);
+    }
     // Rows wide enough for every thread count (64 threads per row, chunks past a power of two).
     for (ty, cols) in [
         (QuantType::Q4_0, 4096),
@@ -437,5 +447,38 @@ fn every_shader_validates_and_translates_to_metal_and_hlsl() {
         let mut w = naga::back::hlsl::Writer::new(&mut hlsl, &options, &pipeline);
         w.write(&module, &info, None)
             .unwrap_or_else(|e| panic!("{name} to HLSL: {e}"));
+    }
+}
+
+#[test]
+fn q8_0_kv_store_quantizes_as_the_cpu_tiny_blocks_included() {
+    let Some(g) = device() else { return };
+    let mut rng = Rng(17);
+    let (width, n) = (64usize, 4usize);
+    let mut dev = g
+        .new_kv(8, 0, 1, (width, 32), width, (true, true))
+        .expect("device cache");
+    // Row t scaled by 10^-t: the last row's block scales (~8e-6) are f16 subnormals.
+    let rows: Vec<f32> = (0..n)
+        .flat_map(|t| rng.vec(width, 10f32.powi(-(t as i32))))
+        .collect();
+    let mut b = g.act(0);
+    g.write(&mut b, &rows);
+    g.kv_store(&mut dev, 0, 0, n, &b, &b);
+    let got = g.read_cache(&dev.buffers()[0].0, n * width, true);
+    for (bi, (block, out)) in rows.chunks_exact(32).zip(got.chunks_exact(32)).enumerate() {
+        let amax = block.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let d = half::f16::from_f32(amax / 127.0).to_f32();
+        assert!(d > 0.0, "block {bi}: scale rounds to zero");
+        let inv = 1.0 / (amax / 127.0);
+        for (i, (&x, &y)) in block.iter().zip(out).enumerate() {
+            let want = (x * inv).round().clamp(-127.0, 127.0) * d;
+            // One quantum of slack: WGSL's reciprocal may differ in the last bits.
+            assert!(
+                (y - want).abs() <= d * 1.001,
+                "block {bi}[{i}]: {y} vs {want}"
+            );
+            assert!(y == 0.0 || y.signum() == x.signum(), "block {bi}[{i}]");
+        }
     }
 }

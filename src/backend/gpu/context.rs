@@ -192,7 +192,7 @@ impl Gpu {
         let taken = {
             let mut pool = lock(&self.pool);
             let best = (0..pool.len())
-                .filter(|&i| pool[i].size() as usize >= len * 4)
+                .filter(|&i| (len * 4..=self.max_binding()).contains(&(pool[i].size() as usize)))
                 .min_by_key(|&i| pool[i].size());
             best.map(|i| pool.swap_remove(i))
         };
@@ -213,7 +213,8 @@ impl Gpu {
     /// Make `b` hold `len` floats: a larger buffer when it has too few (contents lost).
     pub fn resize(&self, b: &mut GpuBuf, len: usize) {
         if len > b.cap() {
-            *b = self.buf(len + len / 4);
+            // Room to grow, but never past what one binding takes.
+            *b = self.buf((len + len / 4).min(self.max_binding() / 4).max(len));
         }
         b.len = len;
     }

@@ -2,7 +2,7 @@
 //! element-wise verbs, RoPE, KV stores and flash attention. Each kernel is its own module with
 //! its storage buffers at bindings 0.. and its parameters (u32s, f32 as bits) in a uniform at
 //! the next binding, read with `prm(i)`.
-use super::quant_wgsl::{self, BYTES};
+use super::quant_wgsl::{self, BYTES, F16_BITS};
 use brisk_kernels::QuantType;
 
 /// Work-group width of the matmul and reduction kernels.
@@ -64,6 +64,7 @@ pub fn matmul(ty: QuantType, threads: u32) -> Option<String> {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 {uni}
+{F16_BITS}
 {BYTES}
 {dq}
 const BB: u32 = {bb}u;
@@ -287,6 +288,7 @@ pub fn kv_store_q8() -> String {
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 {uni}
+{F16_BITS}
 @compute @workgroup_size({EW})
 fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {{
     let i = (g.y * prm(15u) + g.x) * {EW}u + l.x;
@@ -297,12 +299,14 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(local_invocation_id) l: ve
     var inv = 0.0;
     if (scale > 0.0) {{ inv = 1.0 / scale; }}
     let o = (prm(2u) * prm(1u) + i) * {Q8_WORDS}u;
-    dst[o] = pack2x16float(vec2<f32>(scale, 0.0)) & 0xffffu;
+    dst[o] = f32_to_f16(scale);
     for (var w = 0u; w < 8u; w++) {{
         var word = 0u;
         for (var b = 0u; b < 4u; b++) {{
             let v = src[32u * i + 4u * w + b] * inv;
-            let q = clamp(sign(v) * floor(abs(v) + 0.5), -127.0, 127.0);
+            // Half away from zero, as Rust's round().
+            let t = trunc(v);
+            let q = clamp(t + select(0.0, sign(v), abs(v - t) >= 0.5), -127.0, 127.0);
             word |= (u32(i32(q)) & 0xffu) << (8u * b);
         }}
         dst[o + 1u + w] = word;
@@ -325,7 +329,7 @@ fn cache_reader(name: &str, buf: &str, q8: bool) -> String {
         format!(
             "fn {name}(o: u32) -> f32 {{ let w = (o / 32u) * {Q8_WORDS}u; let e = o % 32u; \
              let q = (i32({buf}[w + 1u + e / 4u] >> (8u * (e % 4u))) << 24u) >> 24u; \
-             return f32(q) * unpack2x16float({buf}[w]).x; }}\n"
+             return f32(q) * f16_to_f32({buf}[w] & 0xffffu); }}\n"
         )
     } else {
         format!(
@@ -348,6 +352,7 @@ pub fn attention(k_q8: bool, v_q8: bool) -> String {
 @group(0) @binding(2) var<storage, read> vc: array<u32>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 {uni}
+{F16_BITS}
 const WG: u32 = {WG}u;
 const DV: u32 = 256u / {WG}u;
 var<workgroup> red: array<f32, {WG}>;

@@ -5,6 +5,42 @@
 //! reference dequantizer.
 use brisk_kernels::QuantType;
 
+/// f16 ↔ f32 in integer arithmetic: exact, subnormals kept (WGSL's `unpack2x16float` may flush
+/// them), round to nearest even on the way to f16, as `half` does on the CPU.
+pub const F16_BITS: &str = r#"
+fn f16_to_f32(h: u32) -> f32 {
+    let e = (h >> 10u) & 31u;
+    let m = h & 1023u;
+    var v: f32;
+    if (e == 0u) { v = f32(m) * 5.9604645e-8; }
+    else if (e == 31u) { v = bitcast<f32>(0x7f800000u | (m << 13u)); }
+    else { v = bitcast<f32>(((e + 112u) << 23u) | (m << 13u)); }
+    if ((h & 0x8000u) != 0u) { v = -v; }
+    return v;
+}
+fn f32_to_f16(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let sgn = (b >> 16u) & 0x8000u;
+    let e = (b >> 23u) & 255u;
+    let m = b & 0x7fffffu;
+    if (e >= 143u) { return sgn | 0x7c00u; }
+    if (e >= 113u) {
+        var h = ((e - 112u) << 10u) | (m >> 13u);
+        let r = m & 0x1fffu;
+        if (r > 0x1000u || (r == 0x1000u && (h & 1u) != 0u)) { h += 1u; }
+        return sgn | h;
+    }
+    if (e < 102u) { return sgn; }
+    let full = m | 0x800000u;
+    let s = 126u - e;
+    var h = full >> s;
+    let r = full & ((1u << s) - 1u);
+    let half = 1u << (s - 1u);
+    if (r > half || (r == half && (h & 1u) != 0u)) { h += 1u; }
+    return sgn | h;
+}
+"#;
+
 /// Reads from the weight buffer `w` (bytes packed little-endian into u32s) at any byte offset.
 pub const BYTES: &str = r#"
 fn b8(o: u32) -> u32 { return (w[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu; }
@@ -17,7 +53,7 @@ fn b32(o: u32) -> u32 {
     if (s == 0u) { return w[o >> 2u]; }
     return (w[o >> 2u] >> s) | (w[(o >> 2u) + 1u] << (32u - s));
 }
-fn f16at(o: u32) -> f32 { return unpack2x16float(b16(o)).x; }
+fn f16at(o: u32) -> f32 { return f16_to_f32(b16(o)); }
 fn i8at(o: u32) -> f32 { return f32((i32(b8(o)) << 24u) >> 24u); }
 "#;
 
