@@ -339,6 +339,7 @@ impl ModelArgs {
     }
 }
 
+#[cfg(feature = "wgpu")]
 fn gpu_layers_shown(n: usize) -> String {
     if n == usize::MAX {
         "all".into()
