@@ -25,6 +25,14 @@ fn to_f32(m: &mut QTensor) {
     m.packed = None;
 }
 
+/// The largest element-wise difference of two logit vectors.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
 fn models() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = [
         "rand-qwen3moe-mxfp4",
@@ -77,11 +85,7 @@ fn gpu_matches_exact_f32_arithmetic() {
             lb.extend(b.eval(&[t], Logits::Last).expect("eval"));
         }
         let scale = la.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let worst = la
-            .iter()
-            .zip(&lb)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let worst = max_abs_diff(&la, &lb);
         eprintln!(
             "{}: max |Δlogit| {worst} (logits up to {scale}, vocab {n_vocab})",
             path.display()
@@ -117,11 +121,7 @@ fn context_shift_and_truncation_keep_the_device_cache_in_step() {
         out
     };
     let (a, b) = (run(&cpu.model), run(&split.model));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(&a, &b);
     assert!(
         worst < 0.01,
         "after truncate and shift, CPU and -ngl differ by {worst}"
@@ -200,11 +200,7 @@ fn batches_beyond_the_device_limits_run_in_sub_batches() {
         let b = s.eval(&toks, want).expect("eval");
         off.gpu.cap_binding_for_tests(0);
         assert_eq!(a.len(), b.len(), "{want:?}");
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let worst = max_abs_diff(&a, &b);
         assert!(worst < 1e-3, "{want:?}: sub-batches differ by {worst}");
     }
 }
@@ -236,10 +232,6 @@ fn q8_0_kv_cache_on_the_gpu_matches_the_cpus() {
         out
     };
     let (a, b) = (run(&cpu.model), run(&split.model));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
+    let worst = max_abs_diff(&a, &b);
     assert!(worst < 0.02, "q8_0 KV: CPU and -ngl differ by {worst}");
 }
